@@ -1,0 +1,93 @@
+# fabric-peer-k8s: a Hyperledger Fabric peer whose chaincode runtime is Kubernetes.
+
+SHELL       := /bin/bash
+GO          ?= go
+FABRIC_MOD  := github.com/hyperledger/fabric
+FABRIC_DIR   = vendor/$(FABRIC_MOD)
+BIN         := bin
+PATCHES     := $(sort $(wildcard vendor-patches/*.patch))
+GOBUILD     := CGO_ENABLED=1 $(GO) build -mod=vendor -trimpath
+FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=3.1.1 \
+	-X $(FABRIC_MOD)/common/metadata.CommitSHA=435a7f1a
+
+FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
+
+.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e demo \
+	cluster-up cluster-down images clean generate
+
+all: binaries
+
+## vendor: go mod vendor, then apply vendor-patches/*.patch to the vendored Fabric tree
+vendor: vendor/.patched
+
+vendor/.patched: go.mod go.sum $(PATCHES)
+	rm -rf vendor
+	$(GO) mod vendor
+	@for p in $(PATCHES); do \
+		echo "applying $$p"; \
+		git apply --directory=$(FABRIC_DIR) --unsafe-paths -p1 "$$p" || { echo "patch $$p does not apply" >&2; exit 1; }; \
+	done
+	@touch $@
+
+## check-patches: fail when a patch no longer applies cleanly to a fresh vendor tree
+check-patches:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	src=$$($(GO) list -mod=mod -m -f '{{.Dir}}' $(FABRIC_MOD)) && \
+	for p in $(PATCHES); do \
+		(cd $$src && git apply --check -p1 "$(CURDIR)/$$p" 2>&1) || { echo "FAIL: $$p no longer applies to $(FABRIC_MOD)" >&2; exit 1; }; \
+		echo "ok: $$p"; \
+	done
+
+## peer: the Fabric peer built from the patched vendor tree
+peer: $(BIN)/peer
+
+$(BIN)/%: vendor/.patched $(shell find core cmd -name '*.go' -not -name '*_test.go' 2>/dev/null)
+	@mkdir -p $(BIN)
+	$(GOBUILD) -ldflags "$(FABRIC_VERSION_LDFLAGS)" -o $@ $(FABRIC_MOD)/cmd/$*
+
+## binaries: peer, orderer and the tools the test network needs
+binaries: $(addprefix $(BIN)/,$(FABRIC_CMDS))
+
+## test: the whole suite promised by the README (unit tests, peer start tests, end-to-end on the local cluster)
+test: unit-test peer-test e2e
+
+unit-test: vendor
+	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/...
+
+peer-test: binaries
+	$(GO) test -mod=vendor -count=1 -tags peertest -v ./integration/peerstart/...
+
+## cluster-up / cluster-down: the local single-node Kubernetes, registry and images (state in $(CLUSTER_DIR))
+export CLUSTER_DIR ?= $(CURDIR)/.cluster
+CLUSTER := integration/cluster/cluster.sh
+
+cluster-up:
+	$(CLUSTER) up
+
+cluster-down:
+	$(CLUSTER) down
+
+images:
+	$(CLUSTER) images
+
+# The end-to-end suite runs against the local cluster unless E2E_KUBECONFIG
+# names another one.
+E2E_KUBECONFIG ?=
+E2E_TIMEOUT    ?= 60m
+
+## e2e: the end-to-end suite (Kaniko builds, chaincode pods, relaunch, upgrade) on a real cluster
+e2e: binaries
+	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
+	KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) \
+		$(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/...
+
+## demo: the main job: local cluster, Fabric network in k8s mode, a chaincode deployed, invoked and queried
+demo: binaries
+	$(CLUSTER) up
+	$(GO) run -mod=vendor ./cmd/fabric-k8s-demo -kubeconfig $(CLUSTER_DIR)/kubeconfig
+
+generate:
+	$(GO) generate -mod=vendor ./core/...
+
+clean:
+	rm -rf $(BIN) vendor

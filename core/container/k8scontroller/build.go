@@ -1,0 +1,337 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hyperledger/fabric/core/chaincode/persistence"
+	"github.com/hyperledger/fabric/core/container"
+	"github.com/pkg/errors"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	watchtools "k8s.io/client-go/tools/watch"
+)
+
+var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+
+const (
+	logTailLines = 50
+	logTailBytes = 4096
+)
+
+// buildRequest is everything needed to build one chaincode image.
+type buildRequest struct {
+	CCID    string
+	Ref     string // <registry>/<repo>:<tag>
+	PullRef string // <pullRegistry>/<repo>:<tag>
+	Job     buildJobParams
+	Context []byte // tar stream for the receive container
+}
+
+// Build returns an Instance running the image of the chaincode package,
+// building and pushing the image with a Kaniko Job unless the registry
+// already holds it.
+func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code io.Reader) (container.Instance, error) {
+	ccType := strings.ToUpper(md.Type)
+	req, err := vm.prepareBuild(ccid, ccType, md.Path, code)
+	if err != nil {
+		return nil, err
+	}
+
+	// The Job's own deadline is BuildTimeout; leave room to observe it and
+	// to collect logs.
+	ctx, cancel := context.WithTimeout(context.Background(), vm.Config.BuildTimeout+vm.Config.StopTimeout)
+	defer cancel()
+
+	digest, err := vm.Registry.Digest(ctx, req.Ref)
+	if err != nil {
+		return nil, errors.WithMessagef(err, "chaincode %s", ccid)
+	}
+	if digest != "" {
+		logger.Infof("Chaincode %s: image %s@%s found in registry, not building", ccid, req.Ref, digest)
+		vm.Metrics.ImageCacheHits.With("chaincode", ccid).Add(1)
+		return vm.newInstance(ccid, ccType, req.PullRef+"@"+digest), nil
+	}
+
+	v, err, _ := vm.builds.Do(req.Ref, func() (interface{}, error) {
+		start := time.Now()
+		digest, err := vm.buildImage(ctx, req)
+		vm.Metrics.ImageBuildDuration.With("chaincode", ccid, "success", strconv.FormatBool(err == nil)).
+			Observe(time.Since(start).Seconds())
+		if err != nil {
+			vm.Metrics.ImageBuildFailures.With("chaincode", ccid).Add(1)
+		}
+		return digest, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	digest = v.(string)
+	logger.Infof("Chaincode %s: built image %s@%s", ccid, req.Ref, digest)
+	return vm.newInstance(ccid, ccType, req.PullRef+"@"+digest), nil
+}
+
+// prepareBuild resolves the platform, computes the image reference and
+// validates and re-packs the code package before anything is created.
+func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildRequest, error) {
+	platform, ok := vm.Platforms.Platforms[ccType]
+	if !ok {
+		return nil, errors.Errorf("chaincode %s: unknown chaincode type %q", ccid, ccType)
+	}
+	dockerfile, err := vm.Platforms.GenerateDockerfile(ccType)
+	if err != nil {
+		return nil, errors.WithMessagef(err, "chaincode %s: cannot generate Dockerfile", ccid)
+	}
+	opts, err := platform.DockerBuildOptions(path)
+	if err != nil {
+		return nil, errors.WithMessagef(err, "chaincode %s: platform %s has no build options", ccid, ccType)
+	}
+	builder := opts.Image
+	if builder == "" {
+		builder = vm.BuilderImage
+	}
+	if builder == "" {
+		return nil, errors.Errorf("chaincode %s: no builder image: platform %s names none and chaincode.builder is empty", ccid, ccType)
+	}
+	buildCtx, err := buildContext(code, dockerfile, vm.Config.MaxCodePackageSize)
+	if err != nil {
+		return nil, errors.WithMessagef(err, "chaincode %s: invalid code package", ccid)
+	}
+
+	tag := imageTag(ccid, builder, dockerfile, opts.Cmd)
+	return &buildRequest{
+		CCID:    ccid,
+		Ref:     imageRef(vm.Config.Registry, ccid, tag),
+		PullRef: imageRef(vm.Config.PullRegistry, ccid, tag),
+		Context: buildCtx,
+		Job: buildJobParams{
+			Name:         buildJobName(tag),
+			CCID:         ccid,
+			PeerID:       vm.PeerID,
+			Destination:  imageRef(vm.Config.Registry, ccid, tag),
+			BuilderImage: builder,
+			BuildEnv:     opts.Env,
+			BuildCmd:     opts.Cmd,
+			Owner:        vm.Owner,
+		},
+	}, nil
+}
+
+// buildImage runs the build Job and returns the pushed digest. When another
+// peer's Job with the same name exists, it waits for that Job and reuses its
+// image; if there is still no image it builds once more itself.
+func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error) {
+	ns, name := vm.Config.Namespace, req.Job.Name
+	job := newBuildJob(vm.Config, req.Job)
+	for attempt := 0; ; attempt++ {
+		created, err := vm.Client.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{FieldManager: fieldManager})
+		if apierrors.IsAlreadyExists(err) && attempt == 0 {
+			logger.Infof("Chaincode %s: build job %s/%s already exists, waiting for it", req.CCID, ns, name)
+			if digest, err := vm.awaitForeignBuild(ctx, req); err != nil || digest != "" {
+				return digest, err
+			}
+			continue
+		}
+		if err != nil {
+			return "", errors.Wrapf(err, "chaincode %s: cannot create build job %s/%s", req.CCID, ns, name)
+		}
+		logger.Infof("Chaincode %s: building image %s with job %s/%s", req.CCID, req.Ref, ns, name)
+		return vm.runBuildJob(ctx, created, req)
+	}
+}
+
+// awaitForeignBuild waits for an existing Job to finish or disappear and
+// returns the image digest if that Job produced it. A finished Job that
+// produced nothing is removed so that we can build again.
+func (vm *VM) awaitForeignBuild(ctx context.Context, req *buildRequest) (string, error) {
+	ns, name := vm.Config.Namespace, req.Job.Name
+	_, err := watchtools.UntilWithSync(ctx, jobListWatch(vm.Client, ns, byName(name)), &batchv1.Job{}, absent(ns, name),
+		func(ev watch.Event) (bool, error) {
+			if deletedEvent(ev, name) {
+				return true, nil
+			}
+			job, ok := ev.Object.(*batchv1.Job)
+			if !ok || job.Name != name {
+				return false, nil
+			}
+			_, done := jobFinished(job)
+			return done, nil
+		})
+	if err != nil {
+		return "", errors.Wrapf(err, "chaincode %s: waiting for existing build job %s/%s", req.CCID, ns, name)
+	}
+	digest, err := vm.Registry.Digest(ctx, req.Ref)
+	if err != nil || digest != "" {
+		return digest, errors.WithMessagef(err, "chaincode %s", req.CCID)
+	}
+	logger.Infof("Chaincode %s: existing build job %s/%s did not produce %s, building again", req.CCID, ns, name, req.Ref)
+	if err := deleteJob(ctx, vm.Client, ns, name); err != nil {
+		return "", errors.WithMessagef(err, "chaincode %s", req.CCID)
+	}
+	if err := waitJobGone(ctx, vm.Client, ns, name); err != nil {
+		return "", errors.Wrapf(err, "chaincode %s: waiting for build job %s/%s to be removed", req.CCID, ns, name)
+	}
+	return "", nil
+}
+
+// runBuildJob streams the build context into the Job's pod, waits for the
+// Job and returns the digest Kaniko pushed. The Job is always deleted.
+func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildRequest) (digest string, err error) {
+	ns, name := job.Namespace, job.Name
+	defer func() {
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vm.Config.StopTimeout)
+		defer cancel()
+		if derr := deleteJob(cleanupCtx, vm.Client, ns, name); derr != nil {
+			logger.Warningf("Chaincode %s: %s", req.CCID, derr)
+		}
+	}()
+	fail := func(err error, format string, args ...interface{}) error {
+		if ctx.Err() != nil {
+			err = errors.Errorf("timed out after %s", vm.Config.BuildTimeout)
+		}
+		return errors.WithMessagef(err, "chaincode %s: build job %s/%s: "+format, append([]interface{}{req.CCID, ns, name}, args...)...)
+	}
+
+	pod, err := vm.waitBuildPodReceiving(ctx, job)
+	if err != nil {
+		return "", fail(err, "waiting for build pod")
+	}
+	if err := vm.Attacher.Attach(ctx, ns, pod, receiveContainer, bytes.NewReader(req.Context)); err != nil {
+		return "", fail(err, "streaming code package into pod %s", pod)
+	}
+
+	finished, err := vm.waitJobFinished(ctx, job)
+	if err != nil {
+		return "", fail(err, "waiting for completion")
+	}
+	if cond, _ := jobFinished(finished); cond != batchv1.JobComplete {
+		return "", fail(vm.podFailure(ctx, ns, pod), "failed")
+	}
+
+	p, err := vm.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return "", fail(errors.Wrapf(err, "cannot get pod %s", pod), "reading image digest")
+	}
+	cs := containerStatus(p, kanikoContainer)
+	if cs == nil || cs.State.Terminated == nil {
+		return "", fail(errors.New("kaniko container has not terminated"), "reading image digest")
+	}
+	digest = strings.TrimSpace(cs.State.Terminated.Message)
+	if !digestPattern.MatchString(digest) {
+		return "", fail(errors.Errorf("kaniko reported %q instead of an image digest", digest), "reading image digest")
+	}
+	return digest, nil
+}
+
+// waitBuildPodReceiving waits until the receive init container of the Job's
+// pod runs and returns the pod's name.
+func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (string, error) {
+	sel := selector{Label: labelJobName + "=" + job.Name}
+	var podName string
+	_, err := watchtools.UntilWithSync(ctx, podListWatch(vm.Client, job.Namespace, sel), &corev1.Pod{}, nil,
+		func(ev watch.Event) (bool, error) {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok || !ownedBy(pod, job.UID) {
+				return false, nil
+			}
+			if ev.Type == watch.Deleted {
+				return false, errors.Errorf("pod %s was deleted", pod.Name)
+			}
+			if pod.Status.Phase == corev1.PodFailed {
+				return false, errors.Errorf("pod %s failed: %s %s", pod.Name, pod.Status.Reason, pod.Status.Message)
+			}
+			if err := stuckContainer(pod); err != nil {
+				return false, err
+			}
+			cs := containerStatus(pod, receiveContainer)
+			if cs == nil {
+				return false, nil
+			}
+			if cs.State.Terminated != nil {
+				return false, errors.Errorf("container %s of pod %s terminated before receiving the code package", receiveContainer, pod.Name)
+			}
+			podName = pod.Name
+			return cs.State.Running != nil, nil
+		})
+	return podName, err
+}
+
+func ownedBy(obj metav1.Object, uid types.UID) bool {
+	for _, o := range obj.GetOwnerReferences() {
+		if o.UID == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// waitJobFinished waits until the Job is Complete or Failed.
+func (vm *VM) waitJobFinished(ctx context.Context, job *batchv1.Job) (*batchv1.Job, error) {
+	var finished *batchv1.Job
+	_, err := watchtools.UntilWithSync(ctx, jobListWatch(vm.Client, job.Namespace, byName(job.Name)), &batchv1.Job{}, nil,
+		func(ev watch.Event) (bool, error) {
+			j, ok := ev.Object.(*batchv1.Job)
+			if !ok || j.Name != job.Name {
+				return false, nil
+			}
+			if ev.Type == watch.Deleted {
+				return false, errors.New("job was deleted")
+			}
+			if _, done := jobFinished(j); done {
+				finished = j
+				return true, nil
+			}
+			return false, nil
+		})
+	return finished, err
+}
+
+// podFailure describes why a build pod failed, with the log tail of the
+// first container that exited unsuccessfully.
+func (vm *VM) podFailure(ctx context.Context, ns, name string) error {
+	pod, err := vm.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return errors.Wrapf(err, "cannot get pod %s", name)
+	}
+	for _, c := range []string{receiveContainer, buildContainer, kanikoContainer} {
+		cs := containerStatus(pod, c)
+		if cs == nil || cs.State.Terminated == nil || cs.State.Terminated.ExitCode == 0 {
+			continue
+		}
+		t := cs.State.Terminated
+		return errors.Errorf("container %s of pod %s exited with code %d (%s); last log lines:\n%s",
+			c, name, t.ExitCode, t.Reason, vm.logTail(ctx, ns, name, c))
+	}
+	return errors.Errorf("pod %s phase %s: %s %s", name, pod.Status.Phase, pod.Status.Reason, pod.Status.Message)
+}
+
+// logTail returns the end of a container's log, or why it is unavailable.
+func (vm *VM) logTail(ctx context.Context, ns, pod, container string) string {
+	raw, err := vm.Client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{
+		Container:  container,
+		TailLines:  int64Ptr(logTailLines),
+		LimitBytes: int64Ptr(16 * logTailBytes),
+	}).DoRaw(ctx)
+	if err != nil {
+		return "(logs unavailable: " + err.Error() + ")"
+	}
+	if len(raw) > logTailBytes {
+		raw = raw[len(raw)-logTailBytes:]
+	}
+	return string(raw)
+}

@@ -1,0 +1,212 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Well-known labels and annotations on every object we create.
+const (
+	fieldManager = "fabric-peer-k8s"
+
+	labelName      = "app.kubernetes.io/name"
+	labelInstance  = "app.kubernetes.io/instance"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	labelComponent = "app.kubernetes.io/component"
+	labelPeerID    = "fabric-peer-k8s/peer-id"
+	labelCCHash    = "fabric-peer-k8s/chaincode-hash"
+	annotationCCID = "fabric-peer-k8s/ccid"
+	// labelJobName is set by the Job controller on the pods of a Job.
+	labelJobName = "batch.kubernetes.io/job-name"
+
+	appBuild     = "fabric-chaincode-build"
+	appChaincode = "fabric-chaincode"
+
+	receiveContainer = "receive"
+	buildContainer   = "build"
+	kanikoContainer  = "kaniko"
+
+	workVolume       = "chaincode"
+	dockerConfigVol  = "docker-config"
+	kanikoWorkspace  = "/workspace"
+	kanikoDockerDir  = "/kaniko/.docker"
+	buildJobTTL      = int32(3600)
+	terminationLog   = "/dev/termination-log"
+	dockerConfigJSON = "config.json"
+)
+
+// buildJobParams are the per-build inputs of newBuildJob.
+type buildJobParams struct {
+	Name         string
+	CCID         string
+	PeerID       string
+	Destination  string // image reference Kaniko pushes
+	BuilderImage string
+	BuildEnv     []string // KEY=VALUE
+	BuildCmd     string   // the platform's build script
+	Owner        *metav1.OwnerReference
+}
+
+// newBuildJob returns the Job that builds and pushes one chaincode image: the
+// receive init container extracts the build context streamed over pods/attach
+// into the shared volume, the build init container runs the platform's build
+// command and packs its output into context/binpackage.tar, and Kaniko builds
+// context/Dockerfile and writes the pushed digest to its termination log.
+func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
+	labels := map[string]string{
+		labelName:      appBuild,
+		labelInstance:  p.Name,
+		labelManagedBy: fieldManager,
+		labelComponent: "build",
+		labelPeerID:    labelValue(p.PeerID),
+		labelCCHash:    chaincodeHash(p.CCID),
+	}
+	annotations := map[string]string{annotationCCID: p.CCID}
+
+	workMount := corev1.VolumeMount{Name: workVolume, MountPath: workDir}
+	buildScript := "set -e\n(\n" + p.BuildCmd + "\n)\n" +
+		"tar -C " + workDir + "/" + outputDir + " -cf " + workDir + "/" + contextDir + "/" + binPackageName + " .\n"
+
+	kanikoArgs := []string{
+		"--context=dir://" + kanikoWorkspace,
+		"--dockerfile=" + kanikoWorkspace + "/" + dockerfileName,
+		"--destination=" + p.Destination,
+		"--digest-file=" + terminationLog,
+	}
+	if cfg.RegistryInsecure {
+		kanikoArgs = append(kanikoArgs, "--insecure", "--insecure-pull", "--skip-tls-verify", "--skip-tls-verify-pull")
+	}
+	kanikoArgs = append(kanikoArgs, cfg.KanikoExtraArgs...)
+
+	kanikoMounts := []corev1.VolumeMount{{Name: workVolume, MountPath: kanikoWorkspace, SubPath: contextDir}}
+	volumes := []corev1.Volume{{Name: workVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	if cfg.PushSecret != "" {
+		kanikoMounts = append(kanikoMounts, corev1.VolumeMount{Name: dockerConfigVol, MountPath: kanikoDockerDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{
+			Name: dockerConfigVol,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: cfg.PushSecret,
+				Items:      []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: dockerConfigJSON}},
+			}},
+		})
+	}
+
+	podSpec := corev1.PodSpec{
+		RestartPolicy:                corev1.RestartPolicyNever,
+		ServiceAccountName:           cfg.BuildServiceAccount,
+		AutomountServiceAccountToken: boolPtr(cfg.BuildServiceAccount != ""),
+		EnableServiceLinks:           boolPtr(false),
+		HostNetwork:                  cfg.BuildHostNetwork,
+		DNSPolicy:                    dnsPolicy(cfg.BuildHostNetwork),
+		NodeSelector:                 copyMap(cfg.NodeSelector),
+		Tolerations:                  cfg.Tolerations,
+		ImagePullSecrets:             pullSecrets(cfg.ImagePullSecrets),
+		Volumes:                      volumes,
+		InitContainers: []corev1.Container{
+			{
+				Name:         receiveContainer,
+				Image:        p.BuilderImage,
+				Command:      []string{"tar", "-x", "-f", "-", "-C", workDir},
+				Stdin:        true,
+				StdinOnce:    true,
+				VolumeMounts: []corev1.VolumeMount{workMount},
+			},
+			{
+				Name:         buildContainer,
+				Image:        p.BuilderImage,
+				Command:      []string{"/bin/sh", "-c", buildScript},
+				Env:          envVars(p.BuildEnv),
+				Resources:    cfg.BuildResources,
+				VolumeMounts: []corev1.VolumeMount{workMount},
+			},
+		},
+		Containers: []corev1.Container{{
+			Name:         kanikoContainer,
+			Image:        cfg.KanikoImage,
+			Args:         kanikoArgs,
+			Resources:    cfg.BuildResources,
+			VolumeMounts: kanikoMounts,
+		}},
+	}
+
+	deadline := int64(cfg.BuildTimeout.Seconds())
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            p.Name,
+			Namespace:       cfg.Namespace,
+			Labels:          labels,
+			Annotations:     annotations,
+			OwnerReferences: ownerRefs(p.Owner),
+		},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:            int32Ptr(0),
+			ActiveDeadlineSeconds:   &deadline,
+			TTLSecondsAfterFinished: int32Ptr(buildJobTTL),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: copyMap(labels), Annotations: copyMap(annotations)},
+				Spec:       podSpec,
+			},
+		},
+	}
+}
+
+func envVars(env []string) []corev1.EnvVar {
+	if len(env) == 0 {
+		return nil
+	}
+	vars := make([]corev1.EnvVar, 0, len(env))
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		vars = append(vars, corev1.EnvVar{Name: k, Value: v})
+	}
+	return vars
+}
+
+func pullSecrets(names []string) []corev1.LocalObjectReference {
+	if len(names) == 0 {
+		return nil
+	}
+	refs := make([]corev1.LocalObjectReference, 0, len(names))
+	for _, n := range names {
+		refs = append(refs, corev1.LocalObjectReference{Name: n})
+	}
+	return refs
+}
+
+func dnsPolicy(hostNetwork bool) corev1.DNSPolicy {
+	if hostNetwork {
+		return corev1.DNSClusterFirstWithHostNet
+	}
+	return corev1.DNSClusterFirst
+}
+
+func ownerRefs(owner *metav1.OwnerReference) []metav1.OwnerReference {
+	if owner == nil {
+		return nil
+	}
+	return []metav1.OwnerReference{*owner}
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func boolPtr(b bool) *bool     { return &b }
+func int32Ptr(i int32) *int32 { return &i }
+func int64Ptr(i int64) *int64 { return &i }

@@ -1,0 +1,295 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+	"github.com/spf13/viper"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// ConfigPrefix is the core.yaml section holding the Kubernetes VM settings.
+// Every key can be overridden like any other core.yaml key: the peer's viper
+// uses the env prefix CORE and replaces "." with "_", so vm.k8s.kanikoImage is
+// CORE_VM_K8S_KANIKOIMAGE. Structured keys (resources, nodeSelector,
+// tolerations, podAnnotations, podLabels, imagePullSecrets, kanikoExtraArgs)
+// are YAML in core.yaml and a JSON document in the environment variable.
+// Note that viper lower-cases map keys read from core.yaml; use the JSON
+// environment form for case-sensitive annotation or label keys.
+const ConfigPrefix = "vm.k8s."
+
+// inClusterNamespaceFile is where Kubernetes mounts the pod's namespace.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// Config holds the vm.k8s.* settings.
+type Config struct {
+	// Kubeconfig (vm.k8s.kubeconfig, ""): path of a kubeconfig file; empty
+	// means the in-cluster service account configuration.
+	Kubeconfig string
+	// Namespace (vm.k8s.namespace, required; in-cluster default: the peer's
+	// own namespace) where build Jobs, chaincode Pods and Secrets live.
+	Namespace string
+	// Registry (vm.k8s.registry, required, e.g. localhost:5000/fabric-cc) that
+	// Kaniko pushes chaincode images to and the peer looks images up in.
+	Registry string
+	// PullRegistry (vm.k8s.pullRegistry, default Registry) is the same
+	// registry as seen by the kubelet when it pulls chaincode images.
+	PullRegistry string
+	// RegistryInsecure (vm.k8s.registryInsecure, false): plain HTTP and no
+	// TLS verification, both for the peer's lookup and for Kaniko.
+	RegistryInsecure bool
+	// PushSecret (vm.k8s.pushSecret, ""): name of a kubernetes.io/dockerconfigjson
+	// Secret mounted into Kaniko as /kaniko/.docker/config.json.
+	PushSecret string
+	// ImagePullSecrets (vm.k8s.imagePullSecrets, []): Secret names used to pull
+	// builder, Kaniko and chaincode images.
+	ImagePullSecrets []string
+	// ServiceAccount (vm.k8s.serviceAccount, ""): service account of chaincode pods.
+	ServiceAccount string
+	// BuildServiceAccount (vm.k8s.buildServiceAccount, ""): service account of build pods.
+	BuildServiceAccount string
+	// KanikoImage (vm.k8s.kanikoImage, required): the Kaniko executor image.
+	KanikoImage string
+	// KanikoExtraArgs (vm.k8s.kanikoExtraArgs, []): appended to Kaniko's arguments.
+	KanikoExtraArgs []string
+	// BuildTimeout (vm.k8s.buildTimeout, 10m): upper bound of one image build.
+	BuildTimeout time.Duration
+	// StopTimeout (vm.k8s.stopTimeout, 30s): upper bound for deleting a pod
+	// and waiting until it is gone.
+	StopTimeout time.Duration
+	// GracePeriod (vm.k8s.gracePeriod, 2s): termination grace period given to
+	// a chaincode pod when it is stopped.
+	GracePeriod time.Duration
+	// MaxCodePackageSize (vm.k8s.maxCodePackageSize, 104857600 = 100 MiB):
+	// limit on the uncompressed size of a chaincode code package.
+	MaxCodePackageSize int64
+	// HostNetwork (vm.k8s.hostNetwork, false): run chaincode pods in the
+	// node's network namespace.
+	HostNetwork bool
+	// BuildHostNetwork (vm.k8s.build.hostNetwork, false): run build pods in
+	// the node's network namespace (e.g. to reach a registry on localhost).
+	BuildHostNetwork bool
+	// RunAsUser (vm.k8s.runAsUser, 10001): UID of the chaincode container.
+	RunAsUser int64
+	// ReadOnlyRootFilesystem (vm.k8s.readOnlyRootFilesystem, true) of the
+	// chaincode container.
+	ReadOnlyRootFilesystem bool
+	// Resources (vm.k8s.resources, none): requests/limits of chaincode containers.
+	Resources corev1.ResourceRequirements
+	// BuildResources (vm.k8s.build.resources, none): requests/limits of the
+	// build and Kaniko containers.
+	BuildResources corev1.ResourceRequirements
+	// NodeSelector (vm.k8s.nodeSelector, none) of chaincode and build pods.
+	NodeSelector map[string]string
+	// Tolerations (vm.k8s.tolerations, none) of chaincode and build pods.
+	Tolerations []corev1.Toleration
+	// PodAnnotations (vm.k8s.podAnnotations, none) added to chaincode pods.
+	PodAnnotations map[string]string
+	// PodLabels (vm.k8s.podLabels, none) added to chaincode pods.
+	PodLabels map[string]string
+	// PeerPodName (vm.k8s.peerPodName, "", usually set from the downward API):
+	// when set, every object the VM creates is owned by this pod.
+	PeerPodName string
+}
+
+// Defaults of the vm.k8s.* keys.
+const (
+	DefaultBuildTimeout       = 10 * time.Minute
+	DefaultStopTimeout        = 30 * time.Second
+	DefaultGracePeriod        = 2 * time.Second
+	DefaultMaxCodePackageSize = 100 << 20
+	DefaultRunAsUser          = 10001
+)
+
+// ConfigFromViper reads the vm.k8s.* keys from v (the peer passes
+// viper.GetViper()). It does not validate; call Validate.
+func ConfigFromViper(v *viper.Viper) (*Config, error) {
+	return loadConfig(v, inClusterNamespaceFile)
+}
+
+func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
+	key := func(k string) string { return ConfigPrefix + k }
+	c := &Config{
+		Kubeconfig:             v.GetString(key("kubeconfig")),
+		Namespace:              v.GetString(key("namespace")),
+		Registry:               strings.TrimSuffix(v.GetString(key("registry")), "/"),
+		PullRegistry:           strings.TrimSuffix(v.GetString(key("pullRegistry")), "/"),
+		RegistryInsecure:       v.GetBool(key("registryInsecure")),
+		PushSecret:             v.GetString(key("pushSecret")),
+		ServiceAccount:         v.GetString(key("serviceAccount")),
+		BuildServiceAccount:    v.GetString(key("buildServiceAccount")),
+		KanikoImage:            v.GetString(key("kanikoImage")),
+		BuildTimeout:           DefaultBuildTimeout,
+		StopTimeout:            DefaultStopTimeout,
+		GracePeriod:            DefaultGracePeriod,
+		MaxCodePackageSize:     DefaultMaxCodePackageSize,
+		HostNetwork:            v.GetBool(key("hostNetwork")),
+		BuildHostNetwork:       v.GetBool(key("build.hostNetwork")),
+		RunAsUser:              DefaultRunAsUser,
+		ReadOnlyRootFilesystem: true,
+		PeerPodName:            v.GetString(key("peerPodName")),
+	}
+	if c.PullRegistry == "" {
+		c.PullRegistry = c.Registry
+	}
+	if c.Namespace == "" && c.Kubeconfig == "" && namespaceFile != "" {
+		if ns, err := os.ReadFile(namespaceFile); err == nil {
+			c.Namespace = strings.TrimSpace(string(ns))
+		}
+	}
+	if v.IsSet(key("buildTimeout")) {
+		c.BuildTimeout = v.GetDuration(key("buildTimeout"))
+	}
+	if v.IsSet(key("stopTimeout")) {
+		c.StopTimeout = v.GetDuration(key("stopTimeout"))
+	}
+	if v.IsSet(key("gracePeriod")) {
+		c.GracePeriod = v.GetDuration(key("gracePeriod"))
+	}
+	if v.IsSet(key("maxCodePackageSize")) {
+		c.MaxCodePackageSize = v.GetInt64(key("maxCodePackageSize"))
+	}
+	if v.IsSet(key("runAsUser")) {
+		c.RunAsUser = v.GetInt64(key("runAsUser"))
+	}
+	if v.IsSet(key("readOnlyRootFilesystem")) {
+		c.ReadOnlyRootFilesystem = v.GetBool(key("readOnlyRootFilesystem"))
+	}
+
+	structured := []struct {
+		key    string
+		target interface{}
+	}{
+		{"imagePullSecrets", &c.ImagePullSecrets},
+		{"kanikoExtraArgs", &c.KanikoExtraArgs},
+		{"resources", &c.Resources},
+		{"build.resources", &c.BuildResources},
+		{"nodeSelector", &c.NodeSelector},
+		{"tolerations", &c.Tolerations},
+		{"podAnnotations", &c.PodAnnotations},
+		{"podLabels", &c.PodLabels},
+	}
+	for _, s := range structured {
+		if err := decodeStructured(v.Get(key(s.key)), s.target); err != nil {
+			return nil, errors.WithMessagef(err, "%s%s", ConfigPrefix, s.key)
+		}
+	}
+	return c, nil
+}
+
+// decodeStructured decodes a value that is either YAML-decoded data from
+// core.yaml or a JSON document from an environment variable.
+func decodeStructured(value interface{}, target interface{}) error {
+	var data []byte
+	switch v := value.(type) {
+	case nil:
+		return nil
+	case string:
+		if strings.TrimSpace(v) == "" {
+			return nil
+		}
+		data = []byte(v)
+	default:
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			return errors.Wrap(err, "cannot re-encode value")
+		}
+	}
+	if err := json.Unmarshal(data, target); err != nil {
+		return errors.Wrapf(err, "invalid value %q", string(data))
+	}
+	return nil
+}
+
+// Validate checks the configuration and names the offending key.
+func (c *Config) Validate() error {
+	keyErr := func(k, format string, args ...interface{}) error {
+		return errors.Errorf(ConfigPrefix+k+": "+format, args...)
+	}
+	if c.Namespace == "" {
+		return keyErr("namespace", "must be set (or run in-cluster)")
+	}
+	if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
+		return keyErr("namespace", "%q is not a valid namespace name: %s", c.Namespace, strings.Join(msgs, "; "))
+	}
+	if c.Registry == "" {
+		return keyErr("registry", "must be set")
+	}
+	if err := validateRegistry(c.Registry); err != nil {
+		return keyErr("registry", "%q is not a valid registry repository prefix: %s", c.Registry, err)
+	}
+	if err := validateRegistry(c.PullRegistry); err != nil {
+		return keyErr("pullRegistry", "%q is not a valid registry repository prefix: %s", c.PullRegistry, err)
+	}
+	if c.KanikoImage == "" {
+		return keyErr("kanikoImage", "must be set")
+	}
+	if c.BuildTimeout <= 0 {
+		return keyErr("buildTimeout", "must be > 0")
+	}
+	if c.StopTimeout <= 0 {
+		return keyErr("stopTimeout", "must be > 0")
+	}
+	if c.GracePeriod < 0 {
+		return keyErr("gracePeriod", "must be >= 0")
+	}
+	if c.MaxCodePackageSize <= 0 {
+		return keyErr("maxCodePackageSize", "must be > 0")
+	}
+	if c.RunAsUser <= 0 {
+		return keyErr("runAsUser", "must be > 0 (chaincode pods run as non-root)")
+	}
+	names := []struct{ key, value string }{
+		{"pushSecret", c.PushSecret},
+		{"serviceAccount", c.ServiceAccount},
+		{"buildServiceAccount", c.BuildServiceAccount},
+		{"peerPodName", c.PeerPodName},
+	}
+	for _, n := range names {
+		if n.value == "" {
+			continue
+		}
+		if msgs := validation.IsDNS1123Subdomain(n.value); len(msgs) > 0 {
+			return keyErr(n.key, "%q is not a valid object name: %s", n.value, strings.Join(msgs, "; "))
+		}
+	}
+	for _, s := range c.ImagePullSecrets {
+		if msgs := validation.IsDNS1123Subdomain(s); len(msgs) > 0 {
+			return keyErr("imagePullSecrets", "%q is not a valid secret name: %s", s, strings.Join(msgs, "; "))
+		}
+	}
+	if err := validateLabels(c.NodeSelector); err != nil {
+		return keyErr("nodeSelector", "%s", err)
+	}
+	if err := validateLabels(c.PodLabels); err != nil {
+		return keyErr("podLabels", "%s", err)
+	}
+	for k := range c.PodAnnotations {
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			return keyErr("podAnnotations", "%q is not a valid annotation key: %s", k, strings.Join(msgs, "; "))
+		}
+	}
+	return nil
+}
+
+func validateLabels(labels map[string]string) error {
+	for k, v := range labels {
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			return errors.Errorf("%q is not a valid label key: %s", k, strings.Join(msgs, "; "))
+		}
+		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
+			return errors.Errorf("%q is not a valid label value: %s", v, strings.Join(msgs, "; "))
+		}
+	}
+	return nil
+}

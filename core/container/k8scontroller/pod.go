@@ -1,0 +1,194 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"github.com/hyperledger/fabric/core/container/ccintf"
+	"github.com/pkg/errors"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TLS material inside the chaincode container, identical to DockerVM.
+const (
+	tlsDir                = "/etc/hyperledger/fabric"
+	tlsClientKeyPath      = tlsDir + "/client.key"
+	tlsClientCertPath     = tlsDir + "/client.crt"
+	tlsClientKeyFile      = tlsDir + "/client_pem.key"
+	tlsClientCertFile     = tlsDir + "/client_pem.crt"
+	tlsClientRootCertFile = tlsDir + "/peer.crt"
+
+	chaincodeContainer = "chaincode"
+	tlsVolume          = "tls"
+	tmpVolume          = "tmp"
+)
+
+// nodeStartScript is DockerVM's start script for Node.js chaincode.
+const nodeStartScript = `
+set -e
+if [ -x /chaincode/start.sh ]; then
+	/chaincode/start.sh --peer.address %[1]s
+else
+	cd /usr/local/src
+	npm start -- --peer.address %[1]s
+fi
+`
+
+// chaincodeArgs mirrors DockerVM.GetArgs.
+func chaincodeArgs(ccType, peerAddress string) ([]string, error) {
+	switch ccType {
+	case pb.ChaincodeSpec_GOLANG.String(), pb.ChaincodeSpec_CAR.String():
+		return []string{"chaincode", fmt.Sprintf("-peer.address=%s", peerAddress)}, nil
+	case pb.ChaincodeSpec_JAVA.String():
+		return []string{"/root/chaincode-java/start", "--peerAddress", peerAddress}, nil
+	case pb.ChaincodeSpec_NODE.String():
+		return []string{"/bin/sh", "-c", fmt.Sprintf(nodeStartScript, peerAddress)}, nil
+	default:
+		return nil, errors.Errorf("unknown chaincodeType: %s", ccType)
+	}
+}
+
+// chaincodeEnv mirrors DockerVM.GetEnv.
+func chaincodeEnv(ccid, mspID string, loggingEnv []string, tls bool) []string {
+	env := []string{"CORE_CHAINCODE_ID_NAME=" + ccid}
+	env = append(env, loggingEnv...)
+	if tls {
+		env = append(env,
+			"CORE_PEER_TLS_ENABLED=true",
+			"CORE_TLS_CLIENT_KEY_PATH="+tlsClientKeyPath,
+			"CORE_TLS_CLIENT_CERT_PATH="+tlsClientCertPath,
+			"CORE_TLS_CLIENT_KEY_FILE="+tlsClientKeyFile,
+			"CORE_TLS_CLIENT_CERT_FILE="+tlsClientCertFile,
+			"CORE_PEER_TLS_ROOTCERT_FILE="+tlsClientRootCertFile,
+		)
+	} else {
+		env = append(env, "CORE_PEER_TLS_ENABLED=false")
+	}
+	return append(env, "CORE_PEER_LOCALMSPID="+mspID)
+}
+
+// chaincodeObjectMeta is shared by the chaincode Pod and its Secret.
+func chaincodeObjectMeta(name, namespace, instance, peerID, ccid string, owner *metav1.OwnerReference) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: namespace,
+		Labels: map[string]string{
+			labelName:      appChaincode,
+			labelInstance:  instance,
+			labelManagedBy: fieldManager,
+			labelComponent: "chaincode",
+			labelPeerID:    labelValue(peerID),
+			labelCCHash:    chaincodeHash(ccid),
+		},
+		Annotations:     map[string]string{annotationCCID: ccid},
+		OwnerReferences: ownerRefs(owner),
+	}
+}
+
+// newTLSSecret holds the files DockerVM uploads into the container. As in
+// DockerVM, client.key and client.crt are base64 encoded, the others raw.
+func newTLSSecret(name, namespace, podName, peerID, ccid string, tls *ccintf.TLSConfig, owner *metav1.OwnerReference) *corev1.Secret {
+	enc := func(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
+	return &corev1.Secret{
+		ObjectMeta: chaincodeObjectMeta(name, namespace, podName, peerID, ccid, owner),
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			"client.key":     enc(tls.ClientKey),
+			"client.crt":     enc(tls.ClientCert),
+			"client_pem.key": tls.ClientKey,
+			"client_pem.crt": tls.ClientCert,
+			"peer.crt":       tls.RootCert,
+		},
+	}
+}
+
+// chaincodePodParams are the per-launch inputs of newChaincodePod.
+type chaincodePodParams struct {
+	Name       string
+	SecretName string // empty: no TLS
+	CCID       string
+	PeerID     string
+	Image      string // repository:tag@digest
+	Args       []string
+	Env        []string
+	Owner      *metav1.OwnerReference
+}
+
+// newChaincodePod returns the pod running a chaincode image with DockerVM's
+// arguments and environment under a restricted security context.
+func newChaincodePod(cfg *Config, p chaincodePodParams) *corev1.Pod {
+	meta := chaincodeObjectMeta(p.Name, cfg.Namespace, p.Name, p.PeerID, p.CCID, p.Owner)
+	for k, v := range cfg.PodLabels {
+		if _, reserved := meta.Labels[k]; !reserved {
+			meta.Labels[k] = v
+		}
+	}
+	for k, v := range cfg.PodAnnotations {
+		if _, reserved := meta.Annotations[k]; !reserved {
+			meta.Annotations[k] = v
+		}
+	}
+
+	mounts := []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}}
+	volumes := []corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	if p.SecretName != "" {
+		mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: true})
+		items := []corev1.KeyToPath{}
+		for _, f := range []string{"client.key", "client.crt", "client_pem.key", "client_pem.crt", "peer.crt"} {
+			items = append(items, corev1.KeyToPath{Key: f, Path: f})
+		}
+		volumes = append(volumes, corev1.Volume{
+			Name: tlsVolume,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  p.SecretName,
+				Items:       items,
+				DefaultMode: int32Ptr(0o444),
+			}},
+		})
+	}
+
+	return &corev1.Pod{
+		ObjectMeta: meta,
+		Spec: corev1.PodSpec{
+			RestartPolicy:                corev1.RestartPolicyNever,
+			ServiceAccountName:           cfg.ServiceAccount,
+			AutomountServiceAccountToken: boolPtr(false),
+			EnableServiceLinks:           boolPtr(false),
+			HostNetwork:                  cfg.HostNetwork,
+			DNSPolicy:                    dnsPolicy(cfg.HostNetwork),
+			NodeSelector:                 copyMap(cfg.NodeSelector),
+			Tolerations:                  cfg.Tolerations,
+			ImagePullSecrets:             pullSecrets(cfg.ImagePullSecrets),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   boolPtr(true),
+				RunAsUser:      int64Ptr(cfg.RunAsUser),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Volumes: volumes,
+			Containers: []corev1.Container{{
+				Name:      chaincodeContainer,
+				Image:     p.Image,
+				Args:      p.Args,
+				Env:       envVars(p.Env),
+				Resources: cfg.Resources,
+				SecurityContext: &corev1.SecurityContext{
+					RunAsNonRoot:             boolPtr(true),
+					RunAsUser:                int64Ptr(cfg.RunAsUser),
+					AllowPrivilegeEscalation: boolPtr(false),
+					ReadOnlyRootFilesystem:   boolPtr(cfg.ReadOnlyRootFilesystem),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				},
+				VolumeMounts: mounts,
+			}},
+		},
+	}
+}

@@ -1,0 +1,147 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"context"
+
+	"github.com/hyperledger/fabric-lib-go/common/flogging"
+	"github.com/hyperledger/fabric-lib-go/common/metrics"
+	"github.com/hyperledger/fabric/core/chaincode/platforms"
+	"github.com/hyperledger/fabric/core/chaincode/platforms/util"
+	"github.com/pkg/errors"
+	"github.com/spf13/viper"
+	"golang.org/x/sync/singleflight"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+var logger = flogging.MustGetLogger("k8scontroller")
+
+// PeerParams is what the peer knows about itself when it creates the VM.
+type PeerParams struct {
+	PeerID          string
+	NetworkID       string
+	MSPID           string
+	Platforms       *platforms.Registry
+	MetricsProvider metrics.Provider
+	// LoggingEnv is passed to every chaincode container, as with DockerVM.
+	LoggingEnv []string
+}
+
+// VM builds chaincode images with Kaniko Jobs and runs chaincode as Pods. It
+// implements container.DockerBuilder; its HealthCheck makes it a
+// healthz.HealthChecker.
+type VM struct {
+	PeerID     string
+	NetworkID  string
+	MSPID      string
+	LoggingEnv []string
+	Config     *Config
+	Client     kubernetes.Interface
+	Registry   imageRegistry
+	Attacher   podAttacher
+	Platforms  *platforms.Registry
+	Metrics    *Metrics
+	// BuilderImage is the default builder (chaincode.builder) for platforms
+	// that do not name one.
+	BuilderImage string
+	// Owner, when set, owns every Pod, Secret and Job the VM creates.
+	Owner *metav1.OwnerReference
+
+	builds singleflight.Group
+}
+
+// New creates the VM from the vm.k8s.* configuration in the peer's viper.
+func New(p PeerParams) (*VM, error) {
+	if p.Platforms == nil {
+		return nil, errors.New("k8scontroller: platform registry is required")
+	}
+	if p.MetricsProvider == nil {
+		return nil, errors.New("k8scontroller: metrics provider is required")
+	}
+	cfg, err := ConfigFromViper(viper.GetViper())
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+
+	restConfig, err := restConfig(cfg.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, errors.Wrap(err, "cannot create Kubernetes client")
+	}
+
+	vm := &VM{
+		PeerID:       p.PeerID,
+		NetworkID:    p.NetworkID,
+		MSPID:        p.MSPID,
+		LoggingEnv:   p.LoggingEnv,
+		Config:       cfg,
+		Client:       client,
+		Registry:     &remoteRegistry{Insecure: cfg.RegistryInsecure},
+		Attacher:     &apiAttacher{Config: restConfig, Client: client},
+		Platforms:    p.Platforms,
+		Metrics:      NewMetrics(p.MetricsProvider),
+		BuilderImage: util.GetDockerImageFromConfig("chaincode.builder"),
+	}
+
+	if cfg.PeerPodName != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
+		defer cancel()
+		owner, err := peerPodOwner(ctx, client, cfg.Namespace, cfg.PeerPodName)
+		if err != nil {
+			return nil, err
+		}
+		vm.Owner = owner
+	}
+
+	logger.Infof("Kubernetes chaincode VM: namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q",
+		cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName)
+	return vm, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	var (
+		c   *rest.Config
+		err error
+	)
+	if kubeconfig != "" {
+		c, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, errors.Wrapf(err, "%skubeconfig: cannot load %s", ConfigPrefix, kubeconfig)
+		}
+	} else {
+		c, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, errors.Wrapf(err, "%skubeconfig is empty and in-cluster configuration is unavailable", ConfigPrefix)
+		}
+	}
+	c.UserAgent = fieldManager
+	return c, nil
+}
+
+// peerPodOwner reads the peer's own pod to reference it as owner.
+func peerPodOwner(ctx context.Context, client kubernetes.Interface, namespace, name string) (*metav1.OwnerReference, error) {
+	pod, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, errors.Wrapf(err, "%speerPodName: cannot get pod %s/%s", ConfigPrefix, namespace, name)
+	}
+	return &metav1.OwnerReference{
+		APIVersion: "v1",
+		Kind:       "Pod",
+		Name:       pod.Name,
+		UID:        pod.UID,
+	}, nil
+}

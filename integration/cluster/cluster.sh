@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# Local single-node Kubernetes cluster for fabric-peer-k8s development and tests.
+#
+#   cluster.sh deps | build | images | up | down | status | env | purge
+#
+# Everything runs on 127.0.0.1; all state lives in $CLUSTER_DIR (default <repo>/.cluster).
+# Components: docker-registry (127.0.0.1:5000), etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler (one multicall binary built from k8s-tools/), containerd + runc + CNI, kubelet.
+# See README.md in this directory.
+set -euo pipefail
+
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/pki.sh
+. "$CLUSTER_SRC/lib/pki.sh"
+# shellcheck source=lib/images.sh
+. "$CLUSTER_SRC/lib/images.sh"
+
+PACKAGES=(containerd runc etcd-server etcd-client containernetworking-plugins busybox-static skopeo umoci
+	iptables iproute2 conntrack socat openssl docker-registry debootstrap curl bc gettext-base gcc libc6-dev
+	binutils ca-certificates)
+
+# processes in start order (stopped in reverse)
+COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet)
+
+HOSTS_MARK="# fabric-peer-k8s local cluster"
+HOST_STATE=$CLUSTER_DIR/host-state     # host settings saved before the kubelet changes them
+# sysctls the kubelet (protectKernelDefaults=false) and the bridge CNI plugin change
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
+	kernel.keys.root_maxbytes net.ipv4.ip_forward)
+# host paths the kubelet/containerd/CNI create outside CLUSTER_DIR (removed on down if we created them)
+HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /usr/libexec/kubernetes /var/lib/cni /opt/containerd
+	/run/containerd/runc/k8s.io)
+
+timing() { echo "$(date -u +%FT%TZ) $1 ${2}s" >>"$CLUSTER_DIR/timings.log"; log "TIMING $1: ${2}s"; }
+
+# ---------------------------------------------------------------- deps
+
+cmd_deps() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && { log "deps: all packages installed"; return 0; }
+	log "deps: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ---------------------------------------------------------------- build
+
+# go_build NAME MODULE_DIR OUT PKG LDFLAGS [TAGS]: cached on a hash of the module files + flags + go version
+go_build() {
+	local name=$1 dir=$2 out=$3 pkg=$4 ldf=$5 tags=${6:-} key s
+	key=$(hash_str "$("$GO" version)" "$ldf" "$tags" "$(hash_files "$dir"/go.mod "$dir"/go.sum "$dir"/*.go)")
+	if [ -x "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$key" ]; then
+		log "build $name: up to date ($out)"; return 0
+	fi
+	log "build $name (this takes minutes on a cold Go cache)"
+	mkdir -p "$(dirname "$out")"
+	s=$(date +%s)
+	(cd "$dir" && CGO_ENABLED=0 GOWORK=off GOFLAGS=-buildvcs=false nice -n 5 "$GO" build -trimpath ${tags:+-tags "$tags"} \
+		-ldflags "$ldf" -o "$out.tmp" "$pkg") || die "build $name failed"
+	mv "$out.tmp" "$out"
+	echo "$key" >"$out.stamp"
+	timing "build-$name" $(($(date +%s) - s))
+}
+
+cmd_build() {
+	local v=k8s.io/component-base/version minor
+	minor=$(echo "$K8S_VERSION" | cut -d. -f2)
+	go_build k8s "$CLUSTER_SRC/k8s-tools" "$BIN/k8s" . \
+		"-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z" \
+		providerless
+	go_build kaniko "$CLUSTER_SRC/kaniko-tools" "$BIN/executor" github.com/chainguard-dev/kaniko/cmd/executor \
+		"-s -w -X github.com/chainguard-dev/kaniko/pkg/version.version=$KANIKO_VERSION"
+	# kubectl wrapper defaulting to this cluster's admin kubeconfig
+	cat >"$BIN/kubectl.tmp" <<-EOF
+		#!/bin/sh
+		export KUBECONFIG="\${KUBECONFIG:-$KUBECONFIG_FILE}"
+		exec "$BIN/k8s" kubectl "\$@"
+	EOF
+	chmod 755 "$BIN/kubectl.tmp"; mv "$BIN/kubectl.tmp" "$BIN/kubectl"
+}
+
+# ---------------------------------------------------------------- images
+
+cmd_images() {
+	[ -x "$BIN/executor" ] || cmd_build
+	if registry_up; then
+		build_images
+	else # images need the registry: run it just for the build
+		render_configs
+		start_registry
+		build_images
+		stop_proc registry
+	fi
+}
+
+# ---------------------------------------------------------------- up
+
+render_configs() {
+	mkdir -p "$CONF/cni/net.d" "$DATA/etcd" "$DATA/kubelet" "$DATA/pod-logs" "$DATA/registry" "$LOGS" "$RUN"
+	render "$CLUSTER_SRC/config/containerd.toml.in" "$CONF/containerd.toml"
+	render "$CLUSTER_SRC/config/kubelet.yaml.in" "$CONF/kubelet.yaml"
+	render "$CLUSTER_SRC/config/registry.yml.in" "$CONF/registry.yml"
+	local h
+	for h in localhost:5000 127.0.0.1:5000; do
+		REGISTRY_HOST_RENDER=$h render "$CLUSTER_SRC/config/hosts.toml.in" "$CONF/certs.d/$h/hosts.toml"
+	done
+	# loopback (hostNetwork pods) + bridge 10.244.0.0/24 without masquerade or default route (pods stay on this machine)
+	cp "$CLUSTER_SRC/config/cni/99-loopback.conflist" "$CONF/cni/net.d/"
+	render "$CLUSTER_SRC/config/cni/10-bridge.conflist.in" "$CONF/cni/net.d/10-bridge.conflist"
+}
+
+# the node's hostname must resolve to 127.0.0.1 (the apiserver reaches the kubelet by Hostname)
+ensure_hosts() {
+	if getent ahostsv4 "$NODE_NAME" | awk '{print $1; exit}' | grep -qx 127.0.0.1; then return 0; fi
+	log "adding '127.0.0.1 $NODE_NAME' to /etc/hosts"
+	# put it first (first match wins); rewrite in place: /etc/hosts may be a bind mount
+	local tmp; tmp=$(mktemp)
+	{ echo "127.0.0.1 $NODE_NAME $HOSTS_MARK"; cat /etc/hosts; } >"$tmp"
+	cat "$tmp" >/etc/hosts; rm -f "$tmp"
+}
+
+save_host_state() {
+	[ -f "$HOST_STATE" ] && return 0
+	local s p
+	{
+		for s in "${SYSCTLS[@]}"; do echo "sysctl $s $(sysctl -n "$s" 2>/dev/null || echo -)"; done
+		for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] && echo "existed $p"; done
+	} >"$HOST_STATE.tmp"
+	mv "$HOST_STATE.tmp" "$HOST_STATE"
+}
+
+start_registry() {
+	alive registry && return 0
+	registry_up && die "something else listens on $REGISTRY_ADDR"
+	start_proc registry /usr/bin/docker-registry serve "$CONF/registry.yml"
+	waitfor registry 30 registry registry_up
+}
+
+node_ready() {
+	[ "$(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+healthy() {
+	local c
+	for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
+	curl -sf -m 3 --cacert "$PKI/ca.crt" https://127.0.0.1:6443/readyz >/dev/null && node_ready
+}
+
+cmd_up() {
+	local s; s=$(date +%s)
+	if healthy; then log "cluster already up and healthy"; print_env_hint; return 0; fi
+	local c
+	for c in "${COMPONENTS[@]}"; do
+		if alive "$c"; then log "partially running cluster: restarting"; cmd_down; break; fi
+	done
+	cmd_deps
+	cmd_build
+	ensure_hosts
+	[ -f "$PKI/node-name" ] || rm -rf "$DATA/etcd" # fresh PKI: fresh cluster state
+	ensure_pki
+	render_configs
+	local s_up; s_up=$(date +%s)
+
+	start_registry
+	local s_img; s_img=$(date +%s)
+	build_images
+	timing images $(($(date +%s) - s_img))
+	s_up=$((s_up + $(date +%s) - s_img)) # "up" time excludes image builds
+
+	start_proc etcd /usr/bin/etcd --name local --data-dir "$DATA/etcd" \
+		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster local=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381
+	waitfor etcd 60 etcd curl -sf http://127.0.0.1:2379/health
+
+	start_proc kube-apiserver "$BIN/k8s" kube-apiserver \
+		--etcd-servers=http://127.0.0.1:2379 \
+		--bind-address=127.0.0.1 --secure-port=6443 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+		--client-ca-file="$PKI/ca.crt" \
+		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+		--service-cluster-ip-range=10.96.0.0/16 \
+		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+		--allow-privileged=true \
+		--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+		--kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=Hostname \
+		--profiling=false --v=1
+	waitfor kube-apiserver 180 kube-apiserver curl -sf --cacert "$PKI/ca.crt" https://127.0.0.1:6443/readyz
+
+	start_proc kube-controller-manager "$BIN/k8s" kube-controller-manager \
+		--kubeconfig="$CONF/controller-manager.kubeconfig" \
+		--authentication-kubeconfig="$CONF/controller-manager.kubeconfig" \
+		--authorization-kubeconfig="$CONF/controller-manager.kubeconfig" \
+		--bind-address=127.0.0.1 --secure-port=10257 --leader-elect=false \
+		--service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+		--use-service-account-credentials=true \
+		--cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+		--allocate-node-cidrs=false --v=1
+	start_proc kube-scheduler "$BIN/k8s" kube-scheduler \
+		--kubeconfig="$CONF/scheduler.kubeconfig" \
+		--authentication-kubeconfig="$CONF/scheduler.kubeconfig" --authorization-kubeconfig="$CONF/scheduler.kubeconfig" \
+		--bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false --v=1
+
+	start_proc containerd /usr/bin/containerd --config "$CONF/containerd.toml"
+	waitfor containerd 60 containerd ctr --address "$CONTAINERD_SOCK" version
+	ctr_ images import "$IMAGES/pause.tar" >/dev/null
+	log "imported $PAUSE_IMAGE"
+
+	save_host_state
+	start_proc kubelet "$BIN/k8s" kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
+		--root-dir="$DATA/kubelet" --v=1
+	waitfor "node $NODE_NAME Ready" 300 kubelet node_ready
+	# pods are rejected until the serviceaccount controller has created default/default
+	waitfor "serviceaccount default/default" 120 kube-controller-manager kubectl_ get serviceaccount default -n default
+	timing up-total $(($(date +%s) - s))
+	timing up-start-only $(($(date +%s) - s_up))
+	print_env_hint
+}
+
+print_env_hint() { log "cluster ready: eval \"\$($CLUSTER_SRC/cluster.sh env)\"   (kubeconfig: $KUBECONFIG_FILE)"; }
+
+# ---------------------------------------------------------------- down
+
+stop_all() {
+	if alive kube-apiserver && alive kubelet && [ -f "$KUBECONFIG_FILE" ]; then
+		# let the kubelet tear down pods properly (sandboxes, network namespaces, volumes)
+		timeout 60 "$BIN/k8s" kubectl --kubeconfig "$KUBECONFIG_FILE" delete jobs,pods --all -A \
+			--wait=true --timeout=50s >/dev/null 2>&1 || log "pod deletion incomplete; forcing"
+	fi
+	stop_proc kubelet 30
+	if alive containerd; then # kill and remove any remaining CRI containers (their shims exit with them)
+		local t c
+		for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
+		sleep 1
+		for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$t" >/dev/null 2>&1 || true; done
+		for c in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
+	fi
+	stop_proc kube-scheduler; stop_proc kube-controller-manager; stop_proc kube-apiserver 60
+	stop_proc containerd 30; stop_proc etcd 30; stop_proc registry
+	# leftover shims of OUR containerd (identified by our socket path), by pid
+	local pid
+	for pid in $(ps -eo pid=,args= | awk -v s="$CONTAINERD_SOCK" '/containerd-shim/ && index($0, s) {print $1}'); do
+		log "killing leftover shim $pid"; kill "$pid" 2>/dev/null || true
+	done
+}
+
+cleanup_host() {
+	local m n t c h p
+	# mounts under CLUSTER_DIR (kubelet volumes, sandbox shm, rootfs), deepest first
+	awk -v d="$CLUSTER_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null || true
+	done
+	# network namespaces CNI made for bridge pods, when no process is left in them
+	for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
+		if [ -z "$(ip netns pids "$n" 2>/dev/null)" ]; then ip netns delete "$n" 2>/dev/null || true; fi
+	done
+	ip link del lc0 2>/dev/null || true
+	rm -rf "$DATA/cni-ipam"
+	# iptables chains created by the kubelet
+	for t in iptables ip6tables; do
+		command -v $t >/dev/null || continue
+		$t -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
+		$t -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
+		for h in filter nat mangle; do
+			for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+				$t -t $h -F $c 2>/dev/null || true; $t -t $h -X $c 2>/dev/null || true
+			done
+		done
+	done
+	# empty cgroups left by the kubelet/containerd (deepest first)
+	for h in /sys/fs/cgroup/*/; do
+		for t in kubepods k8s.io; do
+			if [ -d "$h$t" ]; then find "$h$t" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
+		done
+	done
+	# restore sysctls, remove host paths we created
+	if [ -f "$HOST_STATE" ]; then
+		while read -r t n v; do
+			case $t in
+			sysctl) [ "$v" = - ] || sysctl -qw "$n=$v" 2>/dev/null || true ;;
+			esac
+		done <"$HOST_STATE"
+		for p in "${HOST_PATHS[@]}"; do
+			grep -qx "existed $p" "$HOST_STATE" || rm -rf "$p"
+		done
+		rmdir /run/containerd/runc /run/containerd/s /run/containerd /run/netns 2>/dev/null || true
+		rm -f "$HOST_STATE"
+	fi
+	# our /etc/hosts line, if we added one
+	if grep -qF "$HOSTS_MARK" /etc/hosts; then
+		local tmp; tmp=$(mktemp)
+		grep -vF "$HOSTS_MARK" /etc/hosts >"$tmp"; cat "$tmp" >/etc/hosts; rm -f "$tmp"
+	fi
+}
+
+cmd_down() {
+	stop_all
+	cleanup_host
+	log "cluster down"
+}
+
+# purge: down + drop cluster state (etcd, kubelet, containerd, registry data); keeps binaries and caches
+cmd_purge() {
+	cmd_down
+	rm -rf "$DATA" "$RUN" "$PKI" "$CONF" "$IMAGES"/*.stamp "$KUBECONFIG_FILE"
+	log "purged cluster state (kept $BIN, $CACHE)"
+}
+
+# ---------------------------------------------------------------- status / env
+
+cmd_status() {
+	local c rc=0
+	for c in "${COMPONENTS[@]}"; do
+		if alive "$c"; then printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"; else printf '%-24s stopped\n' "$c"; rc=1; fi
+	done
+	if alive kube-apiserver; then
+		kubectl_ get nodes -o wide 2>/dev/null || true
+	fi
+	if registry_up; then echo "registry catalog: $(curl -sf "http://$REGISTRY_ADDR/v2/_catalog")"; fi
+	return $rc
+}
+
+cmd_env() {
+	cat <<-EOF
+		export CLUSTER_DIR=$CLUSTER_DIR
+		export KUBECONFIG=$KUBECONFIG_FILE
+		export PATH=$BIN:\$PATH
+		export CONTAINERD_ADDRESS=$CONTAINERD_SOCK
+		export CONTAINERD_NAMESPACE=k8s.io
+		export CLUSTER_REGISTRY=$REGISTRY_HOST
+		export KANIKO_IMAGE=$KANIKO_IMAGE
+		export CCENV_IMAGE=$CCENV_IMAGE
+		export BASEOS_IMAGE=$BASEOS_IMAGE
+		export BUSYBOX_IMAGE=$BUSYBOX_IMAGE
+	EOF
+}
+
+usage() {
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+}
+
+[ $# -ge 1 ] || usage
+case $1 in
+deps) cmd_deps ;;
+build) cmd_build ;;
+images) cmd_images ;;
+up) cmd_up ;;
+down) cmd_down ;;
+purge) cmd_purge ;;
+status) cmd_status ;;
+env) cmd_env ;;
+*) usage ;;
+esac

@@ -1,0 +1,115 @@
+# shellcheck shell=bash disable=SC2034
+# Common settings and helpers for the local single-node cluster (sourced by cluster.sh / smoke.sh).
+
+CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)      # integration/cluster
+REPO_ROOT=$(cd "$CLUSTER_SRC/../.." && pwd)
+
+CLUSTER_DIR=${CLUSTER_DIR:-$REPO_ROOT/.cluster}
+mkdir -p "$CLUSTER_DIR"
+CLUSTER_DIR=$(cd "$CLUSTER_DIR" && pwd)
+export CLUSTER_DIR
+
+K8S_VERSION=v1.37.2
+KANIKO_VERSION=v1.25.1
+PAUSE_IMAGE=registry.k8s.io/pause:3.10
+
+REGISTRY_HOST=localhost:5000            # name used in image references
+REGISTRY_ADDR=127.0.0.1:5000            # where the registry listens
+IMAGE_PREFIX=$REGISTRY_HOST/fabric-peer-k8s
+KANIKO_IMAGE=$IMAGE_PREFIX/kaniko-executor:$KANIKO_VERSION
+CCENV_IMAGE=$IMAGE_PREFIX/ccenv:3.1
+BASEOS_IMAGE=$IMAGE_PREFIX/baseos:3.1
+BUSYBOX_IMAGE=$IMAGE_PREFIX/busybox:1
+
+BIN=$CLUSTER_DIR/bin          # k8s multicall binary, kubectl symlink, kaniko executor
+CONF=$CLUSTER_DIR/config      # rendered configs, kubeconfigs
+PKI=$CLUSTER_DIR/pki
+LOGS=$CLUSTER_DIR/logs
+RUN=$CLUSTER_DIR/run          # pid files, sockets, saved host state
+DATA=$CLUSTER_DIR/data        # etcd, registry storage, kubelet root, containerd root
+IMAGES=$CLUSTER_DIR/images    # image build work dirs, image tarballs, stamps
+CACHE=$CLUSTER_DIR/cache      # debootstrap tarballs etc.
+KUBECONFIG_FILE=$CLUSTER_DIR/kubeconfig
+CONTAINERD_SOCK=$RUN/containerd.sock
+
+NODE_NAME=$(hostname | tr '[:upper:]' '[:lower:]')
+
+# Go toolchain: the one on PATH, else the standard install location.
+GO=$(command -v go || echo /usr/local/go/bin/go)
+
+T0=$(date +%s.%N)
+log() { printf '[%7.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# sha256 of the given strings/files' contents, as one hex string.
+hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
+hash_str() { printf '%s' "$*" | sha256sum | cut -d' ' -f1; }
+
+# render TEMPLATE OUT: substitute only the variables we own (the templates contain other "$" text).
+render() {
+	mkdir -p "$(dirname "$2")"
+	# shellcheck disable=SC2016 # envsubst's list of variable names
+	CLUSTER_DIR=$CLUSTER_DIR REGISTRY_HOST=${REGISTRY_HOST_RENDER:-$REGISTRY_HOST} \
+		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST}' <"$1" >"$2.tmp"
+	mv "$2.tmp" "$2"
+}
+
+# pid file helpers; every process we start is a session leader, $RUN/NAME.pid holds "PID STARTTIME"
+# (start time from /proc/PID/stat) so a recycled pid is never mistaken for ours.
+proc_start() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+pid_of() { [ -f "$RUN/$1.pid" ] && awk '{print $1}' "$RUN/$1.pid"; }
+alive() {
+	local p st
+	[ -f "$RUN/$1.pid" ] || return 1
+	read -r p st <"$RUN/$1.pid" || return 1
+	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && [ "$(proc_start "$p")" = "$st" ]
+}
+
+# start NAME CMD...: detach into its own session, log to $LOGS/NAME.log
+start_proc() {
+	local n=$1 p; shift
+	mkdir -p "$LOGS" "$RUN"
+	setsid "$@" >>"$LOGS/$n.log" 2>&1 </dev/null &
+	p=$!
+	echo "$p $(proc_start "$p")" >"$RUN/$n.pid"
+	log "started $n (pid $p)"
+}
+
+# stop NAME [TIMEOUT_S]: SIGTERM, wait, then SIGKILL; by pid only.
+stop_proc() {
+	local n=$1 to=${2:-15} p i
+	if ! alive "$n"; then rm -f "$RUN/$n.pid"; return 0; fi
+	p=$(pid_of "$n")
+	kill "$p" 2>/dev/null || true
+	for ((i = 0; i < to * 5; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+	if kill -0 "$p" 2>/dev/null; then log "$n did not stop, SIGKILL"; kill -9 "$p" 2>/dev/null || true; fi
+	rm -f "$RUN/$n.pid"
+	log "stopped $n ($p)"
+}
+
+# waitfor DESC TIMEOUT_S PROCNAME|- CMD...: poll CMD until it succeeds; fail fast if PROCNAME died.
+waitfor() {
+	local d=$1 to=$2 proc=$3; shift 3
+	local end=$(($(date +%s) + to))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$proc" != - ] && ! alive "$proc"; then
+			tail -n 20 "$LOGS/$proc.log" >&2 || true
+			die "$proc exited while waiting for $d (log: $LOGS/$proc.log)"
+		fi
+		[ "$(date +%s)" -lt "$end" ] || die "timeout (${to}s) waiting for $d"
+		sleep 0.3
+	done
+	log "$d ok"
+}
+
+kubectl_() { "$BIN/k8s" kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+ctr_() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
+
+# registry_has REPO TAG: manifest present in the local registry?
+registry_has() {
+	curl -sf -o /dev/null -I \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		"http://$REGISTRY_ADDR/v2/$1/manifests/$2"
+}
+registry_up() { curl -sf -o /dev/null "http://$REGISTRY_ADDR/v2/"; }

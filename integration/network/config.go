@@ -1,0 +1,150 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package network
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hyperledger/fabric/integration/nwo/template"
+	"gopkg.in/yaml.v3"
+)
+
+// Images of the local cluster (integration/cluster), as the kubelet and Kaniko
+// see them.
+const (
+	DefaultRegistry     = "localhost:5000/fabric-cc"
+	DefaultRegistryAddr = "127.0.0.1:5000"
+	DefaultKanikoImage  = "localhost:5000/fabric-peer-k8s/kaniko-executor:v1.25.1"
+	DefaultCCEnvImage   = "localhost:5000/fabric-peer-k8s/ccenv:3.1"
+	DefaultBaseOSImage  = "localhost:5000/fabric-peer-k8s/baseos:3.1"
+)
+
+// K8sVMConfig is the vm.k8s section of core.yaml. The yaml names follow
+// core/container/k8scontroller/config.go (ConfigFromViper); only the keys the
+// harness needs are typed, anything else can go to Extra.
+type K8sVMConfig struct {
+	Kubeconfig       string `yaml:"kubeconfig"`
+	Namespace        string `yaml:"namespace"`
+	Registry         string `yaml:"registry"`
+	PullRegistry     string `yaml:"pullRegistry,omitempty"`
+	RegistryInsecure bool   `yaml:"registryInsecure"`
+	KanikoImage      string `yaml:"kanikoImage"`
+	HostNetwork      bool   `yaml:"hostNetwork"`
+	// Durations are Go duration strings ("10m").
+	BuildTimeout string `yaml:"buildTimeout,omitempty"`
+	StopTimeout  string `yaml:"stopTimeout,omitempty"`
+	GracePeriod  string `yaml:"gracePeriod,omitempty"`
+
+	Build K8sBuildConfig `yaml:"build"`
+
+	// Extra holds further vm.k8s keys verbatim (e.g. resources, podLabels).
+	Extra map[string]interface{} `yaml:",inline"`
+}
+
+// K8sBuildConfig is vm.k8s.build.
+type K8sBuildConfig struct {
+	HostNetwork bool                   `yaml:"hostNetwork"`
+	Extra       map[string]interface{} `yaml:",inline"`
+}
+
+// PeerConfig is everything the harness changes in nwo's default core.yaml.
+type PeerConfig struct {
+	VM K8sVMConfig
+	// CCEnvImage is chaincode.builder, BaseOSImage chaincode.golang.runtime.
+	CCEnvImage  string
+	BaseOSImage string
+	// InstallTimeout is chaincode.installTimeout: the peer's bound on an
+	// install, i.e. on the Kaniko build.
+	InstallTimeout time.Duration
+	// StartupTimeout is chaincode.startuptimeout: launch of a chaincode pod
+	// until it registers with the peer.
+	StartupTimeout time.Duration
+}
+
+// DefaultPeerConfig is the configuration for the local cluster of
+// integration/cluster: peers run on the host, so chaincode and build pods use
+// the host network, and the registry on 127.0.0.1:5000 speaks plain HTTP.
+func DefaultPeerConfig(kubeconfig, namespace string) PeerConfig {
+	return PeerConfig{
+		VM: K8sVMConfig{
+			Kubeconfig:       kubeconfig,
+			Namespace:        namespace,
+			Registry:         DefaultRegistry,
+			RegistryInsecure: true,
+			KanikoImage:      DefaultKanikoImage,
+			HostNetwork:      true,
+			BuildTimeout:     "10m",
+			Build:            K8sBuildConfig{HostNetwork: true},
+		},
+		CCEnvImage:     DefaultCCEnvImage,
+		BaseOSImage:    DefaultBaseOSImage,
+		InstallTimeout: 12 * time.Minute,
+		StartupTimeout: 5 * time.Minute,
+	}
+}
+
+// VMSectionYAML renders the top-level `vm:` section of core.yaml.
+func (c PeerConfig) VMSectionYAML() (string, error) {
+	doc := map[string]interface{}{
+		"vm": map[string]interface{}{
+			"type":     "k8s",
+			"endpoint": "",
+			"k8s":      c.VM,
+		},
+	}
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	if strings.Contains(s, "{{") {
+		return "", fmt.Errorf("vm section must not contain template actions: %q", s)
+	}
+	return s, nil
+}
+
+// CoreTemplate returns nwo's default core.yaml template with the vm section
+// replaced by a k8s one and the chaincode images and timeouts set.
+func (c PeerConfig) CoreTemplate() (string, error) {
+	base := template.DefaultCore
+	vmStart := strings.Index(base, "\nvm:\n")
+	ccStart := strings.Index(base, "\nchaincode:\n")
+	if vmStart < 0 || ccStart < 0 || ccStart < vmStart {
+		return "", fmt.Errorf("nwo core template: cannot find the vm: and chaincode: sections")
+	}
+	vm, err := c.VMSectionYAML()
+	if err != nil {
+		return "", err
+	}
+	out := base[:vmStart+1] + vm + base[ccStart:]
+
+	replace := func(old, new string) error {
+		if n := strings.Count(out, old); n != 1 {
+			return fmt.Errorf("nwo core template: expected exactly one %q, found %d", old, n)
+		}
+		out = strings.Replace(out, old, new, 1)
+		return nil
+	}
+	edits := [][2]string{
+		{"  builder: $(DOCKER_NS)/fabric-ccenv:$(PROJECT_VERSION)\n", "  builder: " + c.CCEnvImage + "\n"},
+		{"    runtime: $(DOCKER_NS)/fabric-baseos:$(PROJECT_VERSION)\n", "    runtime: " + c.BaseOSImage + "\n"},
+	}
+	if c.InstallTimeout > 0 {
+		edits = append(edits, [2]string{"  installTimeout: 300s\n", fmt.Sprintf("  installTimeout: %s\n", c.InstallTimeout)})
+	}
+	if c.StartupTimeout > 0 {
+		edits = append(edits, [2]string{"  startuptimeout: 300s\n", fmt.Sprintf("  startuptimeout: %s\n", c.StartupTimeout)})
+	}
+	for _, e := range edits {
+		if err := replace(e[0], e[1]); err != nil {
+			return "", err
+		}
+	}
+	return out, nil
+}

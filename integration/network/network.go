@@ -1,0 +1,324 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+// Package network runs a small Fabric network (one etcdraft orderer, Org1 and
+// Org2 with one peer each, TLS on) whose peers use the Kubernetes chaincode VM
+// (vm.type: k8s), on top of Fabric's integration/nwo. The peers, orderer and
+// CLI are the prebuilt binaries of `make binaries`; they run as host processes
+// on 127.0.0.1, chaincode builds and chaincode pods run in one namespace.
+//
+// nwo reports failures through Gomega's global fail handler: register one
+// (ginkgo.Fail in suites, PanicFailHandler in programs) before using Harness.
+package network
+
+import (
+	"fmt"
+	"math/rand"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hyperledger/fabric/integration/channelparticipation"
+	"github.com/hyperledger/fabric/integration/nwo"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/tedsuo/ifrit"
+	ginkgomon "github.com/tedsuo/ifrit/ginkgomon_v2"
+	"github.com/tedsuo/ifrit/grouper"
+)
+
+// ChannelName is the application channel the harness creates.
+const ChannelName = "testchannel"
+
+// Options configure a Harness.
+type Options struct {
+	// RepoRoot is the fabric-peer-k8s checkout; binaries come from
+	// RepoRoot/bin unless BinDir is set.
+	RepoRoot string
+	BinDir   string
+	// Kubeconfig and Namespace for the VM (the namespace must exist).
+	Kubeconfig string
+	Namespace  string
+	// Peer overrides DefaultPeerConfig(Kubeconfig, Namespace) when non-nil.
+	Peer *PeerConfig
+	// RootDir holds crypto material, configs and ledgers; a temporary
+	// directory (removed by Cleanup) when empty.
+	RootDir string
+	// StartPort is the first of the consecutive ports nwo allocates; a free
+	// random range when 0.
+	StartPort int
+	// EventuallyTimeout bounds nwo's waits (channel join, approve, commit).
+	EventuallyTimeout time.Duration
+	// PeerEnv is added to the environment of peer processes.
+	PeerEnv []string
+}
+
+// Harness is a running (or runnable) network.
+type Harness struct {
+	Opts       Options
+	PeerConfig PeerConfig
+	Network    *nwo.Network
+	Orderer    *nwo.Orderer
+	Peers      []*nwo.Peer
+
+	components    *ComponentServer
+	ownRootDir    bool
+	ordererRunner *ginkgomon.Runner
+	peerRunners   map[string]*ginkgomon.Runner
+	ordererProc   ifrit.Process
+	peerProc      ifrit.Process
+}
+
+// New prepares the network: binaries are checked, a component server started
+// and nwo's configuration generated. Nothing runs yet; call Start.
+func New(opts Options) (*Harness, error) {
+	if opts.RepoRoot == "" {
+		return nil, fmt.Errorf("network: RepoRoot is required")
+	}
+	if opts.BinDir == "" {
+		opts.BinDir = filepath.Join(opts.RepoRoot, "bin")
+	}
+	if opts.Kubeconfig == "" || opts.Namespace == "" {
+		return nil, fmt.Errorf("network: Kubeconfig and Namespace are required")
+	}
+	kc, err := filepath.Abs(opts.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(kc); err != nil {
+		return nil, fmt.Errorf("network: kubeconfig: %w", err)
+	}
+	opts.Kubeconfig = kc
+	if opts.EventuallyTimeout == 0 {
+		opts.EventuallyTimeout = 2 * time.Minute
+	}
+
+	pc := DefaultPeerConfig(opts.Kubeconfig, opts.Namespace)
+	if opts.Peer != nil {
+		pc = *opts.Peer
+	}
+	coreTemplate, err := pc.CoreTemplate()
+	if err != nil {
+		return nil, err
+	}
+
+	h := &Harness{Opts: opts, PeerConfig: pc, peerRunners: map[string]*ginkgomon.Runner{}}
+	if h.Opts.RootDir == "" {
+		dir, err := os.MkdirTemp("", "fabric-peer-k8s-net-")
+		if err != nil {
+			return nil, err
+		}
+		h.Opts.RootDir, h.ownRootDir = dir, true
+	} else if err := os.MkdirAll(h.Opts.RootDir, 0o755); err != nil {
+		return nil, err
+	}
+	if h.Opts.StartPort == 0 {
+		if h.Opts.StartPort, err = freePortRange(40); err != nil {
+			return nil, err
+		}
+	}
+
+	h.components, err = StartComponentServer(opts.BinDir)
+	if err != nil {
+		h.Cleanup()
+		return nil, err
+	}
+
+	config := nwo.BasicEtcdRaft()
+	for _, p := range config.Profiles {
+		p.AppCapabilities = []string{"V2_5"}
+	}
+	config.Templates = &nwo.Templates{Core: coreTemplate}
+
+	h.Network = nwo.New(config, h.Opts.RootDir, nil, h.Opts.StartPort, h.components.Components())
+	// nwo adds Fabric's own "binary" and "ccaas" external builders relative
+	// to its source tree; they do not exist here and must not shadow the VM.
+	h.Network.ExternalBuilders = nil
+	h.Network.EventuallyTimeout = h.Opts.EventuallyTimeout
+	h.Orderer = h.Network.Orderer("orderer")
+	h.Peers = []*nwo.Peer{h.Network.Peer("Org1", "peer0"), h.Network.Peer("Org2", "peer0")}
+	return h, nil
+}
+
+// freePortRange finds n consecutive free TCP ports on 127.0.0.1 in 20000-29999.
+func freePortRange(n int) (int, error) {
+	r := rand.New(rand.NewSource(time.Now().UnixNano() + int64(os.Getpid())))
+	for attempt := 0; attempt < 50; attempt++ {
+		base := 20000 + r.Intn(10000-n)
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free ports found", n)
+}
+
+// Org1Peer and Org2Peer are the two peers.
+func (h *Harness) Org1Peer() *nwo.Peer { return h.Peers[0] }
+func (h *Harness) Org2Peer() *nwo.Peer { return h.Peers[1] }
+
+// Start generates crypto material and configuration, starts the orderer and
+// both peers, creates testchannel through the channel participation API and
+// joins both peers.
+func (h *Harness) Start() {
+	n := h.Network
+	n.GenerateConfigTree()
+	n.Bootstrap()
+
+	h.ordererRunner = n.OrdererRunner(h.Orderer)
+	h.ordererProc = ifrit.Invoke(h.ordererRunner)
+	waitReady("orderer", h.ordererProc, h.ordererRunner, n.EventuallyTimeout)
+
+	members := grouper.Members{}
+	for _, p := range h.Peers {
+		r := n.PeerRunner(p, h.Opts.PeerEnv...)
+		h.peerRunners[p.ID()] = r
+		members = append(members, grouper.Member{Name: p.ID(), Runner: r})
+	}
+	h.peerProc = ifrit.Invoke(grouper.NewParallel(syscall.SIGTERM, members))
+	waitReady("peers", h.peerProc, nil, n.EventuallyTimeout)
+
+	// channelparticipation.JoinOrdererJoinPeersAppChannel without ginkgo.By,
+	// which exits the process outside a Ginkgo suite.
+	channelparticipation.Join(n, h.Orderer, ChannelName, n.LoadAppChannelGenesisBlock(ChannelName), channelparticipation.ChannelInfo{
+		Name:              ChannelName,
+		URL:               "/participation/v1/channels/" + ChannelName,
+		Status:            "active",
+		ConsensusRelation: "consenter",
+		Height:            1,
+	})
+	Eventually(h.ordererRunner.Err(), n.EventuallyTimeout, time.Second).Should(
+		gbytes.Say(fmt.Sprintf("Raft leader changed: 0 -> 1 channel=%s node=1", ChannelName)))
+	n.JoinChannel(ChannelName, h.Orderer, h.Peers...)
+}
+
+// waitReady fails with the process' exit error when it dies before becoming ready.
+func waitReady(name string, p ifrit.Process, r *ginkgomon.Runner, timeout time.Duration) {
+	select {
+	case <-p.Ready():
+		return
+	case err := <-p.Wait():
+		msg := ""
+		if r != nil {
+			msg = tail(string(r.Err().Contents()), 40)
+		}
+		Expect(err).NotTo(HaveOccurred(), "%s exited before it was ready\n%s", name, msg)
+		Expect(fmt.Errorf("%s exited before it was ready", name)).NotTo(HaveOccurred())
+	case <-time.After(timeout):
+		Expect(fmt.Errorf("%s not ready after %s", name, timeout)).NotTo(HaveOccurred())
+	}
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// PeerLog returns what the peer wrote to stderr so far (its log).
+func (h *Harness) PeerLog(p *nwo.Peer) string {
+	r := h.peerRunners[p.ID()]
+	if r == nil {
+		return ""
+	}
+	return string(r.Err().Contents())
+}
+
+// OrdererLog returns the orderer's stderr so far.
+func (h *Harness) OrdererLog() string {
+	if h.ordererRunner == nil {
+		return ""
+	}
+	return string(h.ordererRunner.Err().Contents())
+}
+
+// Running tells whether the peers are up.
+func (h *Harness) Running() bool { return h.peerProc != nil }
+
+// StopPeers sends SIGTERM to the peers and waits until they have exited.
+func (h *Harness) StopPeers(timeout time.Duration) error {
+	if h.peerProc == nil {
+		return nil
+	}
+	p := h.peerProc
+	h.peerProc = nil
+	p.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.Wait():
+		// ginkgomon reports a non-zero exit after SIGTERM as an error; peers
+		// that exit because of the signal are fine.
+		if err != nil && !strings.Contains(err.Error(), "signal") && !strings.Contains(err.Error(), "exit status") {
+			return err
+		}
+		return nil
+	case <-time.After(timeout):
+		p.Signal(syscall.SIGKILL)
+		<-p.Wait()
+		return fmt.Errorf("peers did not stop within %s after SIGTERM (killed)", timeout)
+	}
+}
+
+// Stop stops the peers, then the orderer. It can be called more than once.
+func (h *Harness) Stop() error {
+	err := h.StopPeers(time.Minute)
+	h.dumpLogs()
+	if h.ordererProc != nil {
+		p := h.ordererProc
+		h.ordererProc = nil
+		p.Signal(syscall.SIGTERM)
+		select {
+		case <-p.Wait():
+		case <-time.After(time.Minute):
+			p.Signal(syscall.SIGKILL)
+			<-p.Wait()
+		}
+	}
+	return err
+}
+
+// LogDir is where Stop writes the peer and orderer logs.
+func (h *Harness) LogDir() string { return filepath.Join(h.Opts.RootDir, "logs") }
+
+func (h *Harness) dumpLogs() {
+	if h.Network == nil {
+		return
+	}
+	_ = os.MkdirAll(h.LogDir(), 0o755)
+	for _, p := range h.Peers {
+		if log := h.PeerLog(p); log != "" {
+			_ = os.WriteFile(filepath.Join(h.LogDir(), p.ID()+".log"), []byte(log), 0o644)
+		}
+	}
+	if log := h.OrdererLog(); log != "" {
+		_ = os.WriteFile(filepath.Join(h.LogDir(), "orderer.log"), []byte(log), 0o644)
+	}
+}
+
+// Cleanup stops everything still running and removes the temporary root
+// directory (a RootDir given in Options is kept).
+func (h *Harness) Cleanup() {
+	_ = h.Stop()
+	if h.components != nil {
+		h.components.Close()
+		h.components = nil
+	}
+	if h.ownRootDir && h.Opts.RootDir != "" {
+		os.RemoveAll(h.Opts.RootDir)
+	}
+}
