@@ -70,7 +70,7 @@ cmd_build() {
 	local v=k8s.io/component-base/version minor
 	minor=$(echo "$K8S_VERSION" | cut -d. -f2)
 	go_build k8s "$CLUSTER_SRC/k8s-tools" "$BIN/k8s" . \
-		"-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z" \
+		"-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean -X $v.buildDate=2025-01-01T00:00:00Z" \
 		providerless
 	go_build kaniko "$CLUSTER_SRC/kaniko-tools" "$BIN/executor" github.com/chainguard-dev/kaniko/cmd/executor \
 		"-s -w -X github.com/chainguard-dev/kaniko/pkg/version.version=$KANIKO_VERSION"
@@ -144,6 +144,15 @@ node_ready() {
 	[ "$(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
 
+# node_ready_since EPOCH: Ready with a heartbeat from this kubelet run (etcd keeps the old node status)
+node_ready_since() {
+	local st hb
+	st=$(kubectl_ get node "$NODE_NAME" -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}' 2>/dev/null) || return 1
+	[ "${st%% *}" = True ] || return 1
+	hb=$(date -d "${st#* }" +%s) || return 1
+	[ "$hb" -ge "$1" ]
+}
+
 healthy() {
 	local c
 	for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
@@ -154,8 +163,8 @@ cmd_up() {
 	local s; s=$(date +%s)
 	if healthy; then log "cluster already up and healthy"; print_env_hint; return 0; fi
 	local c
-	for c in "${COMPONENTS[@]}"; do
-		if alive "$c"; then log "partially running cluster: restarting"; cmd_down; break; fi
+	for c in "${COMPONENTS[@]:1}"; do # (a running registry alone is fine, e.g. after `images`)
+		if alive "$c"; then log "partially running cluster: restarting it"; cmd_down; break; fi
 	done
 	cmd_deps
 	cmd_build
@@ -212,9 +221,11 @@ cmd_up() {
 	log "imported $PAUSE_IMAGE"
 
 	save_host_state
+	local s_kubelet; s_kubelet=$(date +%s)
 	start_proc kubelet "$BIN/k8s" kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
 		--root-dir="$DATA/kubelet" --v=1
-	waitfor "node $NODE_NAME Ready" 300 kubelet node_ready
+	waitfor "kubelet healthz" 120 kubelet curl -sf http://127.0.0.1:10248/healthz
+	waitfor "node $NODE_NAME Ready" 300 kubelet node_ready_since "$s_kubelet"
 	# pods are rejected until the serviceaccount controller has created default/default
 	waitfor "serviceaccount default/default" 120 kube-controller-manager kubectl_ get serviceaccount default -n default
 	timing up-total $(($(date +%s) - s))
@@ -229,10 +240,12 @@ print_env_hint() { log "cluster ready: eval \"\$($CLUSTER_SRC/cluster.sh env)\" 
 stop_all() {
 	if alive kube-apiserver && alive kubelet && [ -f "$KUBECONFIG_FILE" ]; then
 		# let the kubelet tear down pods properly (sandboxes, network namespaces, volumes)
-		timeout 60 "$BIN/k8s" kubectl --kubeconfig "$KUBECONFIG_FILE" delete jobs,pods --all -A \
+		timeout 60 "$BIN/k8s" kubectl --kubeconfig "$KUBECONFIG_FILE" delete jobs,pods --all -A --grace-period=2 \
 			--wait=true --timeout=50s >/dev/null 2>&1 || log "pod deletion incomplete; forcing"
 	fi
-	stop_proc kubelet 30
+	# the control plane keeps no state outside etcd and the kubelet none outside CLUSTER_DIR: short grace
+	# periods (the apiserver otherwise lingers ~45s after it stopped listening); etcd gets a full one.
+	stop_proc kubelet 10
 	if alive containerd; then # kill and remove any remaining CRI containers (their shims exit with them)
 		local t c
 		for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
@@ -240,12 +253,12 @@ stop_all() {
 		for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$t" >/dev/null 2>&1 || true; done
 		for c in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
 	fi
-	stop_proc kube-scheduler; stop_proc kube-controller-manager; stop_proc kube-apiserver 60
-	stop_proc containerd 30; stop_proc etcd 30; stop_proc registry
+	stop_proc kube-scheduler 5; stop_proc kube-controller-manager 5; stop_proc kube-apiserver 5
+	stop_proc containerd 15; stop_proc etcd 30; stop_proc registry 10
 	# leftover shims of OUR containerd (identified by our socket path), by pid
 	local pid
-	for pid in $(ps -eo pid=,args= | awk -v s="$CONTAINERD_SOCK" '/containerd-shim/ && index($0, s) {print $1}'); do
-		log "killing leftover shim $pid"; kill "$pid" 2>/dev/null || true
+	for pid in $(ps -eo pid=,comm=,args= | awk -v s="$CONTAINERD_SOCK" '$2 ~ /^containerd-shim/ && index($0, s) {print $1}'); do
+		log "killing leftover shim $pid: $(ps -o args= -p "$pid" | cut -c1-200)"; kill "$pid" 2>/dev/null || true
 	done
 }
 

@@ -57,12 +57,14 @@ render() {
 # pid file helpers; every process we start is a session leader, $RUN/NAME.pid holds "PID STARTTIME"
 # (start time from /proc/PID/stat) so a recycled pid is never mistaken for ours.
 proc_start() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+# running PID: exists and is not a zombie (our daemons are re-parented to init, which reaps lazily)
+running() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]; }
 pid_of() { [ -f "$RUN/$1.pid" ] && awk '{print $1}' "$RUN/$1.pid"; }
 alive() {
 	local p st
 	[ -f "$RUN/$1.pid" ] || return 1
 	read -r p st <"$RUN/$1.pid" || return 1
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && [ "$(proc_start "$p")" = "$st" ]
+	[ -n "$p" ] && running "$p" && [ "$(proc_start "$p")" = "$st" ]
 }
 
 # start NAME CMD...: detach into its own session, log to $LOGS/NAME.log
@@ -81,8 +83,8 @@ stop_proc() {
 	if ! alive "$n"; then rm -f "$RUN/$n.pid"; return 0; fi
 	p=$(pid_of "$n")
 	kill "$p" 2>/dev/null || true
-	for ((i = 0; i < to * 5; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-	if kill -0 "$p" 2>/dev/null; then log "$n did not stop, SIGKILL"; kill -9 "$p" 2>/dev/null || true; fi
+	for ((i = 0; i < to * 10; i++)); do running "$p" || break; sleep 0.1; done
+	if running "$p"; then log "$n did not stop in ${to}s, SIGKILL"; kill -9 "$p" 2>/dev/null || true; fi
 	rm -f "$RUN/$n.pid"
 	log "stopped $n ($p)"
 }

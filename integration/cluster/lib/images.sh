@@ -238,7 +238,7 @@ ccenv_selftest() {
 			sh -ec "cd /tmp/selftest
 				CGO_ENABLED=0 go build -o hello-static .
 				go build -ldflags \"-linkmode external -extldflags '"'"'-static'"'"'\" -o hello-ext .
-				./hello-static; ./hello-ext"
+				./hello-static >&2; ./hello-ext >&2"
 	' sh "$r"
 	local b
 	for b in hello-static hello-ext; do
