@@ -207,6 +207,6 @@ func copyMap(m map[string]string) map[string]string {
 	return c
 }
 
-func boolPtr(b bool) *bool     { return &b }
+func boolPtr(b bool) *bool    { return &b }
 func int32Ptr(i int32) *int32 { return &i }
 func int64Ptr(i int64) *int64 { return &i }

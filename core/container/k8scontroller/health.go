@@ -14,6 +14,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 )
 
 // RequiredRules are the namespaced RBAC rules the peer's service account
@@ -33,7 +34,7 @@ func RequiredRules() []rbacv1.PolicyRule {
 // HealthCheck verifies that the API server is reachable and that the peer
 // may do everything the VM does in its namespace.
 func (vm *VM) HealthCheck(ctx context.Context) error {
-	if _, err := vm.Client.Discovery().ServerVersion(); err != nil {
+	if _, err := discovery.ToServerVersionInterfaceWithContext(vm.Client.Discovery()).ServerVersionWithContext(ctx); err != nil {
 		return errors.Wrap(err, "kubernetes API server unreachable")
 	}
 	ns := vm.Config.Namespace

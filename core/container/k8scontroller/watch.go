@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,8 +38,11 @@ func (s selector) apply(o *metav1.ListOptions) {
 	o.LabelSelector = s.Label
 }
 
+// The list+watch helpers pass the client to ToListWatcherWithWatchListSemantics
+// so that clients without WatchList support (the fake clientset) fall back to
+// list-then-watch.
 func podListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
-	return &cache.ListWatch{
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			sel.apply(&o)
 			return c.CoreV1().Pods(ns).List(ctx, o)
@@ -47,11 +51,11 @@ func podListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerW
 			sel.apply(&o)
 			return c.CoreV1().Pods(ns).Watch(ctx, o)
 		},
-	}
+	}, c)
 }
 
 func jobListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
-	return &cache.ListWatch{
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			sel.apply(&o)
 			return c.BatchV1().Jobs(ns).List(ctx, o)
@@ -60,7 +64,7 @@ func jobListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerW
 			sel.apply(&o)
 			return c.BatchV1().Jobs(ns).Watch(ctx, o)
 		},
-	}
+	}, c)
 }
 
 // absent is a precondition that is satisfied when the synced store holds no
@@ -77,19 +81,8 @@ func deletedEvent(ev watch.Event, name string) bool {
 	if ev.Type != watch.Deleted {
 		return false
 	}
-	m, err := metaOf(ev.Object)
+	m, err := meta.Accessor(ev.Object)
 	return err == nil && m.GetName() == name
-}
-
-func metaOf(obj runtime.Object) (metav1.Object, error) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj, _ = t.Obj.(runtime.Object)
-	}
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, errors.Errorf("unexpected object %T", obj)
-	}
-	return m, nil
 }
 
 // waitPodGone waits until the pod is deleted (re-listing on watch expiry).

@@ -1,0 +1,131 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"testing"
+
+	"github.com/hyperledger/fabric/core/container/ccintf"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var testOwner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "peer0-0", UID: "1234-peer-uid"}
+
+func fullConfig() *Config {
+	c := testConfig()
+	c.PushSecret = "regcred"
+	c.ImagePullSecrets = []string{"pull"}
+	c.ServiceAccount = "chaincode"
+	c.BuildServiceAccount = "builder"
+	c.KanikoExtraArgs = []string{"--cache=false"}
+	c.BuildHostNetwork = true
+	c.HostNetwork = true
+	c.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
+	c.BuildResources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}
+	c.NodeSelector = map[string]string{"kubernetes.io/os": "linux"}
+	c.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "cc", Effect: corev1.TaintEffectNoSchedule}}
+	c.PodAnnotations = map[string]string{"example.com/team": "blue", annotationCCID: "cannot override"}
+	c.PodLabels = map[string]string{"team": "blue", labelName: "cannot-override"}
+	return c
+}
+
+func TestNewBuildJobGolden(t *testing.T) {
+	tag := imageTag(testCCID, "ccenv:3.1", "FROM baseos:3.1\nADD binpackage.tar /usr/local/bin", "go build")
+	job := newBuildJob(fullConfig(), buildJobParams{
+		Name:         buildJobName(tag),
+		CCID:         testCCID,
+		PeerID:       "peer0.org1.example.com",
+		Destination:  imageRef("registry.local:5000/fabric-cc", testCCID, tag),
+		BuilderImage: "localhost:5000/fabric-peer-k8s/ccenv:3.1",
+		BuildEnv:     []string{"GOPROXY=https://proxy.golang.org", "EMPTY="},
+		BuildCmd:     "set -e\ncd /chaincode/input/src\ngo build -o /chaincode/output/chaincode .",
+		Owner:        testOwner,
+	})
+	golden(t, "build-job", job)
+
+	secure := testConfig()
+	secure.RegistryInsecure = false
+	job = newBuildJob(secure, buildJobParams{Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b"})
+	require.NotContains(t, job.Spec.Template.Spec.Containers[0].Args, "--insecure")
+	require.Len(t, job.Spec.Template.Spec.Volumes, 1, "no push secret volume")
+	require.False(t, *job.Spec.Template.Spec.AutomountServiceAccountToken)
+	require.Empty(t, job.OwnerReferences)
+}
+
+func TestNewChaincodePodGolden(t *testing.T) {
+	name := podName("dev", "peer0.org1.example.com", testCCID)
+	args, err := chaincodeArgs("GOLANG", "peer0.org1.example.com:7052")
+	require.NoError(t, err)
+	pod := newChaincodePod(fullConfig(), chaincodePodParams{
+		Name:       name,
+		SecretName: secretName("dev", "peer0.org1.example.com", testCCID),
+		CCID:       testCCID,
+		PeerID:     "peer0.org1.example.com",
+		Image:      "localhost:5000/fabric-cc/mycc_1.0:tag@" + testDigest,
+		Args:       args,
+		Env:        chaincodeEnv(testCCID, "Org1MSP", []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"}, true),
+		Owner:      testOwner,
+	})
+	golden(t, "chaincode-pod", pod)
+
+	args, err = chaincodeArgs("NODE", "peer0:7052")
+	require.NoError(t, err)
+	pod = newChaincodePod(testConfig(), chaincodePodParams{
+		Name:  "cc-node",
+		CCID:  "node:1",
+		Image: "localhost:5000/fabric-cc/node:tag@" + testDigest,
+		Args:  args,
+		Env:   chaincodeEnv("node:1", "Org1MSP", nil, false),
+	})
+	golden(t, "chaincode-pod-notls", pod)
+}
+
+func TestNewTLSSecretGolden(t *testing.T) {
+	secret := newTLSSecret("cctls-x", testNamespace, "cc-x", "peer0", testCCID, &ccintf.TLSConfig{
+		ClientKey:  []byte("-----KEY-----\n"),
+		ClientCert: []byte("-----CERT-----\n"),
+		RootCert:   []byte("-----ROOT-----\n"),
+	}, testOwner)
+	golden(t, "tls-secret", secret)
+	require.Equal(t, "LS0tLS1LRVktLS0tLQo=", string(secret.Data["client.key"]), "base64 like DockerVM")
+	require.Equal(t, "-----KEY-----\n", string(secret.Data["client_pem.key"]))
+}
+
+func TestChaincodeArgsAndEnv(t *testing.T) {
+	for ccType, want := range map[string][]string{
+		"GOLANG": {"chaincode", "-peer.address=p:7052"},
+		"CAR":    {"chaincode", "-peer.address=p:7052"},
+		"JAVA":   {"/root/chaincode-java/start", "--peerAddress", "p:7052"},
+	} {
+		args, err := chaincodeArgs(ccType, "p:7052")
+		require.NoError(t, err)
+		require.Equal(t, want, args)
+	}
+	args, err := chaincodeArgs("NODE", "p:7052")
+	require.NoError(t, err)
+	require.Equal(t, "/bin/sh", args[0])
+	require.Contains(t, args[2], "npm start -- --peer.address p:7052")
+	_, err = chaincodeArgs("COBOL", "p:7052")
+	require.EqualError(t, err, "unknown chaincodeType: COBOL")
+
+	require.Equal(t, []string{
+		"CORE_CHAINCODE_ID_NAME=cc:1", "L=1", "CORE_PEER_TLS_ENABLED=false", "CORE_PEER_LOCALMSPID=Org1MSP",
+	}, chaincodeEnv("cc:1", "Org1MSP", []string{"L=1"}, false))
+	require.Equal(t, []string{
+		"CORE_CHAINCODE_ID_NAME=cc:1",
+		"CORE_PEER_TLS_ENABLED=true",
+		"CORE_TLS_CLIENT_KEY_PATH=/etc/hyperledger/fabric/client.key",
+		"CORE_TLS_CLIENT_CERT_PATH=/etc/hyperledger/fabric/client.crt",
+		"CORE_TLS_CLIENT_KEY_FILE=/etc/hyperledger/fabric/client_pem.key",
+		"CORE_TLS_CLIENT_CERT_FILE=/etc/hyperledger/fabric/client_pem.crt",
+		"CORE_PEER_TLS_ROOTCERT_FILE=/etc/hyperledger/fabric/peer.crt",
+		"CORE_PEER_LOCALMSPID=Org1MSP",
+	}, chaincodeEnv("cc:1", "Org1MSP", nil, true))
+}

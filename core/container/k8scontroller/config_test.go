@@ -1,0 +1,211 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/viper"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+const coreYAML = `
+vm:
+  k8s:
+    kubeconfig: /etc/kube/config
+    namespace: fabric
+    registry: localhost:5000/fabric-cc/
+    registryInsecure: true
+    pushSecret: regcred
+    imagePullSecrets: [pull1, pull2]
+    serviceAccount: chaincode
+    buildServiceAccount: builder
+    kanikoImage: gcr.io/kaniko-project/executor:v1.25.1
+    kanikoExtraArgs: ["--cache=true", "--verbosity=debug"]
+    buildTimeout: 5m
+    stopTimeout: 20s
+    gracePeriod: 1s
+    maxCodePackageSize: 1024
+    hostNetwork: true
+    build:
+      hostNetwork: true
+      resources:
+        limits:
+          memory: 2Gi
+    runAsUser: 2000
+    readOnlyRootFilesystem: false
+    resources:
+      requests:
+        cpu: 100m
+    nodeSelector:
+      kubernetes.io/os: linux
+    tolerations:
+    - key: dedicated
+      operator: Equal
+      value: chaincode
+      effect: NoSchedule
+    podAnnotations:
+      example.com/team: blue
+    podLabels:
+      team: blue
+    peerPodName: peer0-0
+`
+
+// peerViper is configured like the peer's global viper.
+func peerViper(t *testing.T, yamlText string) *viper.Viper {
+	v := viper.New()
+	v.SetEnvPrefix("CORE")
+	v.AutomaticEnv()
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.SetConfigType("yaml")
+	require.NoError(t, v.ReadConfig(strings.NewReader(yamlText)))
+	return v
+}
+
+func TestConfigFromYAML(t *testing.T) {
+	c, err := loadConfig(peerViper(t, coreYAML), "")
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+
+	require.Equal(t, &Config{
+		Kubeconfig:          "/etc/kube/config",
+		Namespace:           "fabric",
+		Registry:            "localhost:5000/fabric-cc",
+		PullRegistry:        "localhost:5000/fabric-cc",
+		RegistryInsecure:    true,
+		PushSecret:          "regcred",
+		ImagePullSecrets:    []string{"pull1", "pull2"},
+		ServiceAccount:      "chaincode",
+		BuildServiceAccount: "builder",
+		KanikoImage:         "gcr.io/kaniko-project/executor:v1.25.1",
+		KanikoExtraArgs:     []string{"--cache=true", "--verbosity=debug"},
+		BuildTimeout:        5 * time.Minute,
+		StopTimeout:         20 * time.Second,
+		GracePeriod:         time.Second,
+		MaxCodePackageSize:  1024,
+		HostNetwork:         true,
+		BuildHostNetwork:    true,
+		RunAsUser:           2000,
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+		},
+		BuildResources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")},
+		},
+		NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
+		Tolerations: []corev1.Toleration{{
+			Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "chaincode", Effect: corev1.TaintEffectNoSchedule,
+		}},
+		PodAnnotations: map[string]string{"example.com/team": "blue"},
+		PodLabels:      map[string]string{"team": "blue"},
+		PeerPodName:    "peer0-0",
+	}, c)
+}
+
+func TestConfigDefaults(t *testing.T) {
+	dir := t.TempDir()
+	nsFile := filepath.Join(dir, "namespace")
+	require.NoError(t, os.WriteFile(nsFile, []byte("peer-ns\n"), 0o644))
+
+	c, err := loadConfig(peerViper(t, "vm:\n  k8s:\n    registry: r:5000/cc\n    kanikoImage: kaniko\n"), nsFile)
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	require.Equal(t, "peer-ns", c.Namespace, "in-cluster namespace")
+	require.Equal(t, "r:5000/cc", c.PullRegistry)
+	require.Equal(t, 10*time.Minute, c.BuildTimeout)
+	require.Equal(t, 30*time.Second, c.StopTimeout)
+	require.Equal(t, 2*time.Second, c.GracePeriod)
+	require.EqualValues(t, 100<<20, c.MaxCodePackageSize)
+	require.EqualValues(t, 10001, c.RunAsUser)
+	require.True(t, c.ReadOnlyRootFilesystem)
+	require.False(t, c.RegistryInsecure)
+	require.False(t, c.HostNetwork)
+	require.Nil(t, c.Tolerations)
+
+	// with a kubeconfig we are not in-cluster
+	c, err = loadConfig(peerViper(t, "vm:\n  k8s:\n    kubeconfig: /x\n"), nsFile)
+	require.NoError(t, err)
+	require.Empty(t, c.Namespace)
+}
+
+func TestConfigEnvOverrides(t *testing.T) {
+	t.Setenv("CORE_VM_K8S_NAMESPACE", "from-env")
+	t.Setenv("CORE_VM_K8S_PULLREGISTRY", "localhost:5000/pull")
+	t.Setenv("CORE_VM_K8S_BUILDTIMEOUT", "90s")
+	t.Setenv("CORE_VM_K8S_REGISTRYINSECURE", "false")
+	t.Setenv("CORE_VM_K8S_BUILD_HOSTNETWORK", "false")
+	t.Setenv("CORE_VM_K8S_TOLERATIONS", `[{"key":"gpu","operator":"Exists","effect":"NoExecute","tolerationSeconds":30}]`)
+	t.Setenv("CORE_VM_K8S_PODANNOTATIONS", `{"example.com/CaseSensitive":"Yes"}`)
+	t.Setenv("CORE_VM_K8S_RESOURCES", `{"limits":{"cpu":"2"}}`)
+	t.Setenv("CORE_VM_K8S_IMAGEPULLSECRETS", `["env-pull"]`)
+	t.Setenv("CORE_VM_K8S_KANIKOEXTRAARGS", `["--snapshot-mode=redo"]`)
+	t.Setenv("CORE_VM_K8S_NODESELECTOR", ``)
+
+	c, err := loadConfig(peerViper(t, coreYAML), "")
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	require.Equal(t, "from-env", c.Namespace)
+	require.Equal(t, "localhost:5000/pull", c.PullRegistry)
+	require.Equal(t, 90*time.Second, c.BuildTimeout)
+	require.False(t, c.RegistryInsecure)
+	require.False(t, c.BuildHostNetwork)
+	thirty := int64(30)
+	require.Equal(t, []corev1.Toleration{{Key: "gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &thirty}}, c.Tolerations)
+	require.Equal(t, map[string]string{"example.com/CaseSensitive": "Yes"}, c.PodAnnotations)
+	require.Equal(t, resource.MustParse("2"), c.Resources.Limits[corev1.ResourceCPU])
+	require.Equal(t, []string{"env-pull"}, c.ImagePullSecrets)
+	require.Equal(t, []string{"--snapshot-mode=redo"}, c.KanikoExtraArgs)
+	require.Equal(t, map[string]string{"kubernetes.io/os": "linux"}, c.NodeSelector, "viper ignores empty env values")
+}
+
+func TestConfigBadStructuredValue(t *testing.T) {
+	t.Setenv("CORE_VM_K8S_TOLERATIONS", `{not json`)
+	_, err := loadConfig(peerViper(t, coreYAML), "")
+	require.ErrorContains(t, err, "vm.k8s.tolerations: invalid value")
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(c *Config)
+		wantErr string
+	}{
+		{"no namespace", func(c *Config) { c.Namespace = "" }, "vm.k8s.namespace: must be set"},
+		{"bad namespace", func(c *Config) { c.Namespace = "Bad_NS" }, `vm.k8s.namespace: "Bad_NS" is not a valid namespace name: `},
+		{"no registry", func(c *Config) { c.Registry = "" }, "vm.k8s.registry: must be set"},
+		{"bad registry", func(c *Config) { c.Registry = "Bad Registry" }, `vm.k8s.registry: "Bad Registry" is not a valid registry`},
+		{"bad pull registry", func(c *Config) { c.PullRegistry = "UPPER/Case" }, `vm.k8s.pullRegistry: "UPPER/Case" is not a valid registry`},
+		{"no kaniko", func(c *Config) { c.KanikoImage = "" }, "vm.k8s.kanikoImage: must be set"},
+		{"zero build timeout", func(c *Config) { c.BuildTimeout = 0 }, "vm.k8s.buildTimeout: must be > 0"},
+		{"zero stop timeout", func(c *Config) { c.StopTimeout = 0 }, "vm.k8s.stopTimeout: must be > 0"},
+		{"negative grace", func(c *Config) { c.GracePeriod = -time.Second }, "vm.k8s.gracePeriod: must be >= 0"},
+		{"zero size", func(c *Config) { c.MaxCodePackageSize = 0 }, "vm.k8s.maxCodePackageSize: must be > 0"},
+		{"root", func(c *Config) { c.RunAsUser = 0 }, "vm.k8s.runAsUser: must be > 0"},
+		{"bad push secret", func(c *Config) { c.PushSecret = "Reg_Cred" }, `vm.k8s.pushSecret: "Reg_Cred" is not a valid object name`},
+		{"bad service account", func(c *Config) { c.ServiceAccount = "a b" }, `vm.k8s.serviceAccount: "a b"`},
+		{"bad build service account", func(c *Config) { c.BuildServiceAccount = "-x" }, `vm.k8s.buildServiceAccount: "-x"`},
+		{"bad peer pod", func(c *Config) { c.PeerPodName = "Peer" }, `vm.k8s.peerPodName: "Peer"`},
+		{"bad pull secret", func(c *Config) { c.ImagePullSecrets = []string{"ok", "not ok"} }, `vm.k8s.imagePullSecrets: "not ok" is not a valid secret name`},
+		{"bad node selector", func(c *Config) { c.NodeSelector = map[string]string{"a": "b c"} }, `vm.k8s.nodeSelector: "b c" is not a valid label value`},
+		{"bad pod label", func(c *Config) { c.PodLabels = map[string]string{"a b": "c"} }, `vm.k8s.podLabels: "a b" is not a valid label key`},
+		{"bad annotation", func(c *Config) { c.PodAnnotations = map[string]string{"/x": "c"} }, `vm.k8s.podAnnotations: "/x" is not a valid annotation key`},
+	}
+	require.NoError(t, testConfig().Validate())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig()
+			tt.mutate(c)
+			require.ErrorContains(t, c.Validate(), tt.wantErr)
+		})
+	}
+}

@@ -1,0 +1,191 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
+	"github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
+	"github.com/hyperledger/fabric/core/chaincode/platforms"
+	"github.com/hyperledger/fabric/core/chaincode/platforms/golang"
+	"github.com/hyperledger/fabric/core/chaincode/platforms/java"
+	"github.com/hyperledger/fabric/core/chaincode/platforms/node"
+	"github.com/spf13/viper"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml")
+
+const (
+	testNamespace = "fabric"
+	testCCID      = "mycc_1.0:3a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
+	testDigest    = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+)
+
+func TestMain(m *testing.M) {
+	// The platforms read their images from the peer's global viper.
+	viper.Set("chaincode.builder", "localhost:5000/fabric-peer-k8s/ccenv:3.1")
+	viper.Set("chaincode.golang.runtime", "localhost:5000/fabric-peer-k8s/baseos:3.1")
+	viper.Set("chaincode.node.runtime", "hyperledger/fabric-nodeenv:2.5")
+	viper.Set("chaincode.java.runtime", "hyperledger/fabric-javaenv:2.5")
+	os.Exit(m.Run())
+}
+
+func testConfig() *Config {
+	return &Config{
+		Namespace:              testNamespace,
+		Registry:               "registry.local:5000/fabric-cc",
+		PullRegistry:           "localhost:5000/fabric-cc",
+		RegistryInsecure:       true,
+		KanikoImage:            "localhost:5000/fabric-peer-k8s/kaniko-executor:v1.25.1",
+		BuildTimeout:           time.Minute,
+		StopTimeout:            5 * time.Second,
+		GracePeriod:            2 * time.Second,
+		MaxCodePackageSize:     DefaultMaxCodePackageSize,
+		RunAsUser:              DefaultRunAsUser,
+		ReadOnlyRootFilesystem: true,
+	}
+}
+
+type testVM struct {
+	*VM
+	client   *fake.Clientset
+	registry *mock.ImageRegistry
+	attacher *mock.PodAttacher
+	metrics  testMetrics
+}
+
+type testMetrics struct {
+	buildDuration, podStart *metricsfakes.Histogram
+	failures, cacheHits     *metricsfakes.Counter
+}
+
+func newTestVM(t *testing.T, cfg *Config) *testVM {
+	t.Helper()
+	tm := testMetrics{
+		buildDuration: &metricsfakes.Histogram{},
+		podStart:      &metricsfakes.Histogram{},
+		failures:      &metricsfakes.Counter{},
+		cacheHits:     &metricsfakes.Counter{},
+	}
+	tm.buildDuration.WithReturns(tm.buildDuration)
+	tm.podStart.WithReturns(tm.podStart)
+	tm.failures.WithReturns(tm.failures)
+	tm.cacheHits.WithReturns(tm.cacheHits)
+
+	client := fake.NewClientset()
+	registry := &mock.ImageRegistry{}
+	attacher := &mock.PodAttacher{}
+	vm := &VM{
+		PeerID:     "peer0.org1.example.com",
+		NetworkID:  "dev",
+		MSPID:      "Org1MSP",
+		LoggingEnv: []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"},
+		Config:     cfg,
+		Client:     client,
+		Registry:   registry,
+		Attacher:   attacher,
+		Platforms:  platforms.NewRegistry(&golang.Platform{}, &node.Platform{}, &java.Platform{}),
+		Metrics: &Metrics{
+			ImageBuildDuration: tm.buildDuration,
+			ImageBuildFailures: tm.failures,
+			ImageCacheHits:     tm.cacheHits,
+			PodStartDuration:   tm.podStart,
+		},
+		BuilderImage: "localhost:5000/fabric-peer-k8s/ccenv:3.1",
+	}
+	return &testVM{VM: vm, client: client, registry: registry, attacher: attacher, metrics: tm}
+}
+
+type tarEntry struct {
+	hdr  tar.Header
+	body string
+}
+
+func file(name, body string) tarEntry {
+	return tarEntry{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body))}, body: body}
+}
+
+// codePackage returns a gzip-compressed tar like a chaincode's code.tar.gz.
+func codePackage(t *testing.T, entries ...tarEntry) []byte {
+	t.Helper()
+	buf := &bytes.Buffer{}
+	gw := gzip.NewWriter(buf)
+	tw := tar.NewWriter(gw)
+	for _, e := range entries {
+		hdr := e.hdr
+		require.NoError(t, tw.WriteHeader(&hdr))
+		if e.body != "" {
+			_, err := tw.Write([]byte(e.body))
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, gw.Close())
+	return buf.Bytes()
+}
+
+func goCodePackage(t *testing.T) []byte {
+	return codePackage(t,
+		tarEntry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "src/", Mode: 0o755}},
+		file("src/go.mod", "module example.com/cc\n"),
+		file("src/main.go", "package main\nfunc main() {}\n"),
+		file("META-INF/statedb/couchdb/indexes/index.json", "{}"),
+	)
+}
+
+// tarFiles lists the entries of an uncompressed tar stream.
+func tarFiles(t *testing.T, data []byte) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		body := &bytes.Buffer{}
+		_, err = body.ReadFrom(tr)
+		require.NoError(t, err)
+		files[hdr.Name] = body.String()
+	}
+	return files
+}
+
+// golden compares obj, as YAML, with testdata/<name>.golden.yaml.
+func golden(t *testing.T, name string, obj interface{}) {
+	t.Helper()
+	got, err := yaml.Marshal(obj)
+	require.NoError(t, err)
+	path := filepath.Join("testdata", name+".golden.yaml")
+	if *update {
+		require.NoError(t, os.WriteFile(path, got, 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test with -update to create %s", path)
+	require.Equal(t, string(want), string(got), "%s differs; run go test with -update after checking the change", path)
+}
+
+func gzipped(t *testing.T, s string) []byte {
+	t.Helper()
+	buf := &bytes.Buffer{}
+	gw := gzip.NewWriter(buf)
+	_, err := gw.Write([]byte(s))
+	require.NoError(t, err)
+	require.NoError(t, gw.Close())
+	return buf.Bytes()
+}
