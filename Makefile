@@ -29,12 +29,13 @@ vendor/.patched: go.mod go.sum $(PATCHES)
 	done
 	@touch $@
 
-## check-patches: fail when a patch no longer applies cleanly to a fresh vendor tree
+## check-patches: fail when the patches no longer apply cleanly, in order, to the pinned Fabric module
 check-patches:
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
 	src=$$($(GO) list -mod=mod -m -f '{{.Dir}}' $(FABRIC_MOD)) && \
+	cp -r "$$src" "$$tmp/fabric" && chmod -R u+w "$$tmp/fabric" && \
 	for p in $(PATCHES); do \
-		(cd $$src && git apply --check -p1 "$(CURDIR)/$$p" 2>&1) || { echo "FAIL: $$p no longer applies to $(FABRIC_MOD)" >&2; exit 1; }; \
+		(cd "$$tmp/fabric" && git apply -p1 "$(CURDIR)/$$p" 2>&1) || { echo "FAIL: $$p no longer applies to $(FABRIC_MOD)" >&2; exit 1; }; \
 		echo "ok: $$p"; \
 	done
 

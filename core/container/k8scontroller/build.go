@@ -138,6 +138,8 @@ func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildReq
 func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error) {
 	ns, name := vm.Config.Namespace, req.Job.Name
 	job := newBuildJob(vm.Config, req.Job)
+	vm.stampRun(&job.ObjectMeta)
+	vm.stampRun(&job.Spec.Template.ObjectMeta)
 	for attempt := 0; ; attempt++ {
 		created, err := vm.Client.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{FieldManager: fieldManager})
 		if apierrors.IsAlreadyExists(err) && attempt == 0 {
@@ -151,7 +153,14 @@ func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error)
 			return "", errors.Wrapf(err, "chaincode %s: cannot create build job %s/%s", req.CCID, ns, name)
 		}
 		logger.Infof("Chaincode %s: building image %s with job %s/%s", req.CCID, req.Ref, ns, name)
-		return vm.runBuildJob(ctx, created, req)
+		vm.event(created, corev1.EventTypeNormal, reasonBuildStarted, "Building chaincode %s as %s", req.CCID, req.Ref)
+		digest, err := vm.runBuildJob(ctx, created, req)
+		if err != nil {
+			vm.event(created, corev1.EventTypeWarning, reasonBuildFailed, "Build of chaincode %s failed: %s", req.CCID, truncateMessage(err.Error()))
+		} else {
+			vm.event(created, corev1.EventTypeNormal, reasonBuildSucceeded, "Built chaincode %s: %s@%s", req.CCID, req.Ref, digest)
+		}
+		return digest, err
 	}
 }
 

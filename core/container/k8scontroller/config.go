@@ -100,6 +100,12 @@ type Config struct {
 	// PeerPodName (vm.k8s.peerPodName, "", usually set from the downward API):
 	// when set, every object the VM creates is owned by this pod.
 	PeerPodName string
+	// Relaunch (vm.k8s.relaunch.*) says when chaincode whose pod ended
+	// without the peer asking is launched again.
+	Relaunch RelaunchPolicy
+	// SweepInterval (vm.k8s.sweepInterval, 5m; 0 = only at start-up): how
+	// often objects left by earlier runs and orphaned Secrets are deleted.
+	SweepInterval time.Duration
 }
 
 // Defaults of the vm.k8s.* keys.
@@ -109,7 +115,17 @@ const (
 	DefaultGracePeriod        = 2 * time.Second
 	DefaultMaxCodePackageSize = 100 << 20
 	DefaultRunAsUser          = 10001
+	DefaultSweepInterval      = 5 * time.Minute
 )
+
+// DefaultRelaunchPolicy is vm.k8s.relaunch when nothing is set.
+var DefaultRelaunchPolicy = RelaunchPolicy{
+	Enabled:            true,
+	InitialBackoff:     time.Second,
+	MaxBackoff:         30 * time.Second,
+	CrashLoopThreshold: 5,
+	StableAfter:        30 * time.Second,
+}
 
 // ConfigFromViper reads the vm.k8s.* keys from v (the peer passes
 // viper.GetViper()). It does not validate; call Validate.
@@ -138,6 +154,8 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		RunAsUser:              DefaultRunAsUser,
 		ReadOnlyRootFilesystem: true,
 		PeerPodName:            v.GetString(key("peerPodName")),
+		Relaunch:               DefaultRelaunchPolicy,
+		SweepInterval:          DefaultSweepInterval,
 	}
 	if c.PullRegistry == "" {
 		c.PullRegistry = c.Registry
@@ -161,6 +179,24 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 	}
 	if v.IsSet(key("runAsUser")) {
 		c.RunAsUser = v.GetInt64(key("runAsUser"))
+	}
+	if v.IsSet(key("sweepInterval")) {
+		c.SweepInterval = v.GetDuration(key("sweepInterval"))
+	}
+	if v.IsSet(key("relaunch.enabled")) {
+		c.Relaunch.Enabled = v.GetBool(key("relaunch.enabled"))
+	}
+	if v.IsSet(key("relaunch.initialBackoff")) {
+		c.Relaunch.InitialBackoff = v.GetDuration(key("relaunch.initialBackoff"))
+	}
+	if v.IsSet(key("relaunch.maxBackoff")) {
+		c.Relaunch.MaxBackoff = v.GetDuration(key("relaunch.maxBackoff"))
+	}
+	if v.IsSet(key("relaunch.crashLoopThreshold")) {
+		c.Relaunch.CrashLoopThreshold = v.GetInt(key("relaunch.crashLoopThreshold"))
+	}
+	if v.IsSet(key("relaunch.stableAfter")) {
+		c.Relaunch.StableAfter = v.GetDuration(key("relaunch.stableAfter"))
 	}
 	if v.IsSet(key("readOnlyRootFilesystem")) {
 		c.ReadOnlyRootFilesystem = v.GetBool(key("readOnlyRootFilesystem"))
@@ -248,6 +284,21 @@ func (c *Config) Validate() error {
 	}
 	if c.RunAsUser <= 0 {
 		return keyErr("runAsUser", "must be > 0 (chaincode pods run as non-root)")
+	}
+	if c.SweepInterval < 0 {
+		return keyErr("sweepInterval", "must be >= 0")
+	}
+	if c.Relaunch.InitialBackoff <= 0 {
+		return keyErr("relaunch.initialBackoff", "must be > 0")
+	}
+	if c.Relaunch.MaxBackoff < c.Relaunch.InitialBackoff {
+		return keyErr("relaunch.maxBackoff", "must be >= vm.k8s.relaunch.initialBackoff")
+	}
+	if c.Relaunch.CrashLoopThreshold < 1 {
+		return keyErr("relaunch.crashLoopThreshold", "must be >= 1")
+	}
+	if c.Relaunch.StableAfter <= 0 {
+		return keyErr("relaunch.stableAfter", "must be > 0")
 	}
 	names := []struct{ key, value string }{
 		{"pushSecret", c.PushSecret},

@@ -59,6 +59,13 @@ vm:
     podLabels:
       team: blue
     peerPodName: peer0-0
+    sweepInterval: 1m
+    relaunch:
+      enabled: false
+      initialBackoff: 500ms
+      maxBackoff: 10s
+      crashLoopThreshold: 3
+      stableAfter: 1m
 `
 
 // peerViper is configured like the peer's global viper.
@@ -109,6 +116,13 @@ func TestConfigFromYAML(t *testing.T) {
 		PodAnnotations: map[string]string{"example.com/team": "blue"},
 		PodLabels:      map[string]string{"team": "blue"},
 		PeerPodName:    "peer0-0",
+		SweepInterval:  time.Minute,
+		Relaunch: RelaunchPolicy{
+			InitialBackoff:     500 * time.Millisecond,
+			MaxBackoff:         10 * time.Second,
+			CrashLoopThreshold: 3,
+			StableAfter:        time.Minute,
+		},
 	}, c)
 }
 
@@ -199,6 +213,11 @@ func TestConfigValidate(t *testing.T) {
 		{"bad node selector", func(c *Config) { c.NodeSelector = map[string]string{"a": "b c"} }, `vm.k8s.nodeSelector: "b c" is not a valid label value`},
 		{"bad pod label", func(c *Config) { c.PodLabels = map[string]string{"a b": "c"} }, `vm.k8s.podLabels: "a b" is not a valid label key`},
 		{"bad annotation", func(c *Config) { c.PodAnnotations = map[string]string{"/x": "c"} }, `vm.k8s.podAnnotations: "/x" is not a valid annotation key`},
+		{"negative sweep interval", func(c *Config) { c.SweepInterval = -time.Second }, "vm.k8s.sweepInterval: must be >= 0"},
+		{"zero initial backoff", func(c *Config) { c.Relaunch.InitialBackoff = 0 }, "vm.k8s.relaunch.initialBackoff: must be > 0"},
+		{"max below initial backoff", func(c *Config) { c.Relaunch.MaxBackoff = time.Millisecond }, "vm.k8s.relaunch.maxBackoff: must be >= vm.k8s.relaunch.initialBackoff"},
+		{"zero crash loop threshold", func(c *Config) { c.Relaunch.CrashLoopThreshold = 0 }, "vm.k8s.relaunch.crashLoopThreshold: must be >= 1"},
+		{"zero stable after", func(c *Config) { c.Relaunch.StableAfter = 0 }, "vm.k8s.relaunch.stableAfter: must be > 0"},
 	}
 	require.NoError(t, testConfig().Validate())
 	for _, tt := range tests {

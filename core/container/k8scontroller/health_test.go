@@ -44,7 +44,7 @@ func TestHealthCheckAllowed(t *testing.T) {
 	reviewed := allowAllBut(vm)
 	require.NoError(t, vm.HealthCheck(context.Background()))
 
-	require.Len(t, *reviewed, 5+1+1+4+5)
+	require.Len(t, *reviewed, 5+1+1+5+2+5)
 	for _, attrs := range *reviewed {
 		require.Equal(t, testNamespace, attrs.Namespace)
 	}
@@ -87,7 +87,8 @@ func TestRequiredRules(t *testing.T) {
 		"/pods":        {"create", "get", "list", "watch", "delete"},
 		"/pods/attach": {"create"},
 		"/pods/log":    {"get"},
-		"/secrets":     {"create", "get", "delete", "patch"},
+		"/secrets":     {"create", "get", "list", "delete", "patch"},
+		"/events":      {"create", "patch"},
 		"batch/jobs":   {"create", "get", "list", "watch", "delete"},
 	}, rules)
 }

@@ -58,6 +58,8 @@ func testConfig() *Config {
 		MaxCodePackageSize:     DefaultMaxCodePackageSize,
 		RunAsUser:              DefaultRunAsUser,
 		ReadOnlyRootFilesystem: true,
+		Relaunch:               DefaultRelaunchPolicy,
+		SweepInterval:          DefaultSweepInterval,
 	}
 }
 

@@ -32,9 +32,10 @@ type Instance struct {
 	PodName    string
 	SecretName string
 
-	mu        sync.Mutex
-	podUID    types.UID
-	createdAt time.Time
+	mu         sync.Mutex
+	podUID     types.UID
+	createdAt  time.Time
+	generation uint64 // of the current launch, for the relaunch supervisor
 }
 
 func (vm *VM) newInstance(ccid, ccType, image string) *Instance {
@@ -66,6 +67,13 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.StopTimeout)
 	defer cancel()
 
+	// A new generation first, so that the end of the previous pod, deleted
+	// below, is not taken for a crash.
+	generation := i.VM.supervisor.started(i.CCID)
+	i.mu.Lock()
+	i.generation = generation
+	i.mu.Unlock()
+
 	if err := deletePodAndWait(ctx, client, ns, i.PodName, 0); err != nil {
 		return errors.WithMessagef(err, "chaincode %s: cannot remove previous pod", i.CCID)
 	}
@@ -76,6 +84,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	secret := ""
 	if tls := peerConnection.TLSConfig; tls != nil {
 		s := newTLSSecret(i.SecretName, ns, i.PodName, i.VM.PeerID, i.CCID, tls, i.VM.Owner)
+		i.VM.stampRun(&s.ObjectMeta)
 		if _, err := client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
 			return errors.Wrapf(err, "chaincode %s: cannot create secret %s/%s", i.CCID, ns, i.SecretName)
 		}
@@ -92,6 +101,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 		Env:        chaincodeEnv(i.CCID, i.VM.MSPID, i.VM.LoggingEnv, secret != ""),
 		Owner:      i.VM.Owner,
 	})
+	i.VM.stampRun(&pod.ObjectMeta)
 	created, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{FieldManager: fieldManager})
 	if err != nil {
 		err = errors.Wrapf(err, "chaincode %s: cannot create pod %s/%s", i.CCID, ns, i.PodName)
@@ -106,6 +116,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	i.mu.Lock()
 	i.podUID, i.createdAt = created.UID, time.Now()
 	i.mu.Unlock()
+	i.VM.event(created, corev1.EventTypeNormal, reasonLaunched, "Launched chaincode %s from %s", i.CCID, i.Image)
 
 	if secret != "" {
 		if err := i.adoptSecret(ctx, created); err != nil {
@@ -142,6 +153,7 @@ func (i *Instance) adoptSecret(ctx context.Context, pod *corev1.Pod) error {
 // Stop deletes the chaincode Pod, waits until it is gone and deletes its
 // Secret. Missing objects are not an error.
 func (i *Instance) Stop() error {
+	i.VM.supervisor.stopped(i.CCID)
 	cfg := i.VM.Config
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
 	defer cancel()
@@ -162,7 +174,7 @@ func (i *Instance) Stop() error {
 func (i *Instance) Wait() (int, error) {
 	cfg := i.VM.Config
 	i.mu.Lock()
-	uid, createdAt := i.podUID, i.createdAt
+	uid, createdAt, generation := i.podUID, i.createdAt, i.generation
 	i.mu.Unlock()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -170,6 +182,7 @@ func (i *Instance) Wait() (int, error) {
 
 	exitCode := -1
 	var waitErr error
+	replaced := false
 	observed := false
 	observeStart := func(success bool) {
 		if observed || createdAt.IsZero() {
@@ -192,6 +205,7 @@ func (i *Instance) Wait() (int, error) {
 			}
 			if uid != "" && pod.UID != uid {
 				// a later launch replaced our pod
+				replaced = true
 				return true, nil
 			}
 			cs := containerStatus(pod, chaincodeContainer)
@@ -217,6 +231,9 @@ func (i *Instance) Wait() (int, error) {
 		})
 	if err != nil {
 		return -1, errors.Wrapf(err, "chaincode %s: watching pod %s/%s", i.CCID, cfg.Namespace, i.PodName)
+	}
+	if !replaced {
+		i.VM.supervisor.exited(i.CCID, generation)
 	}
 	return exitCode, errors.WithMessagef(waitErr, "chaincode %s", i.CCID)
 }

@@ -9,7 +9,9 @@ package k8scontroller
 import (
 	"context"
 	"testing"
+	"time"
 
+	metricsfakes "github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
@@ -19,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 )
 
 var testTLS = &ccintf.PeerConnection{
@@ -243,4 +247,68 @@ func TestChaincodeServerInfo(t *testing.T) {
 	info, err := (&Instance{}).ChaincodeServerInfo()
 	require.NoError(t, err)
 	require.Nil(t, info)
+}
+
+// supervisedVM arms the VM's supervisor with a launch function that records
+// relaunches, and records events.
+func supervisedVM(t *testing.T) (*testVM, *record.FakeRecorder, chan string) {
+	vm := newTestVM(t, testConfig())
+	rec := record.NewFakeRecorder(100)
+	vm.Events = rec
+	relaunched := make(chan string, 10)
+	vm.supervisor = newSupervisor(testPolicy(), clock.RealClock{}, relaunchReport{VM: vm.VM})
+	relaunches, crashLoops, duration := &metricsfakes.Counter{}, &metricsfakes.Counter{}, &metricsfakes.Histogram{}
+	relaunches.WithReturns(relaunches)
+	crashLoops.WithReturns(crashLoops)
+	duration.WithReturns(duration)
+	vm.Metrics.Relaunches, vm.Metrics.CrashLoops, vm.Metrics.RelaunchDuration = relaunches, crashLoops, duration
+	vm.EnableRelaunch(func(ccid string) error {
+		relaunched <- ccid
+		return nil
+	})
+	return vm, rec, relaunched
+}
+
+func TestCrashedPodIsRelaunched(t *testing.T) {
+	vm, rec, relaunched := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
+
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}})
+	r := <-results
+	require.Equal(t, 137, r.code)
+	select {
+	case ccid := <-relaunched:
+		require.Equal(t, testCCID, ccid)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the crashed chaincode was not relaunched")
+	}
+}
+
+func TestStoppedPodIsNotRelaunched(t *testing.T) {
+	vm, _, relaunched := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	require.NoError(t, inst.Stop())
+	r := <-results
+	require.Equal(t, -1, r.code)
+	select {
+	case <-relaunched:
+		t.Fatal("a stopped chaincode was relaunched")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestReplacedPodIsNotRelaunched(t *testing.T) {
+	vm, _, relaunched := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	// The peer launches again (for example on demand): the earlier Wait ends
+	// without reporting an exit.
+	require.NoError(t, vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS))
+	<-results
+	select {
+	case <-relaunched:
+		t.Fatal("a replaced pod triggered a relaunch")
+	case <-time.After(200 * time.Millisecond):
+	}
+	_ = inst
 }

@@ -39,12 +39,39 @@ var (
 	}
 )
 
+var (
+	relaunches = metrics.CounterOpts{
+		Namespace:    "k8scontroller",
+		Name:         "chaincode_relaunches",
+		Help:         "The number of chaincode pods relaunched after they ended without the peer asking.",
+		LabelNames:   []string{"chaincode"},
+		StatsdFormat: "%{#fqname}.%{chaincode}",
+	}
+	crashLoops = metrics.CounterOpts{
+		Namespace:    "k8scontroller",
+		Name:         "chaincode_crash_loops",
+		Help:         "The number of times a chaincode was reported crash looping and left to launch-on-demand.",
+		LabelNames:   []string{"chaincode"},
+		StatsdFormat: "%{#fqname}.%{chaincode}",
+	}
+	relaunchDuration = metrics.HistogramOpts{
+		Namespace:    "k8scontroller",
+		Name:         "chaincode_relaunch_duration",
+		Help:         "The time from a chaincode pod ending until its relaunched chaincode registered, in seconds.",
+		LabelNames:   []string{"chaincode"},
+		StatsdFormat: "%{#fqname}.%{chaincode}",
+	}
+)
+
 // Metrics are the k8scontroller metrics.
 type Metrics struct {
 	ImageBuildDuration metrics.Histogram
 	ImageBuildFailures metrics.Counter
 	ImageCacheHits     metrics.Counter
 	PodStartDuration   metrics.Histogram
+	Relaunches         metrics.Counter
+	CrashLoops         metrics.Counter
+	RelaunchDuration   metrics.Histogram
 }
 
 // NewMetrics registers the k8scontroller metrics with p.
@@ -54,5 +81,8 @@ func NewMetrics(p metrics.Provider) *Metrics {
 		ImageBuildFailures: p.NewCounter(imageBuildFailures),
 		ImageCacheHits:     p.NewCounter(imageCacheHits),
 		PodStartDuration:   p.NewHistogram(podStartDuration),
+		Relaunches:         p.NewCounter(relaunches),
+		CrashLoops:         p.NewCounter(crashLoops),
+		RelaunchDuration:   p.NewHistogram(relaunchDuration),
 	}
 }

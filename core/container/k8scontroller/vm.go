@@ -8,6 +8,8 @@ package k8scontroller
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/hyperledger/fabric-lib-go/common/flogging"
 	"github.com/hyperledger/fabric-lib-go/common/metrics"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 )
 
 var logger = flogging.MustGetLogger("k8scontroller")
@@ -54,6 +57,15 @@ type VM struct {
 	BuilderImage string
 	// Owner, when set, owns every Pod, Secret and Job the VM creates.
 	Owner *metav1.OwnerReference
+	// RunID, when set, labels every object this peer process creates so that
+	// a later run can tell its own objects from those of earlier runs.
+	RunID string
+	// Events, when set, records Kubernetes events on the objects involved.
+	Events eventRecorder
+	// Clock drives relaunch backoff and the periodic sweep.
+	Clock clock.WithTicker
+
+	supervisor *supervisor
 
 	builds singleflight.Group
 }
@@ -95,7 +107,12 @@ func New(p PeerParams) (*VM, error) {
 		Platforms:    p.Platforms,
 		Metrics:      NewMetrics(p.MetricsProvider),
 		BuilderImage: util.GetDockerImageFromConfig("chaincode.builder"),
+		RunID:        newRunID(),
+		Clock:        clock.RealClock{},
 	}
+	recorder, _ := newEventRecorder(client, cfg.Namespace, p.PeerID)
+	vm.Events = recorder
+	vm.supervisor = newSupervisor(cfg.Relaunch, vm.Clock, relaunchReport{VM: vm})
 
 	if cfg.PeerPodName != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
@@ -107,9 +124,35 @@ func New(p PeerParams) (*VM, error) {
 		vm.Owner = owner
 	}
 
-	logger.Infof("Kubernetes chaincode VM: namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q",
-		cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName)
+	logger.Infof("Kubernetes chaincode VM: namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q, run %s",
+		cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName, vm.RunID)
+	go vm.runSweeper(cfg.SweepInterval)
 	return vm, nil
+}
+
+// EnableRelaunch lets the VM relaunch chaincode whose pod ended without the
+// peer asking, through launch (the peer's ChaincodeSupport.Launch), as
+// vm.k8s.relaunch configures.
+func (vm *VM) EnableRelaunch(launch RelaunchFunc) {
+	vm.supervisor.setLaunch(launch)
+}
+
+// newRunID identifies this peer process among the runs of the same peer.
+func newRunID() string {
+	return strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+// stampRun labels an object with this run.
+func (vm *VM) stampRun(meta *metav1.ObjectMeta) {
+	if vm.RunID == "" {
+		return
+	}
+	l := make(map[string]string, len(meta.Labels)+1)
+	for k, v := range meta.Labels {
+		l[k] = v
+	}
+	l[labelRun] = vm.RunID
+	meta.Labels = l
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

@@ -8,10 +8,13 @@ package deploy
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -34,4 +37,88 @@ func TestRoleBindingBindsThePeerServiceAccount(t *testing.T) {
 	require.NoError(t, yaml.UnmarshalStrict(raw, &rb))
 	require.Equal(t, "fabric-peer-chaincode", rb.RoleRef.Name)
 	require.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "fabric-peer"}}, rb.Subjects)
+}
+
+func readYAML(t *testing.T, file string, into interface{}) {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, yaml.UnmarshalStrict(raw, into))
+}
+
+// The StatefulSet runs the peer with in-cluster client configuration, owns
+// what the VM creates (downward API pod name), advertises its Pod IP as the
+// chaincode address, and fits the "restricted" Pod Security Standard (it
+// shares the namespace with its chaincode pods).
+func TestStatefulSetRunsThePeerInCluster(t *testing.T) {
+	var sts appsv1.StatefulSet
+	readYAML(t, "statefulset.yaml", &sts)
+	spec := sts.Spec.Template.Spec
+	require.Equal(t, "fabric-peer", spec.ServiceAccountName)
+	require.False(t, spec.HostNetwork)
+	require.Len(t, spec.Containers, 1)
+	c := spec.Containers[0]
+
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	require.Equal(t, "metadata.name", env["POD_NAME"].ValueFrom.FieldRef.FieldPath)
+	require.Equal(t, "status.podIP", env["POD_IP"].ValueFrom.FieldRef.FieldPath)
+	require.Equal(t, "$(POD_NAME)", env["CORE_VM_K8S_PEERPODNAME"].Value)
+	require.Equal(t, "$(POD_IP):7052", env["CORE_PEER_CHAINCODEADDRESS"].Value)
+
+	var vmEnv corev1.ConfigMap
+	readYAML(t, "peer-env.yaml", &vmEnv)
+	require.Equal(t, "k8s", vmEnv.Data["CORE_VM_TYPE"])
+	kc, ok := vmEnv.Data["CORE_VM_K8S_KUBECONFIG"]
+	require.True(t, ok)
+	require.Empty(t, kc, "in-cluster config from the ServiceAccount")
+	var refs []string
+	for _, e := range c.EnvFrom {
+		refs = append(refs, e.ConfigMapRef.Name)
+	}
+	require.Contains(t, refs, vmEnv.Name)
+
+	psc := spec.SecurityContext
+	require.True(t, *psc.RunAsNonRoot)
+	require.NotZero(t, *psc.RunAsUser)
+	require.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, psc.SeccompProfile.Type)
+	sc := c.SecurityContext
+	require.False(t, *sc.AllowPrivilegeEscalation)
+	require.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop)
+	require.Empty(t, sc.Capabilities.Add)
+	for _, v := range spec.Volumes {
+		require.Nil(t, v.HostPath, "volume %s: hostPath is not allowed under restricted", v.Name)
+	}
+}
+
+func TestServiceExposesPeerAndChaincodePorts(t *testing.T) {
+	var svc corev1.Service
+	readYAML(t, "service.yaml", &svc)
+	ports := map[string]int32{}
+	for _, p := range svc.Spec.Ports {
+		ports[p.Name] = p.Port
+	}
+	require.Equal(t, int32(7051), ports["peer"])
+	require.Equal(t, int32(7052), ports["chaincode"])
+}
+
+// Every manifest in this directory is part of the kustomization.
+func TestKustomizationListsEveryManifest(t *testing.T) {
+	var k struct {
+		APIVersion string   `json:"apiVersion"`
+		Kind       string   `json:"kind"`
+		Resources  []string `json:"resources"`
+	}
+	readYAML(t, "kustomization.yaml", &k)
+	files, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	var want []string
+	for _, f := range files {
+		if f != "kustomization.yaml" {
+			want = append(want, f)
+		}
+	}
+	require.ElementsMatch(t, want, k.Resources)
 }

@@ -1,0 +1,227 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// RelaunchFunc launches a chaincode through the peer's normal launch path
+// (the peer wires in ChaincodeSupport.Launch): fresh TLS certificates, a new
+// Secret and a new Pod, and it returns once the chaincode has registered.
+type RelaunchFunc func(ccid string) error
+
+// RelaunchPolicy says when a chaincode whose pod ended without the peer
+// asking is launched again.
+type RelaunchPolicy struct {
+	// Enabled (vm.k8s.relaunch.enabled, true) turns proactive relaunch on.
+	Enabled bool
+	// InitialBackoff (vm.k8s.relaunch.initialBackoff, 1s) is the delay before
+	// the second consecutive relaunch; the first one is immediate.
+	InitialBackoff time.Duration
+	// MaxBackoff (vm.k8s.relaunch.maxBackoff, 30s) caps the doubling delay.
+	MaxBackoff time.Duration
+	// CrashLoopThreshold (vm.k8s.relaunch.crashLoopThreshold, 5) is the
+	// number of consecutive fast failures after which the chaincode is
+	// reported as crash looping and left to launch-on-demand.
+	CrashLoopThreshold int
+	// StableAfter (vm.k8s.relaunch.stableAfter, 30s): a chaincode that ran at
+	// least this long before exiting starts a fresh count of failures.
+	StableAfter time.Duration
+}
+
+// backoff is the delay before relaunch attempt number failures (1-based).
+func (p RelaunchPolicy) backoff(failures int) time.Duration {
+	if failures <= 1 {
+		return 0
+	}
+	d := p.InitialBackoff
+	for n := 2; n < failures && d < p.MaxBackoff; n++ {
+		d *= 2
+	}
+	if d > p.MaxBackoff {
+		d = p.MaxBackoff
+	}
+	return d
+}
+
+// relaunchReporter is told what the supervisor does, for logs, metrics and
+// Kubernetes events.
+//
+//go:generate counterfeiter -o mock/relaunch_reporter.go --fake-name RelaunchReporter . relaunchReporter
+type relaunchReporter interface {
+	Relaunched(ccid string, downtime time.Duration)
+	RelaunchFailed(ccid string, attempt int, err error)
+	CrashLoop(ccid string, failures int)
+}
+
+// supervisor relaunches chaincode whose pod ended without the peer asking
+// (crash, OOM kill, eviction, deleted pod), with exponential backoff, and
+// stops after CrashLoopThreshold consecutive fast failures. A deliberate Stop
+// disarms it until the next Start.
+type supervisor struct {
+	Policy   RelaunchPolicy
+	Clock    clock.Clock
+	Reporter relaunchReporter
+
+	mu      sync.Mutex
+	launch  RelaunchFunc
+	charges map[string]*charge
+}
+
+// charge is the supervisor's state for one chaincode.
+type charge struct {
+	generation uint64    // incremented by every Start
+	startedAt  time.Time // of the current generation
+	stopped    bool      // a deliberate Stop since the last Start
+	failures   int       // consecutive fast exits
+	looping    bool      // a relaunch loop is running
+	pending    bool      // an exit happened while the loop was launching
+	exitedAt   time.Time // of the exit that started the loop
+}
+
+func newSupervisor(p RelaunchPolicy, c clock.Clock, r relaunchReporter) *supervisor {
+	return &supervisor{Policy: p, Clock: c, Reporter: r, charges: map[string]*charge{}}
+}
+
+// setLaunch arms the supervisor; until then exits are only recorded. Like
+// the other hooks it does nothing on a nil supervisor (relaunch not set up).
+func (s *supervisor) setLaunch(f RelaunchFunc) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.launch = f
+}
+
+func (s *supervisor) charge(ccid string) *charge {
+	c, ok := s.charges[ccid]
+	if !ok {
+		c = &charge{}
+		s.charges[ccid] = c
+	}
+	return c
+}
+
+// started records that a launch of ccid begins and returns its generation,
+// which the launch's exit must quote.
+func (s *supervisor) started(ccid string) uint64 {
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.charge(ccid)
+	c.generation++
+	c.startedAt = s.Clock.Now()
+	c.stopped = false
+	return c.generation
+}
+
+// stopped records a deliberate stop: the exit that follows is expected.
+func (s *supervisor) stopped(ccid string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.charge(ccid).stopped = true
+}
+
+// exited records that the pod of launch generation of ccid ended, and
+// relaunches it unless the exit was asked for, a later launch replaced that
+// pod, relaunch is off, or the chaincode is crash looping.
+func (s *supervisor) exited(ccid string, generation uint64) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.charge(ccid)
+	if c.stopped || generation != c.generation || !s.Policy.Enabled || s.launch == nil {
+		return
+	}
+	now := s.Clock.Now()
+	if now.Sub(c.startedAt) >= s.Policy.StableAfter {
+		c.failures = 0
+	}
+	c.failures++
+	if c.looping {
+		c.pending = true
+		return
+	}
+	if c.failures > s.Policy.CrashLoopThreshold {
+		s.Reporter.CrashLoop(ccid, c.failures-1)
+		return
+	}
+	c.looping, c.exitedAt = true, now
+	go s.relaunchLoop(ccid, c)
+}
+
+// relaunchLoop launches ccid until a launch leads to a new pod that is not
+// already gone again, the chaincode is stopped or launched by someone else,
+// or it crash loops.
+func (s *supervisor) relaunchLoop(ccid string, c *charge) {
+	s.mu.Lock()
+	exitedGeneration := c.generation
+	s.mu.Unlock()
+
+	for attempt := 1; ; attempt++ {
+		s.mu.Lock()
+		if c.failures > s.Policy.CrashLoopThreshold {
+			c.looping = false
+			failures := c.failures - 1
+			s.mu.Unlock()
+			s.Reporter.CrashLoop(ccid, failures)
+			return
+		}
+		delay := s.Policy.backoff(c.failures)
+		s.mu.Unlock()
+
+		if delay > 0 {
+			<-s.Clock.After(delay)
+		}
+
+		s.mu.Lock()
+		if c.stopped || c.generation != exitedGeneration {
+			// Stopped on purpose, or launched on demand meanwhile.
+			c.looping = false
+			s.mu.Unlock()
+			return
+		}
+		c.pending = false
+		launch := s.launch
+		s.mu.Unlock()
+
+		err := launch(ccid)
+
+		s.mu.Lock()
+		switch {
+		case c.pending:
+			// The relaunched pod already ended and exited counted it.
+			exitedGeneration = c.generation
+			s.mu.Unlock()
+		case c.generation != exitedGeneration && err == nil:
+			c.looping = false
+			downtime := s.Clock.Since(c.exitedAt)
+			s.mu.Unlock()
+			s.Reporter.Relaunched(ccid, downtime)
+			return
+		default:
+			// No new pod (the build failed or a stale registration
+			// answered), or it never registered: count it and retry.
+			exitedGeneration = c.generation
+			c.failures++
+			s.mu.Unlock()
+			s.Reporter.RelaunchFailed(ccid, attempt, err)
+		}
+	}
+}

@@ -1,0 +1,290 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
+	"github.com/stretchr/testify/require"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+func testPolicy() RelaunchPolicy {
+	return RelaunchPolicy{
+		Enabled:            true,
+		InitialBackoff:     time.Second,
+		MaxBackoff:         8 * time.Second,
+		CrashLoopThreshold: 3,
+		StableAfter:        30 * time.Second,
+	}
+}
+
+func TestRelaunchBackoff(t *testing.T) {
+	p := testPolicy()
+	for failures, want := range map[int]time.Duration{
+		0: 0, 1: 0, 2: time.Second, 3: 2 * time.Second, 4: 4 * time.Second, 5: 8 * time.Second, 6: 8 * time.Second, 40: 8 * time.Second,
+	} {
+		require.Equal(t, want, p.backoff(failures), "failures=%d", failures)
+	}
+}
+
+// harness drives a supervisor with a fake clock; its launch function plays
+// the peer's launch path according to the test's script.
+type harness struct {
+	t        *testing.T
+	clock    *clocktesting.FakeClock
+	reporter *mock.RelaunchReporter
+	sup      *supervisor
+	gen      atomic.Uint64 // generation of the last start
+
+	mu       sync.Mutex
+	launches int
+	script   func(n int) error // what launch number n (1-based) does
+	done     chan struct{}     // receives after every launch
+}
+
+func newHarness(t *testing.T, p RelaunchPolicy) *harness {
+	h := &harness{
+		t:        t,
+		clock:    clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		reporter: &mock.RelaunchReporter{},
+		done:     make(chan struct{}, 100),
+	}
+	h.sup = newSupervisor(p, h.clock, h.reporter)
+	h.sup.setLaunch(func(ccid string) error {
+		require.Equal(t, testCCID, ccid)
+		h.mu.Lock()
+		h.launches++
+		n, script := h.launches, h.script
+		h.mu.Unlock()
+		err := script(n)
+		h.done <- struct{}{}
+		return err
+	})
+	return h
+}
+
+// start simulates a pod start that registers.
+func (h *harness) start() error {
+	h.gen.Store(h.sup.started(testCCID))
+	return nil
+}
+
+// crash simulates a pod that starts and ends before registering.
+func (h *harness) crash() error {
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	return errors.New("chaincode registration failed: container exited with 3")
+}
+
+func (h *harness) awaitLaunch() {
+	h.t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("no launch happened")
+	}
+}
+
+// stepWhenWaiting advances the fake clock by d once the loop sleeps on it.
+func (h *harness) stepWhenWaiting(d time.Duration) {
+	h.t.Helper()
+	require.Eventually(h.t, h.clock.HasWaiters, 5*time.Second, time.Millisecond, "the relaunch loop is not waiting for %s", d)
+	h.clock.Step(d)
+}
+
+func (h *harness) launchCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.launches
+}
+
+func (h *harness) loopEnded() bool {
+	h.sup.mu.Lock()
+	defer h.sup.mu.Unlock()
+	return !h.sup.charge(testCCID).looping
+}
+
+func TestRelaunchAfterCrashIsImmediate(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.start() }
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute)
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch()
+
+	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
+	ccid, downtime := h.reporter.RelaunchedArgsForCall(0)
+	require.Equal(t, testCCID, ccid)
+	require.Zero(t, downtime, "the first relaunch does not wait")
+	require.Equal(t, 1, h.launchCount())
+	require.Zero(t, h.reporter.CrashLoopCallCount())
+	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+}
+
+func TestNoRelaunchAfterDeliberateStop(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.start() }
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.stopped(testCCID)
+	h.sup.exited(testCCID, h.gen.Load())
+
+	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
+
+	// A later launch by the peer re-arms the supervisor.
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch()
+	require.Equal(t, 1, h.launchCount())
+}
+
+func TestNoRelaunchWhenDisabledOrNotArmed(t *testing.T) {
+	p := testPolicy()
+	p.Enabled = false
+	h := newHarness(t, p)
+	h.script = func(int) error { return h.start() }
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+
+	unarmed := newSupervisor(testPolicy(), h.clock, h.reporter)
+	unarmed.exited(testCCID, unarmed.started(testCCID))
+
+	var none *supervisor // a VM without relaunch set up
+	none.exited(testCCID, none.started(testCCID))
+
+	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
+	require.Zero(t, h.reporter.CrashLoopCallCount())
+}
+
+func TestCrashLoopStopsRelaunching(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.crash() }
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load()) // failure 1: relaunched at once
+	h.awaitLaunch()                      // failure 2
+	h.stepWhenWaiting(time.Second)
+	h.awaitLaunch() // failure 3
+	h.stepWhenWaiting(2 * time.Second)
+	h.awaitLaunch() // failure 4: over the threshold
+
+	require.Eventually(t, func() bool { return h.reporter.CrashLoopCallCount() == 1 }, 5*time.Second, time.Millisecond)
+	ccid, failures := h.reporter.CrashLoopArgsForCall(0)
+	require.Equal(t, testCCID, ccid)
+	require.Equal(t, 3, failures)
+	require.Equal(t, 3, h.launchCount())
+	require.Zero(t, h.reporter.RelaunchedCallCount())
+	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+
+	// Launch-on-demand takes over: a launch by a transaction that crashes
+	// fast again is reported, not relaunched.
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	require.Equal(t, 2, h.reporter.CrashLoopCallCount())
+	require.Never(t, func() bool { return h.launchCount() > 3 }, 100*time.Millisecond, time.Millisecond)
+}
+
+func TestStableRunResetsFailures(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(n int) error {
+		if n == 1 {
+			return h.crash()
+		}
+		return h.start()
+	}
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load()) // failure 1
+	h.awaitLaunch()                      // crashes: failure 2
+	h.stepWhenWaiting(time.Second)
+	h.awaitLaunch() // registers
+	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
+	_, downtime := h.reporter.RelaunchedArgsForCall(0)
+	require.Equal(t, time.Second, downtime)
+
+	// It then runs for longer than StableAfter: the next crash is a first failure.
+	h.clock.Step(time.Minute)
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch()
+	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 2 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, 3, h.launchCount())
+}
+
+func TestRelaunchRetriesWhenNoPodStarts(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	buildErr := errors.New("error building chaincode: registry unavailable")
+	h.script = func(n int) error {
+		if n == 1 {
+			return buildErr
+		}
+		return h.start()
+	}
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute)
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch()
+	require.Eventually(t, func() bool { return h.reporter.RelaunchFailedCallCount() == 1 }, 5*time.Second, time.Millisecond)
+	ccid, attempt, err := h.reporter.RelaunchFailedArgsForCall(0)
+	require.Equal(t, testCCID, ccid)
+	require.Equal(t, 1, attempt)
+	require.Equal(t, buildErr, err)
+
+	h.stepWhenWaiting(time.Second)
+	h.awaitLaunch()
+	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
+}
+
+func TestRelaunchLoopYieldsToLaunchOnDemand(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return errors.New("registry unavailable") }
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch() // fails without a pod: the loop backs off
+
+	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
+	h.sup.started(testCCID) // a transaction launched it meanwhile
+	h.clock.Step(time.Second)
+
+	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+	require.Equal(t, 1, h.launchCount())
+	require.Zero(t, h.reporter.CrashLoopCallCount())
+}
+
+func TestExitOfReplacedLaunchIsIgnored(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.start() }
+
+	old := h.sup.started(testCCID)
+	h.sup.started(testCCID) // the peer launches again and deletes the old pod
+	h.sup.exited(testCCID, old)
+	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
+}
+
+func TestStopDuringBackoffEndsLoop(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.crash() }
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch()
+
+	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
+	h.sup.stopped(testCCID)
+	h.clock.Step(time.Second)
+
+	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+	require.Equal(t, 1, h.launchCount())
+}

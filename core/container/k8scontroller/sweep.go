@@ -1,0 +1,161 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"context"
+	"time"
+
+	"github.com/pkg/errors"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+)
+
+// labelRun marks every object with the peer process (run) that created it.
+const labelRun = "fabric-peer-k8s/run"
+
+// orphanGrace is how old a Secret without its Pod must be before a sweep
+// deletes it: Start creates the Secret just before the Pod.
+const orphanGrace = time.Minute
+
+// mustRequirement builds a label requirement from constant keys and
+// sanitised values.
+func mustRequirement(key string, op selection.Operator, values ...string) labels.Requirement {
+	r, err := labels.NewRequirement(key, op, values)
+	if err != nil {
+		panic(err)
+	}
+	return *r
+}
+
+// ownSelector selects the objects this peer created; with otherRuns, only
+// those of earlier runs (and of versions that set no run label).
+func (vm *VM) ownSelector(otherRuns bool) string {
+	sel := labels.NewSelector().Add(
+		mustRequirement(labelManagedBy, selection.Equals, fieldManager),
+		mustRequirement(labelPeerID, selection.Equals, labelValue(vm.PeerID)),
+	)
+	if otherRuns {
+		sel = sel.Add(mustRequirement(labelRun, selection.NotEquals, vm.RunID))
+	} else {
+		sel = sel.Add(mustRequirement(labelRun, selection.Equals, vm.RunID))
+	}
+	return sel.String()
+}
+
+// sweepEarlierRuns deletes the Pods, Secrets and Jobs this peer created in
+// earlier runs: their chaincode certificates died with that peer process.
+func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
+	ns, client := vm.Config.Namespace, vm.Client
+	opts := metav1.ListOptions{LabelSelector: vm.ownSelector(true)}
+	deleted := 0
+
+	pods, err := client.CoreV1().Pods(ns).List(ctx, opts)
+	if err != nil {
+		return deleted, errors.Wrapf(err, "cannot list pods of earlier runs in namespace %s", ns)
+	}
+	grace := int64(0)
+	for _, p := range pods.Items {
+		err := client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return deleted, errors.Wrapf(err, "cannot delete pod %s/%s of an earlier run", ns, p.Name)
+		}
+		deleted++
+	}
+
+	secrets, err := client.CoreV1().Secrets(ns).List(ctx, opts)
+	if err != nil {
+		return deleted, errors.Wrapf(err, "cannot list secrets of earlier runs in namespace %s", ns)
+	}
+	for _, s := range secrets.Items {
+		if err := deleteSecret(ctx, client, ns, s.Name); err != nil {
+			return deleted, errors.WithMessage(err, "earlier run")
+		}
+		deleted++
+	}
+
+	jobs, err := client.BatchV1().Jobs(ns).List(ctx, opts)
+	if err != nil {
+		return deleted, errors.Wrapf(err, "cannot list jobs of earlier runs in namespace %s", ns)
+	}
+	for _, j := range jobs.Items {
+		if err := deleteJob(ctx, client, ns, j.Name); err != nil {
+			return deleted, errors.WithMessage(err, "earlier run")
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+// sweepOrphanSecrets deletes this run's Secrets whose chaincode Pod is gone
+// (a crash between creating the Secret and the Pod, or a Pod deleted while
+// the peer could not delete its Secret).
+func (vm *VM) sweepOrphanSecrets(ctx context.Context, now time.Time) (int, error) {
+	ns, client := vm.Config.Namespace, vm.Client
+	secrets, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: vm.ownSelector(false)})
+	if err != nil {
+		return 0, errors.Wrapf(err, "cannot list secrets in namespace %s", ns)
+	}
+	deleted := 0
+	for _, s := range secrets.Items {
+		if now.Sub(s.CreationTimestamp.Time) < orphanGrace {
+			continue
+		}
+		podName := ""
+		for _, o := range s.OwnerReferences {
+			if o.Kind == "Pod" {
+				podName = o.Name
+			}
+		}
+		if podName != "" {
+			_, err := client.CoreV1().Pods(ns).Get(ctx, podName, metav1.GetOptions{})
+			if err == nil {
+				continue
+			}
+			if !apierrors.IsNotFound(err) {
+				return deleted, errors.Wrapf(err, "cannot get pod %s/%s", ns, podName)
+			}
+		}
+		if err := deleteSecret(ctx, client, ns, s.Name); err != nil {
+			return deleted, errors.WithMessage(err, "orphaned secret")
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+// sweep runs both sweeps once, bounded by the stop timeout.
+func (vm *VM) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), vm.Config.StopTimeout)
+	defer cancel()
+	if n, err := vm.sweepEarlierRuns(ctx); err != nil {
+		logger.Warningf("Sweep of namespace %s: %s", vm.Config.Namespace, err)
+	} else if n > 0 {
+		logger.Infof("Sweep of namespace %s: deleted %d objects left by earlier runs of peer %s", vm.Config.Namespace, n, vm.PeerID)
+	}
+	if n, err := vm.sweepOrphanSecrets(ctx, vm.Clock.Now()); err != nil {
+		logger.Warningf("Sweep of namespace %s: %s", vm.Config.Namespace, err)
+	} else if n > 0 {
+		logger.Infof("Sweep of namespace %s: deleted %d secrets whose chaincode pod is gone", vm.Config.Namespace, n)
+	}
+}
+
+// runSweeper sweeps at once and then every interval (never when interval is 0
+// after the first pass). It runs until the peer process ends.
+func (vm *VM) runSweeper(interval time.Duration) {
+	vm.sweep()
+	if interval <= 0 {
+		return
+	}
+	t := vm.Clock.NewTicker(interval)
+	defer t.Stop()
+	for range t.C() {
+		vm.sweep()
+	}
+}
