@@ -53,7 +53,7 @@ binaries: $(addprefix $(BIN)/,$(FABRIC_CMDS))
 test: unit-test peer-test e2e
 
 unit-test: vendor
-	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/...
+	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/...
 
 peer-test: binaries
 	$(GO) test -mod=vendor -count=1 -tags peertest -v ./integration/peerstart/...
@@ -75,17 +75,18 @@ images:
 # names another one.
 E2E_KUBECONFIG ?=
 E2E_TIMEOUT    ?= 60m
+E2E_ARTIFACTS  ?= $(CURDIR)/.build/e2e-logs
 
 ## e2e: the end-to-end suite (Kaniko builds, chaincode pods, relaunch, upgrade) on a real cluster
 e2e: binaries
 	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
-	KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) \
-		$(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/...
+	KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
+		$(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/... ./integration/network/...
 
 ## demo: the main job: local cluster, Fabric network in k8s mode, a chaincode deployed, invoked and queried
 demo: binaries
 	$(CLUSTER) up
-	$(GO) run -mod=vendor ./cmd/fabric-k8s-demo -kubeconfig $(CLUSTER_DIR)/kubeconfig
+	$(GO) run -mod=vendor ./cmd/fabric-k8s-demo -kubeconfig $(CLUSTER_DIR)/kubeconfig $(DEMO_FLAGS)
 
 generate:
 	$(GO) generate -mod=vendor ./core/...

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -29,8 +30,11 @@ import (
 //	E2E_NAMESPACE                namespace to create (default fpk-e2e-<random>); must not exist
 //	E2E_KEEP=1                   keep the namespace and the network directory after a failure
 //	E2E_ARTIFACTS=<dir>          copy peer/orderer logs there at the end
-//	E2E_STRICT_SHUTDOWN=1        fail (not only report) when stopped peers leave objects behind
-//	E2E_REGISTRY_ADDR            where the registry listens (default 127.0.0.1:5000)
+//	E2E_ALLOW_SHUTDOWN_LEFTOVERS=1  only report (E2E-GAP), not fail, when stopped peers leave objects behind
+//	E2E_REGISTRY                 vm.k8s.registry (default localhost:5000/fabric-cc)
+//	E2E_REGISTRY_ADDR            host:port the test sends registry HEAD requests to (default 127.0.0.1:5000;
+//	                             plain HTTP, the host part of E2E_REGISTRY is mapped to it)
+//	E2E_KANIKO_IMAGE, E2E_CCENV_IMAGE, E2E_BASEOS_IMAGE  image overrides (defaults: the local cluster's)
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
 	suiteConfig, reporterConfig := GinkgoConfiguration()
@@ -41,32 +45,41 @@ func TestE2E(t *testing.T) {
 }
 
 type settings struct {
-	RepoRoot     string
-	Kubeconfig   string
-	Namespace    string
-	Keep         bool
-	Artifacts    string
-	Strict       bool
-	RegistryAddr string
+	RepoRoot   string
+	Kubeconfig string
+	Namespace  string
+	Keep       bool
+	Artifacts  string
+	// AllowLeftovers turns objects left after peer shutdown into a report.
+	AllowLeftovers bool
+	RegistryAddr   string
+	Peer           network.PeerConfig
 }
 
 func loadSettings() settings {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	Expect(err).NotTo(HaveOccurred())
 	s := settings{
-		RepoRoot:     root,
-		Kubeconfig:   firstNonEmpty(os.Getenv("E2E_KUBECONFIG"), os.Getenv("KUBECONFIG"), filepath.Join(root, ".cluster", "kubeconfig")),
-		Namespace:    os.Getenv("E2E_NAMESPACE"),
-		Keep:         os.Getenv("E2E_KEEP") == "1",
-		Artifacts:    os.Getenv("E2E_ARTIFACTS"),
-		Strict:       os.Getenv("E2E_STRICT_SHUTDOWN") == "1",
-		RegistryAddr: firstNonEmpty(os.Getenv("E2E_REGISTRY_ADDR"), "127.0.0.1:5000"),
+		RepoRoot:       root,
+		Kubeconfig:     firstNonEmpty(os.Getenv("E2E_KUBECONFIG"), os.Getenv("KUBECONFIG"), filepath.Join(root, ".cluster", "kubeconfig")),
+		Namespace:      os.Getenv("E2E_NAMESPACE"),
+		Keep:           os.Getenv("E2E_KEEP") == "1",
+		Artifacts:      os.Getenv("E2E_ARTIFACTS"),
+		AllowLeftovers: os.Getenv("E2E_ALLOW_SHUTDOWN_LEFTOVERS") == "1",
+		RegistryAddr:   firstNonEmpty(os.Getenv("E2E_REGISTRY_ADDR"), "127.0.0.1:5000"),
 	}
 	if s.Namespace == "" {
 		b := make([]byte, 3)
 		_, _ = rand.Read(b)
 		s.Namespace = "fpk-e2e-" + hex.EncodeToString(b)
 	}
+	s.Kubeconfig, err = filepath.Abs(s.Kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	s.Peer = network.DefaultPeerConfig(s.Kubeconfig, s.Namespace)
+	s.Peer.VM.Registry = firstNonEmpty(os.Getenv("E2E_REGISTRY"), s.Peer.VM.Registry)
+	s.Peer.VM.KanikoImage = firstNonEmpty(os.Getenv("E2E_KANIKO_IMAGE"), s.Peer.VM.KanikoImage)
+	s.Peer.CCEnvImage = firstNonEmpty(os.Getenv("E2E_CCENV_IMAGE"), s.Peer.CCEnvImage)
+	s.Peer.BaseOSImage = firstNonEmpty(os.Getenv("E2E_BASEOS_IMAGE"), s.Peer.BaseOSImage)
 	return s
 }
 

@@ -9,14 +9,51 @@ SPDX-License-Identifier: Apache-2.0
 package e2e
 
 import (
+	"context"
+	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func metaDeleteNow() metav1.DeleteOptions {
-	zero := int64(0)
-	return metav1.DeleteOptions{GracePeriodSeconds: &zero}
+// recordContainerStart records the time from t0 to the start of the pod's
+// (first) container as reported by the kubelet (1s resolution).
+func recordContainerStart(name string, p *corev1.Pod, t0 time.Time) {
+	if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Running == nil {
+		return
+	}
+	recordTiming(name, p.Status.ContainerStatuses[0].State.Running.StartedAt.Sub(t0))
 }
+
+// recordPodStartLatency records, over the live chaincode pods of the
+// package, the longest time from pod creation to container start as seen
+// by the kubelet (1s resolution).
+func recordPodStartLatency(name string, kube *network.Kube, packageID string) {
+	inv, err := kube.Inventory(context.Background())
+	if err != nil {
+		return
+	}
+	var worst time.Duration
+	found := false
+	for _, p := range network.LivePods(inv.ChaincodePods) {
+		if p.Annotations[network.AnnotationCCID] != packageID || len(p.Status.ContainerStatuses) == 0 {
+			continue
+		}
+		if run := p.Status.ContainerStatuses[0].State.Running; run != nil {
+			if d := run.StartedAt.Sub(p.CreationTimestamp.Time); d >= worst {
+				worst, found = d, true
+			}
+		}
+	}
+	if found {
+		recordTiming(name+"_pod_create_to_container_start", worst)
+	}
+}
+
+// metaDelete deletes with the pod's own grace period, like `kubectl delete pod`.
+func metaDelete() metav1.DeleteOptions { return metav1.DeleteOptions{} }
 
 func metaGet() metav1.GetOptions { return metav1.GetOptions{} }
 

@@ -64,9 +64,22 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 			Skip("needs the kv chaincode deployed by scenario (a)")
 		}
 	}
+	// prepare copies and vendors a chaincode. A file naming this run is added
+	// so that the package (and so the image tag) is new: the registry keeps
+	// images of earlier runs, which would otherwise turn every build into a
+	// cache hit.
 	prepare := func(src, name string, edit func(string) error) string {
 		dir := filepath.Join(h.Opts.RootDir, "chaincode", name)
-		Expect(network.PrepareGoChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir, edit)).To(Succeed())
+		Expect(network.PrepareGoChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir, func(d string) error {
+			run := fmt.Sprintf("package main\n\n// Added by the e2e suite: makes this run's package unique.\nvar e2eRun = %q\n", s.Namespace+"/"+time.Now().UTC().Format(time.RFC3339Nano))
+			if err := os.WriteFile(filepath.Join(d, "zz_e2e_run.go"), []byte(run), 0o644); err != nil {
+				return err
+			}
+			if edit != nil {
+				return edit(d)
+			}
+			return nil
+		})).To(Succeed())
 		return dir
 	}
 	newJobs := func(before int) []string { return jobs.Created()[before:] }
@@ -74,7 +87,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 	BeforeAll(func() {
 		s = loadSettings()
 		ctx, cancel = context.WithCancel(context.Background())
-		reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(network.DefaultRegistry, "/", 2)[0])
+		reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(s.Peer.VM.Registry, "/", 2)[0])
 		fmt.Fprintf(GinkgoWriter, "repo %s, kubeconfig %s, namespace %s\n", s.RepoRoot, s.Kubeconfig, s.Namespace)
 
 		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
@@ -86,7 +99,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		jobs, err = kube.RecordJobs(ctx)
 		Expect(err).NotTo(HaveOccurred())
 
-		h, err = network.New(network.Options{RepoRoot: s.RepoRoot, Kubeconfig: s.Kubeconfig, Namespace: s.Namespace})
+		h, err = network.New(network.Options{RepoRoot: s.RepoRoot, Kubeconfig: s.Kubeconfig, Namespace: s.Namespace, Peer: &s.Peer})
 		Expect(err).NotTo(HaveOccurred())
 		start := time.Now()
 		h.Start()
@@ -161,12 +174,16 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		Consistently(jobs.Count, 3*time.Second, 500*time.Millisecond).Should(Equal(before), "a build Job was created for an image that exists: %v", newJobs(before))
 		nwo.EnsureInstalled(h.Network, kv1.Label, kv1.PackageID, h.Org2Peer())
 
-		By("approving for both orgs and committing")
+		By("approving for both orgs and committing: the peers launch the chaincode once it is defined and installed")
+		start := time.Now()
 		h.ApproveAndCommit(kv1)
+		recordTiming("approve_and_commit", time.Since(start))
 
-		By("invoking put: both peers launch a chaincode pod")
+		By("invoking put on both peers")
 		r = h.InvokeOK(ccName, invokeTimeout, "put", "greeting", "hello-from-k8s")
-		recordTiming("first_invoke_launch", r.Duration)
+		recordTiming("first_invoke", r.Duration)
+		recordTiming("commit_start_to_first_invoke_done", time.Since(start))
+		recordPodStartLatency("first_launch", kube, kv1.PackageID)
 		deployed = true
 
 		By("querying get on both peers")
@@ -243,7 +260,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		org1ID := h.Org1Peer().ID()
 		org1Pod := func() *corev1.Pod {
 			for _, p := range livePodsOf(inventory(), kv1.PackageID) {
-				if strings.Contains(p.Labels[network.LabelPeerID], "org1") {
+				if p.Labels[network.LabelPeerID] == org1ID {
 					return &p
 				}
 			}
@@ -252,43 +269,52 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		old := org1Pod()
 		Expect(old).NotTo(BeNil(), "no chaincode pod of %s", org1ID)
 
+		// The VM may relaunch an ended chaincode by itself (relaunch
+		// supervisor) or the peer does on the next invoke; either way the
+		// first invoke after the pod is gone must succeed. Timings are taken
+		// from the disruption, so they include the relaunch.
 		By("deleting the chaincode pod of " + org1ID)
-		Expect(kube.Client.CoreV1().Pods(s.Namespace).Delete(ctx, old.Name, metaDeleteNow())).To(Succeed())
+		t0 := time.Now()
+		Expect(kube.Client.CoreV1().Pods(s.Namespace).Delete(ctx, old.Name, metaDelete())).To(Succeed())
 		Eventually(func() bool {
 			p, err := kube.Client.CoreV1().Pods(s.Namespace).Get(ctx, old.Name, metaGet())
 			return err != nil || p.UID != old.UID
-		}, cleanupTimeout, time.Second).Should(BeTrue(), "pod %s was not deleted", old.Name)
-		// Give the peer a moment to notice the broken chaincode stream.
-		time.Sleep(2 * time.Second)
+		}, cleanupTimeout, 200*time.Millisecond).Should(BeTrue(), "pod %s was not deleted", old.Name)
+		recordTiming("pod_delete_until_gone", time.Since(t0))
 
-		By("invoking again: the peer launches a new pod on demand")
+		By("invoking at once: it succeeds on a new pod")
 		r := h.InvokeOK(ccName, invokeTimeout, "put", "after-delete", "ok")
-		recordTiming("relaunch_after_pod_delete", r.Duration)
+		recordTiming("relaunch_pod_delete_to_invoke_ok", time.Since(t0))
 		nw := org1Pod()
 		Expect(nw).NotTo(BeNil())
 		Expect(nw.UID).NotTo(Equal(old.UID))
+		recordContainerStart("relaunch_pod_delete_to_new_container_start", nw, t0)
 		Expect(h.QueryOK(h.Org1Peer(), ccName, queryTimeout, "get", "after-delete")).To(Equal("ok"))
 
 		By("crashing the chaincode (os.Exit(3) on both peers)")
 		crashed := livePodsOf(inventory(), kv1.PackageID)
+		t0 = time.Now()
 		r = h.Invoke(ccName, 2*time.Minute, "crash")
 		Expect(r.OK()).To(BeFalse(), "the crash invoke cannot succeed: %s", r)
+		r = h.InvokeOK(ccName, invokeTimeout, "put", "after-crash", "ok")
+		recordTiming("relaunch_crash_to_invoke_ok", time.Since(t0))
+		Expect(h.QueryOK(h.Org2Peer(), ccName, queryTimeout, "get", "after-crash")).To(Equal("ok"))
 		Eventually(func() []string {
-			var alive []string
+			var names []string
 			for _, p := range livePodsOf(inventory(), kv1.PackageID) {
 				for _, c := range crashed {
 					if p.UID == c.UID {
-						alive = append(alive, p.Name)
+						names = append(names, "old:"+p.Name)
 					}
 				}
+				names = append(names, p.Name)
 			}
-			return alive
-		}, cleanupTimeout, time.Second).Should(BeEmpty(), "crashed chaincode pods still running")
-		time.Sleep(2 * time.Second)
-		r = h.InvokeOK(ccName, invokeTimeout, "put", "after-crash", "ok")
-		recordTiming("relaunch_after_crash", r.Duration)
-		Expect(h.QueryOK(h.Org2Peer(), ccName, queryTimeout, "get", "after-crash")).To(Equal("ok"))
-		Expect(livePodsOf(inventory(), kv1.PackageID)).To(HaveLen(2))
+			return names
+		}, cleanupTimeout, time.Second).Should(HaveLen(2), "two new chaincode pods expected after the crash")
+		for _, p := range livePodsOf(inventory(), kv1.PackageID) {
+			p := p
+			recordContainerStart("relaunch_crash_to_new_container_start", &p, t0)
+		}
 
 		By("checking that no build Job is left and every chaincode pod has exactly one Secret")
 		Eventually(func() []string {
@@ -341,9 +367,12 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		recordTiming("upgrade_install_org2_cached", r.Duration)
 		Consistently(jobs.Count, 3*time.Second, 500*time.Millisecond).Should(Equal(before))
 
+		start := time.Now()
 		h.ApproveAndCommit(kv2)
 		r = h.InvokeOK(ccName, invokeTimeout, "put", "upgraded", "yes")
-		recordTiming("upgrade_first_invoke_launch", r.Duration)
+		recordTiming("upgrade_first_invoke", r.Duration)
+		recordTiming("upgrade_commit_start_to_first_invoke_done", time.Since(start))
+		recordPodStartLatency("upgrade_launch", kube, kv2.PackageID)
 		for _, p := range h.Peers {
 			Expect(h.QueryOK(p, ccName, queryTimeout, "version")).To(Equal("kv-2"), "on %s", p.ID())
 			Expect(h.QueryOK(p, ccName, queryTimeout, "get", "greeting")).To(Equal("hello-from-k8s"), "state survives the upgrade on %s", p.ID())
@@ -377,6 +406,11 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		recordTiming("broken_install_failure", r.Duration)
 		Expect(r.OK()).To(BeFalse(), "install of a chaincode that does not compile succeeded: %s", r)
 		fmt.Fprintf(GinkgoWriter, "broken install output:\n%s\n", r.Output())
+		for _, line := range strings.Split(r.Output(), "\n") {
+			if strings.Contains(line, "brokenChaincodeMissingSymbol") {
+				fmt.Fprintf(os.Stdout, "E2E-INFO broken install CLI line: %s\n", strings.TrimSpace(line))
+			}
+		}
 		Expect(r.Output()).To(ContainSubstring("undefined: brokenChaincodeMissingSymbol"), "the CLI output should carry the Go compiler error")
 		Expect(len(jobs.Created())).To(BeNumerically(">", before), "no build Job was created")
 
@@ -398,8 +432,9 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		}, cleanupTimeout, 2*time.Second).Should(BeEmpty(), "objects of the failed build are left")
 
 		By("checking the package is not installed and the peer still serves")
-		for _, c := range nwo.QueryInstalled(h.Network, h.Org1Peer())() {
-			Expect(c.Label).NotTo(Equal("broken_1"))
+		installed := nwo.QueryInstalled(h.Network, h.Org1Peer())()
+		for i := range installed {
+			Expect(installed[i].Label).NotTo(Equal("broken_1"))
 		}
 		if deployed {
 			Expect(h.QueryOK(h.Org1Peer(), ccName, queryTimeout, "get", "greeting")).To(Equal("hello-from-k8s"))
@@ -409,6 +444,10 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 	It("(f) leaves no pods, secrets or jobs once the network is stopped", func() {
 		before := inventory()
 		fmt.Fprintf(GinkgoWriter, "before stop:\n%s\n", before)
+		info := fmt.Sprintf("E2E-INFO before the peers stop: %d chaincode pods (%d live), %d chaincode secrets, %d jobs",
+			len(before.ChaincodePods), len(network.LivePods(before.ChaincodePods)), len(before.ChaincodeSecrets), len(before.Jobs))
+		fmt.Fprintln(GinkgoWriter, info)
+		fmt.Fprintln(os.Stdout, info)
 
 		By("stopping the peers")
 		start := time.Now()
@@ -424,22 +463,35 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 			return len(inv.ChaincodePods)+len(inv.BuildPods)+len(inv.Jobs)+len(inv.ChaincodeSecrets) == 0
 		}
 		var inv network.Inventory
-		deadline := time.Now().Add(45 * time.Second)
+		stopped := time.Now()
+		deadline := stopped.Add(45 * time.Second)
+		first := true
 		for {
 			inv = leftovers()
+			if first {
+				info := fmt.Sprintf("E2E-INFO right after the peers exited: %d chaincode pods (%d live), %d chaincode secrets, %d jobs",
+					len(inv.ChaincodePods), len(network.LivePods(inv.ChaincodePods)), len(inv.ChaincodeSecrets), len(inv.Jobs))
+				fmt.Fprintln(GinkgoWriter, info)
+				fmt.Fprintln(os.Stdout, info)
+				first = false
+			}
 			if empty(inv) || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(2 * time.Second)
 		}
+		recordTiming("objects_gone_after_peer_exit", time.Since(stopped))
 		if !empty(inv) {
-			recordGap("peer-shutdown-cleanup: 45s after the peers exited the namespace still holds %d chaincode pods, %d chaincode secrets, %d jobs, %d build pods; the VM (peers outside the cluster, no vm.k8s.peerPodName owner) does not delete its objects on peer shutdown. Deleting them by label %s.",
+			// On SIGTERM the peer calls containerRouter.Shutdown, i.e. the
+			// VM's Stop for every running chaincode, which promises to delete
+			// pod and Secret; build Jobs are the VM's to remove after a build.
+			recordGap("peer-shutdown-cleanup: 45s after the peers exited the namespace still holds %d chaincode pods, %d chaincode secrets, %d jobs, %d build pods; deleting them by label %s.",
 				len(inv.ChaincodePods), len(inv.ChaincodeSecrets), len(inv.Jobs), len(inv.BuildPods), network.ManagedSelector)
 			fmt.Fprintf(GinkgoWriter, "%s\n", inv)
 			_, err := kube.DeleteManaged(ctx)
 			Expect(err).NotTo(HaveOccurred())
-			if s.Strict {
-				Fail("E2E_STRICT_SHUTDOWN=1: objects left after peer shutdown:\n" + inv.String())
+			if !s.AllowLeftovers {
+				Fail("objects left after peer shutdown (E2E_ALLOW_SHUTDOWN_LEFTOVERS=1 reports without failing):\n" + inv.String())
 			}
 		}
 
