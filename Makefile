@@ -12,8 +12,8 @@ FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=3.1.1 \
 
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
-.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e demo \
-	cluster-up cluster-down images clean generate
+.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e incluster demo \
+	peer-image cluster-up cluster-down images clean generate
 
 all: binaries
 
@@ -50,7 +50,7 @@ $(BIN)/%: vendor/.patched $(shell find core cmd -name '*.go' -not -name '*_test.
 binaries: $(addprefix $(BIN)/,$(FABRIC_CMDS))
 
 ## test: the whole suite promised by the README (unit tests, peer start tests, end-to-end on the local cluster)
-test: unit-test peer-test e2e
+test: unit-test peer-test e2e incluster
 
 unit-test: vendor
 	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/...
@@ -82,6 +82,16 @@ e2e: binaries
 	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
 	KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
 		$(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/... ./integration/network/...
+
+## peer-image: the peer image on the local cluster (umoci base + in-cluster Kaniko Job)
+peer-image: peer
+	$(CLUSTER) up
+	images/peer/build-local.sh
+
+## incluster: the peer as a Pod (images/peer/deploy-local): RBAC and /healthz, Pod Security, GC, lifecycle
+incluster: binaries
+	$(CLUSTER) up
+	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(GO) test -mod=vendor -count=1 -tags e2e -timeout 50m -v ./integration/incluster/
 
 ## demo: the main job: local cluster, Fabric network in k8s mode, a chaincode deployed, invoked and queried
 demo: binaries

@@ -1,0 +1,335 @@
+//go:build e2e
+
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package incluster
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+)
+
+func qualified(group, resource string) string {
+	if group == "" {
+		return resource
+	}
+	return resource + "." + group
+}
+
+// denials are the "verb resource" strings /healthz names for a missing rule.
+func denials(rule rbacv1.PolicyRule) []string {
+	var out []string
+	for _, res := range rule.Resources {
+		for _, verb := range rule.Verbs {
+			out = append(out, verb+" "+qualified(rule.APIGroups[0], res))
+		}
+	}
+	return out
+}
+
+func (k *kube) role() *rbacv1.Role {
+	r, err := k.c.RbacV1().Roles(k.ns).Get(bg(), roleName, metav1.GetOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return r
+}
+
+func (k *kube) setRoleRules(rules []rbacv1.PolicyRule) {
+	Eventually(func() error {
+		r := k.role()
+		r.Rules = rules
+		_, err := k.c.RbacV1().Roles(k.ns).Update(bg(), r, metav1.UpdateOptions{})
+		return err
+	}, 30*time.Second, time.Second).Should(Succeed())
+}
+
+func without(rules []rbacv1.PolicyRule, i int) []rbacv1.PolicyRule {
+	out := append([]rbacv1.PolicyRule(nil), rules[:i]...)
+	return append(out, rules[i+1:]...)
+}
+
+func healthy(podIP string) {
+	Eventually(func() (int, error) {
+		code, _, err := healthz(podIP)
+		return code, err
+	}, time.Minute, time.Second).Should(Equal(200))
+}
+
+// jobOwners records, while a build runs, the owner references of every Job
+// seen in the namespace (the VM deletes a build Job when it is done).
+type jobOwners struct {
+	mu   sync.Mutex
+	seen map[string][]metav1.OwnerReference
+	stop chan struct{}
+	done chan struct{}
+}
+
+func watchJobOwners() *jobOwners {
+	j := &jobOwners{seen: map[string][]metav1.OwnerReference{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer GinkgoRecover()
+		defer close(j.done)
+		for {
+			l, err := k.c.BatchV1().Jobs(k.ns).List(bg(), metav1.ListOptions{})
+			if err == nil {
+				j.mu.Lock()
+				for _, job := range l.Items {
+					j.seen[job.Name] = job.OwnerReferences
+				}
+				j.mu.Unlock()
+			}
+			select {
+			case <-j.stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	return j
+}
+
+func (j *jobOwners) Stop() map[string][]metav1.OwnerReference {
+	close(j.stop)
+	<-j.done
+	return j.seen
+}
+
+var _ = Describe("the peer as a Pod", Ordered, func() {
+	var (
+		peer      *corev1.Pod
+		ccName    = "kv"
+		packageID string
+		jobSeen   map[string][]metav1.OwnerReference
+	)
+
+	BeforeAll(func() {
+		var err error
+		peer, err = k.pod(peerPod)
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("runs with in-cluster config, on the pod network, with its own namespace as chaincode namespace", func() {
+		Expect(peer.Spec.HostNetwork).To(BeFalse())
+		Expect(peer.Status.PodIP).To(HavePrefix(strings.TrimSuffix(cfg.HostIP, "1")))
+		Expect(peer.Spec.ServiceAccountName).To(Equal("fabric-peer"))
+		log := k.peerLogSince(peer.CreationTimestamp.Add(-time.Minute))
+		Expect(log).To(ContainSubstring(fmt.Sprintf("Kubernetes chaincode VM: namespace %s", cfg.Namespace)))
+		Expect(log).To(ContainSubstring(`owner pod "fabric-peer-0"`))
+		code, body, err := healthz(peer.Status.PodIP)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(200), body)
+		recordCheck("peer %s: in-cluster client config, namespace %s, owner pod set, /healthz 200 on %s:9443", peerPod, cfg.Namespace, peer.Status.PodIP)
+	})
+
+	It("names every missing permission in /healthz (each Role rule removed in turn)", func() {
+		full := k.role().Rules
+		// role.yaml == k8scontroller.RequiredRules() is images/peer/deploy's unit test
+		var shipped rbacv1.Role
+		raw, err := os.ReadFile(filepath.Join(cfg.RepoRoot, "images", "peer", "deploy", "role.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(yaml.UnmarshalStrict(raw, &shipped)).To(Succeed())
+		Expect(full).To(Equal(shipped.Rules), "deployed Role == images/peer/deploy/role.yaml")
+		ip := peer.Status.PodIP
+		for i, rule := range full {
+			want := denials(rule)
+			start := time.Now()
+			k.setRoleRules(without(full, i))
+			var body string
+			Eventually(func() (int, error) {
+				code, b, err := healthz(ip)
+				body = b
+				return code, err
+			}, time.Minute, time.Second).Should(Equal(503))
+			Eventually(func() string { _, body, _ = healthz(ip); return body }, 30*time.Second, time.Second).Should(
+				And(ContainSubstring("missing permissions in namespace "+cfg.Namespace), ContainSubstring(want[0])))
+			for _, d := range want {
+				Expect(body).To(ContainSubstring(d))
+			}
+			recordCheck("rule %v %v removed -> /healthz 503 after %.1fs naming %v", rule.Resources, rule.Verbs, time.Since(start).Seconds(), want)
+			k.setRoleRules(full)
+			healthy(ip)
+		}
+	})
+
+	It("fails an install with a clear error, not a hang, without the jobs permission", func() {
+		full := k.role().Rules
+		idx := -1
+		for i, r := range full {
+			if r.Resources[0] == "jobs" {
+				idx = i
+			}
+		}
+		Expect(idx).NotTo(Equal(-1))
+		file, id := fab.packageChaincode("kvrbac" + strings.TrimPrefix(cfg.Namespace, "fpk-incluster-"))
+		k.setRoleRules(without(full, idx))
+		DeferCleanup(func() { k.setRoleRules(full); healthy(k.podIP()) })
+		r := fab.install(file, 3*time.Minute)
+		Expect(r.TimedOut).To(BeFalse(), r.String())
+		Expect(r.ExitCode).NotTo(Equal(0), r.String())
+		Expect(r.Out).To(And(ContainSubstring("forbidden"), ContainSubstring(`"jobs"`)))
+		Expect(r.Duration).To(BeNumerically("<", time.Minute))
+		Expect(k.jobs()).To(BeEmpty())
+		recordTiming("install-denied-jobs", r.Duration)
+		recordCheck("install of %s without jobs permission failed in %.1fs: %s", id, r.Duration.Seconds(), lastLine(r.Out))
+	})
+
+	It("builds the chaincode with Kaniko (install) — build pods need Pod Security baseline", func() {
+		var file string
+		file, packageID = fab.packageChaincode("kv" + strings.TrimPrefix(cfg.Namespace, "fpk-incluster-"))
+		watcher := watchJobOwners()
+
+		By("installing while the namespace enforces restricted")
+		start := time.Now()
+		var (
+			res  result
+			done = make(chan struct{})
+		)
+		go func() {
+			defer GinkgoRecover()
+			defer close(done)
+			res = fab.install(file, 14*time.Minute)
+		}()
+		var rejected string
+		Eventually(func() bool {
+			for _, e := range k.events("Job") {
+				if strings.Contains(e, "violates PodSecurity") {
+					rejected = e
+					return true
+				}
+			}
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}, 2*time.Minute, time.Second).Should(BeTrue())
+		select {
+		case <-done:
+			recordCheck("install under enforce=restricted returned by itself after %.1fs (exit %d): %s", res.Duration.Seconds(), res.ExitCode, lastLine(res.Out))
+		default:
+			Expect(rejected).NotTo(BeEmpty())
+			recordGap("build pods are rejected by Pod Security 'restricted' (%s); the VM does not surface it: the install waits (up to vm.k8s.buildTimeout) — no separate build namespace exists (vm.k8s.namespace is used for builds and chaincode alike)", firstLine(rejected))
+		}
+
+		By("relaxing the namespace to enforce=baseline: the Job controller retries and the build runs")
+		k.setPodSecurity("baseline")
+		Eventually(done, 14*time.Minute).Should(BeClosed())
+		if res.ExitCode != 0 && strings.Contains(res.Out, `cannot get resource "pods/attach"`) {
+			// Kubernetes >= 1.35 authorizes the WebSocket upgrade of attach
+			// (an HTTP GET) with "get pods/attach" as well as "create".
+			recordGap(`the shipped Role (== k8scontroller.RequiredRules) lacks "get pods/attach": streaming the code package over WebSocket attach is forbidden (%s); the suite grants it with an extra Role and installs again`, "cannot get resource \"pods/attach\"")
+			kubectlOK("-n", cfg.Namespace, "create", "role", "fabric-peer-attach-websocket", "--verb=get", "--resource=pods/attach")
+			kubectlOK("-n", cfg.Namespace, "create", "rolebinding", "fabric-peer-attach-websocket", "--role=fabric-peer-attach-websocket", "--serviceaccount="+cfg.Namespace+":fabric-peer")
+			time.Sleep(2 * time.Second)
+			res = fab.install(file, 14*time.Minute)
+		} else if res.ExitCode != 0 {
+			// it gave up under restricted: install again now
+			res = fab.install(file, 14*time.Minute)
+		}
+		Expect(res.ExitCode).To(Equal(0), res.String()+"\n"+k.peerLogTail(40))
+		recordTiming("install-kaniko-build-total", time.Since(start))
+		jobSeen = watcher.Stop()
+		Expect(jobSeen).NotTo(BeEmpty(), "a build Job was seen")
+		for name, refs := range jobSeen {
+			Expect(ownedBy(refs, "Pod", peer.UID)).To(BeTrue(), "Job %s owned by the peer pod: %v", name, refs)
+			recordCheck("build Job %s ownerReference -> Pod %s (%s)", name, peerPod, peer.UID)
+		}
+		out := fab.peerCLI(time.Minute, "lifecycle", "chaincode", "queryinstalled").Out
+		Expect(out).To(ContainSubstring(packageID))
+	})
+
+	It("approves, commits, invokes and queries with the chaincode Pod admitted under restricted", func() {
+		k.setPodSecurity("restricted")
+		fab.approveAndCommit(ccName, packageID)
+		start := time.Now()
+		r := fab.invoke(ccName, 6*time.Minute, "put", "colour", "blue")
+		Expect(r.ExitCode).To(Equal(0), r.String()+"\n"+k.peerLogTail(40))
+		recordTiming("first-invoke-incl-chaincode-pod-start", time.Since(start))
+		q := fab.query(ccName, "get", "colour")
+		Expect(q.ExitCode).To(Equal(0), q.String())
+		Expect(strings.TrimSpace(q.Stdout)).To(Equal("blue"))
+
+		pods := k.chaincodePods()
+		Expect(pods).To(HaveLen(1))
+		cc := pods[0]
+		Expect(cc.Status.Phase).To(Equal(corev1.PodRunning))
+		Expect(cc.Spec.HostNetwork).To(BeFalse())
+		Expect(ownedBy(cc.OwnerReferences, "Pod", peer.UID)).To(BeTrue(), "%v", cc.OwnerReferences)
+		ns, err := k.c.CoreV1().Namespaces().Get(bg(), cfg.Namespace, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ns.Labels["pod-security.kubernetes.io/enforce"]).To(Equal("restricted"))
+		recordCheck("chaincode pod %s (IP %s) admitted under enforce=restricted, dials the peer at %s:7052, owned by %s", cc.Name, cc.Status.PodIP, peer.Status.PodIP, peerPod)
+
+		secrets := k.managedSecrets()
+		Expect(secrets).To(HaveLen(1))
+		Expect(ownedBy(secrets[0].OwnerReferences, "Pod", cc.UID)).To(BeTrue(), "%v", secrets[0].OwnerReferences)
+		recordCheck("chaincode Secret %s owned by chaincode pod %s (which the peer pod owns)", secrets[0].Name, cc.Name)
+	})
+
+	It("garbage-collects chaincode Pods and Secrets with the peer Pod; the recreated peer keeps its ledger", func() {
+		old := peer.UID
+		ccPods := k.chaincodePods()
+		Expect(ccPods).NotTo(BeEmpty())
+		start := time.Now()
+		kubectlOK("-n", cfg.Namespace, "delete", "pod", peerPod, "--wait=false")
+		Eventually(func() []string {
+			var left []string
+			for _, p := range k.managedPods() {
+				left = append(left, "pod/"+p.Name)
+			}
+			for _, s := range k.managedSecrets() {
+				left = append(left, "secret/"+s.Name)
+			}
+			return left
+		}, 3*time.Minute, time.Second).Should(BeEmpty())
+		recordTiming("gc-after-peer-pod-delete", time.Since(start))
+		recordCheck("peer pod %s deleted -> chaincode pod %s and its Secret garbage-collected", old, ccPods[0].Name)
+
+		peer = k.waitPeerReady(5*time.Minute, types.UID(old))
+		recordTiming("peer-pod-recreated-ready", time.Since(start))
+		recordCheck("recreated peer pod admitted under enforce=restricted (IP %s)", peer.Status.PodIP)
+
+		start = time.Now()
+		r := fab.invoke(ccName, 6*time.Minute, "put", "shape", "round")
+		Expect(r.ExitCode).To(Equal(0), r.String()+"\n"+k.peerLogTail(40))
+		recordTiming("invoke-after-peer-restart", time.Since(start))
+		q := fab.query(ccName, "get", "colour")
+		Expect(q.ExitCode).To(Equal(0), q.String())
+		Expect(strings.TrimSpace(q.Stdout)).To(Equal("blue"), "ledger kept on the PersistentVolume")
+		pods := k.chaincodePods()
+		Expect(pods).To(HaveLen(1))
+		Expect(ownedBy(pods[0].OwnerReferences, "Pod", peer.UID)).To(BeTrue())
+		Expect(k.jobs()).To(BeEmpty(), "no rebuild: the image is in the registry")
+	})
+})
+
+func (k *kube) podIP() string {
+	p, err := k.pod(peerPod)
+	Expect(err).NotTo(HaveOccurred())
+	return p.Status.PodIP
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func firstLine(s string) string {
+	return strings.SplitN(s, "\n", 2)[0]
+}

@@ -1,0 +1,238 @@
+//go:build e2e
+
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package incluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const (
+	peerPod     = "fabric-peer-0"
+	roleName    = "fabric-peer-chaincode"
+	pvcName     = "data-fabric-peer-0"
+	storageName = "fabric-peer-local"
+	managedBy   = "app.kubernetes.io/managed-by=fabric-peer-k8s"
+)
+
+type kube struct {
+	c  kubernetes.Interface
+	ns string
+}
+
+func newKube(kubeconfig, ns string) *kube {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	c, err := kubernetes.NewForConfig(rc)
+	Expect(err).NotTo(HaveOccurred())
+	return &kube{c: c, ns: ns}
+}
+
+func bg() context.Context { return context.Background() }
+
+// setPodSecurity sets the namespace's Pod Security Admission levels: enforce
+// as given, warn and audit always "restricted".
+func (k *kube) setPodSecurity(enforce string) {
+	patch := fmt.Sprintf(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":%q,"pod-security.kubernetes.io/warn":"restricted","pod-security.kubernetes.io/audit":"restricted"}}}`, enforce)
+	_, err := k.c.CoreV1().Namespaces().Patch(bg(), k.ns, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+func (k *kube) pod(name string) (*corev1.Pod, error) {
+	return k.c.CoreV1().Pods(k.ns).Get(bg(), name, metav1.GetOptions{})
+}
+
+// waitPeerReady waits for a Ready peer Pod (readiness = /healthz) other than
+// the one with notUID and returns it.
+func (k *kube) waitPeerReady(timeout time.Duration, notUID types.UID) *corev1.Pod {
+	var ready *corev1.Pod
+	Eventually(func() error {
+		p, err := k.pod(peerPod)
+		if err != nil {
+			return err
+		}
+		if p.UID == notUID {
+			return fmt.Errorf("still the old pod %s", p.UID)
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.Status.PodIP != "" {
+				ready = p
+				return nil
+			}
+		}
+		return fmt.Errorf("pod %s not ready: phase %s %s", p.Name, p.Status.Phase, containerStates(p))
+	}, timeout, time.Second).Should(Succeed(), func() string { return k.peerLogTail(60) })
+	return ready
+}
+
+func containerStates(p *corev1.Pod) string {
+	var s []string
+	for _, cs := range p.Status.ContainerStatuses {
+		b, _ := json.Marshal(cs.State)
+		s = append(s, cs.Name+"="+string(b))
+	}
+	return strings.Join(s, " ")
+}
+
+func (k *kube) peerLogTail(lines int64) string {
+	b, err := k.c.CoreV1().Pods(k.ns).GetLogs(peerPod, &corev1.PodLogOptions{TailLines: &lines}).DoRaw(bg())
+	if err != nil {
+		return "peer log: " + err.Error()
+	}
+	return "peer log (tail):\n" + string(b)
+}
+
+func (k *kube) peerLogSince(t time.Time) string {
+	since := metav1.NewTime(t)
+	b, err := k.c.CoreV1().Pods(k.ns).GetLogs(peerPod, &corev1.PodLogOptions{SinceTime: &since}).DoRaw(bg())
+	if err != nil {
+		return "peer log: " + err.Error()
+	}
+	return string(b)
+}
+
+// healthz GETs the peer's operations /healthz on its Pod IP.
+func healthz(podIP string) (int, string, error) {
+	c := http.Client{Timeout: 40 * time.Second}
+	resp, err := c.Get("http://" + podIP + ":9443/healthz")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+func (k *kube) managedPods() []corev1.Pod {
+	l, err := k.c.CoreV1().Pods(k.ns).List(bg(), metav1.ListOptions{LabelSelector: managedBy})
+	Expect(err).NotTo(HaveOccurred())
+	return l.Items
+}
+
+func (k *kube) chaincodePods() []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range k.managedPods() {
+		if p.Labels["app.kubernetes.io/component"] == "chaincode" && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (k *kube) managedSecrets() []corev1.Secret {
+	l, err := k.c.CoreV1().Secrets(k.ns).List(bg(), metav1.ListOptions{LabelSelector: managedBy})
+	Expect(err).NotTo(HaveOccurred())
+	return l.Items
+}
+
+func (k *kube) jobs() []batchv1.Job {
+	l, err := k.c.BatchV1().Jobs(k.ns).List(bg(), metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return l.Items
+}
+
+// events returns "reason: message" of the namespace's events about kind.
+func (k *kube) events(kind string) []string {
+	l, err := k.c.CoreV1().Events(k.ns).List(bg(), metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, e := range l.Items {
+		if e.InvolvedObject.Kind == kind {
+			out = append(out, e.Reason+": "+e.Message)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func ownedBy(refs []metav1.OwnerReference, kind string, uid types.UID) bool {
+	for _, r := range refs {
+		if r.Kind == kind && r.UID == uid {
+			return true
+		}
+	}
+	return false
+}
+
+// ---------------------------------------------------------------- deployment (README "Deploying a peer")
+
+// createLocalPV creates the ledger volume: a "local" PersistentVolume of
+// class fabric-peer-local on the node, pre-bound to the StatefulSet's claim.
+func (k *kube) createLocalPV(name, dir string) {
+	Expect(os.MkdirAll(dir, 0o750)).To(Succeed())
+	Expect(os.Chown(dir, 10000, 10000)).To(Succeed())
+	nodes, err := k.c.CoreV1().Nodes().List(bg(), metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(nodes.Items).To(HaveLen(1), "a single-node cluster")
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: %[1]s
+  labels: {app.kubernetes.io/part-of: fabric-peer-k8s}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: %[2]s
+  claimRef: {namespace: %[3]s, name: %[4]s}
+  local: {path: %[5]s}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {key: kubernetes.io/hostname, operator: In, values: [%[6]s]}
+`, name, storageName, k.ns, pvcName, dir, nodes.Items[0].Labels["kubernetes.io/hostname"])
+	f := filepath.Join(os.TempDir(), name+".yaml")
+	Expect(os.WriteFile(f, []byte(manifest), 0o644)).To(Succeed())
+	defer os.Remove(f)
+	kubectlOK("apply", "-f", f)
+}
+
+func (k *kube) deletePV(name string) {
+	err := k.c.CoreV1().PersistentVolumes().Delete(bg(), name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		fmt.Fprintf(os.Stderr, "deleting PV %s: %v\n", name, err)
+	}
+}
+
+// deleteNamespace deletes the namespace and waits until it is gone.
+func (k *kube) deleteNamespace(wait time.Duration) error {
+	err := k.c.CoreV1().Namespaces().Delete(bg(), k.ns, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if _, err := k.c.CoreV1().Namespaces().Get(bg(), k.ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("namespace %s still present after %s", k.ns, wait)
+}
