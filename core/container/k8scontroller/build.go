@@ -127,16 +127,25 @@ func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildReq
 			BuilderImage: builder,
 			BuildEnv:     opts.Env,
 			BuildCmd:     opts.Cmd,
-			Owner:        vm.Owner,
+			Owner:        vm.buildOwner(),
 		},
 	}, nil
+}
+
+// buildOwner owns build Jobs: the peer's pod, unless the Jobs run in
+// another namespace (owner references cannot cross namespaces).
+func (vm *VM) buildOwner() *metav1.OwnerReference {
+	if vm.Config.BuildNamespace != vm.Config.Namespace {
+		return nil
+	}
+	return vm.Owner
 }
 
 // buildImage runs the build Job and returns the pushed digest. When another
 // peer's Job with the same name exists, it waits for that Job and reuses its
 // image; if there is still no image it builds once more itself.
 func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error) {
-	ns, name := vm.Config.Namespace, req.Job.Name
+	ns, name := vm.Config.BuildNamespace, req.Job.Name
 	job := newBuildJob(vm.Config, req.Job)
 	vm.stampRun(&job.ObjectMeta)
 	vm.stampRun(&job.Spec.Template.ObjectMeta)
@@ -168,7 +177,7 @@ func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error)
 // returns the image digest if that Job produced it. A finished Job that
 // produced nothing is removed so that we can build again.
 func (vm *VM) awaitForeignBuild(ctx context.Context, req *buildRequest) (string, error) {
-	ns, name := vm.Config.Namespace, req.Job.Name
+	ns, name := vm.Config.BuildNamespace, req.Job.Name
 	_, err := watchtools.UntilWithSync(ctx, jobListWatch(vm.Client, ns, byName(name)), &batchv1.Job{}, absent(ns, name),
 		func(ev watch.Event) (bool, error) {
 			if deletedEvent(ev, name) {
@@ -248,8 +257,13 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 }
 
 // waitBuildPodReceiving waits until the receive init container of the Job's
-// pod runs and returns the pod's name.
+// pod runs and returns the pod's name. It fails at once when the cluster
+// refuses to create the pod (for example Pod Security admission).
 func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (string, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go vm.cancelWhenPodRefused(ctx, job, cancel)
+
 	sel := selector{Label: labelJobName + "=" + job.Name}
 	var podName string
 	_, err := watchtools.UntilWithSync(ctx, podListWatch(vm.Client, job.Namespace, sel), &corev1.Pod{}, nil,
@@ -277,7 +291,35 @@ func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (stri
 			podName = pod.Name
 			return cs.State.Running != nil, nil
 		})
+	var refused *podRefusedError
+	if cause := context.Cause(ctx); errors.As(cause, &refused) {
+		return "", refused
+	}
 	return podName, err
+}
+
+// podRefusedError says why the Job controller could not create the pod.
+type podRefusedError struct {
+	message string
+}
+
+func (e *podRefusedError) Error() string {
+	return "the cluster refused to create the build pod: " + e.message
+}
+
+// cancelWhenPodRefused cancels ctx with a podRefusedError on the Job's first
+// FailedCreate event. It returns when ctx is done.
+func (vm *VM) cancelWhenPodRefused(ctx context.Context, job *batchv1.Job, cancel context.CancelCauseFunc) {
+	sel := selector{Field: "involvedObject.uid=" + string(job.UID) + ",reason=" + reasonFailedCreate}
+	_, _ = watchtools.UntilWithSync(ctx, eventListWatch(vm.Client, job.Namespace, sel), &corev1.Event{}, nil,
+		func(ev watch.Event) (bool, error) {
+			e, ok := ev.Object.(*corev1.Event)
+			if !ok || ev.Type == watch.Deleted || e.InvolvedObject.UID != job.UID || e.Reason != reasonFailedCreate {
+				return false, nil
+			}
+			cancel(&podRefusedError{message: e.Message})
+			return true, nil
+		})
 }
 
 func ownedBy(obj metav1.Object, uid types.UID) bool {

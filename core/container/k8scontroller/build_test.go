@@ -318,3 +318,51 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildFailsFastWhenClusterRefusesPod(t *testing.T) {
+	cfg := testConfig()
+	cfg.BuildTimeout = time.Minute // the refusal, not the timeout, must end the build
+	vm := newTestVM(t, cfg)
+	vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		job := a.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
+		job.UID = "job-uid"
+		// What the Job controller records when Pod Security admission
+		// rejects the build pod.
+		go func() {
+			_, err := vm.client.CoreV1().Events(job.Namespace).Create(context.Background(), &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Name: job.Name + ".1", Namespace: job.Namespace},
+				InvolvedObject: corev1.ObjectReference{Kind: "Job", Name: job.Name, Namespace: job.Namespace, UID: job.UID},
+				Reason:         reasonFailedCreate,
+				Message:        `Error creating: pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true`,
+				Type:           corev1.EventTypeWarning,
+			}, metav1.CreateOptions{})
+			require.NoError(t, err)
+		}()
+		return false, nil, nil
+	})
+
+	start := time.Now()
+	_, err := vm.Build(testCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.ErrorContains(t, err, "chaincode "+testCCID+": build job fabric/ccbuild-")
+	require.ErrorContains(t, err, `the cluster refused to create the build pod: Error creating: pods "x" is forbidden: violates PodSecurity "restricted:latest"`)
+	require.Empty(t, jobs(t, vm), "job deleted after the refusal")
+	require.Zero(t, vm.attacher.AttachCallCount())
+}
+
+func TestBuildJobInBuildNamespaceHasNoPeerOwner(t *testing.T) {
+	cfg := testConfig()
+	cfg.BuildNamespace = "fabric-builds"
+	vm := newTestVM(t, cfg)
+	vm.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "peer0-0", UID: "peer-uid"}
+	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(goCodePackage(t)))
+	require.NoError(t, err)
+	job := newBuildJob(vm.Config, req.Job)
+	require.Equal(t, "fabric-builds", job.Namespace)
+	require.Empty(t, job.OwnerReferences, "owner references cannot cross namespaces")
+
+	vm.Config.BuildNamespace = testNamespace
+	req, err = vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(goCodePackage(t)))
+	require.NoError(t, err)
+	require.Equal(t, "peer-uid", string(newBuildJob(vm.Config, req.Job).OwnerReferences[0].UID))
+}

@@ -142,7 +142,7 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            p.Name,
-			Namespace:       cfg.Namespace,
+			Namespace:       cfg.BuildNamespace,
 			Labels:          labels,
 			Annotations:     annotations,
 			OwnerReferences: ownerRefs(p.Owner),

@@ -39,6 +39,12 @@ type Config struct {
 	// Namespace (vm.k8s.namespace, required; in-cluster default: the peer's
 	// own namespace) where build Jobs, chaincode Pods and Secrets live.
 	Namespace string
+	// BuildNamespace (vm.k8s.buildNamespace, default Namespace) where build
+	// Jobs run. Kaniko runs as root, so under Pod Security Admission the
+	// build namespace needs the baseline level while chaincode pods are
+	// admitted under restricted. Jobs in another namespace than the peer's
+	// pod are not owned by it; their TTL and the sweep clean them up.
+	BuildNamespace string
 	// Registry (vm.k8s.registry, required, e.g. localhost:5000/fabric-cc) that
 	// Kaniko pushes chaincode images to and the peer looks images up in.
 	Registry string
@@ -138,6 +144,7 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 	c := &Config{
 		Kubeconfig:             v.GetString(key("kubeconfig")),
 		Namespace:              v.GetString(key("namespace")),
+		BuildNamespace:         v.GetString(key("buildNamespace")),
 		Registry:               strings.TrimSuffix(v.GetString(key("registry")), "/"),
 		PullRegistry:           strings.TrimSuffix(v.GetString(key("pullRegistry")), "/"),
 		RegistryInsecure:       v.GetBool(key("registryInsecure")),
@@ -160,10 +167,14 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 	if c.PullRegistry == "" {
 		c.PullRegistry = c.Registry
 	}
+
 	if c.Namespace == "" && c.Kubeconfig == "" && namespaceFile != "" {
 		if ns, err := os.ReadFile(namespaceFile); err == nil {
 			c.Namespace = strings.TrimSpace(string(ns))
 		}
+	}
+	if c.BuildNamespace == "" {
+		c.BuildNamespace = c.Namespace
 	}
 	if v.IsSet(key("buildTimeout")) {
 		c.BuildTimeout = v.GetDuration(key("buildTimeout"))
@@ -257,6 +268,9 @@ func (c *Config) Validate() error {
 	}
 	if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
 		return keyErr("namespace", "%q is not a valid namespace name: %s", c.Namespace, strings.Join(msgs, "; "))
+	}
+	if msgs := validation.IsDNS1123Label(c.BuildNamespace); c.BuildNamespace != "" && len(msgs) > 0 {
+		return keyErr("buildNamespace", "%q is not a valid namespace name: %s", c.BuildNamespace, strings.Join(msgs, "; "))
 	}
 	if c.Registry == "" {
 		return keyErr("registry", "must be set")

@@ -87,6 +87,7 @@ func TestConfigFromYAML(t *testing.T) {
 	require.Equal(t, &Config{
 		Kubeconfig:          "/etc/kube/config",
 		Namespace:           "fabric",
+		BuildNamespace:      "fabric",
 		Registry:            "localhost:5000/fabric-cc",
 		PullRegistry:        "localhost:5000/fabric-cc",
 		RegistryInsecure:    true,
@@ -196,6 +197,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no namespace", func(c *Config) { c.Namespace = "" }, "vm.k8s.namespace: must be set"},
 		{"bad namespace", func(c *Config) { c.Namespace = "Bad_NS" }, `vm.k8s.namespace: "Bad_NS" is not a valid namespace name: `},
+		{"bad build namespace", func(c *Config) { c.BuildNamespace = "Builds!" }, `vm.k8s.buildNamespace: "Builds!" is not a valid namespace name: `},
 		{"no registry", func(c *Config) { c.Registry = "" }, "vm.k8s.registry: must be set"},
 		{"bad registry", func(c *Config) { c.Registry = "Bad Registry" }, `vm.k8s.registry: "Bad Registry" is not a valid registry`},
 		{"bad pull registry", func(c *Config) { c.PullRegistry = "UPPER/Case" }, `vm.k8s.pullRegistry: "UPPER/Case" is not a valid registry`},

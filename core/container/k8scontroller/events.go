@@ -26,6 +26,10 @@ const (
 	reasonRelaunched     = "Relaunched"
 	reasonRelaunchFailed = "RelaunchFailed"
 	reasonCrashLoop      = "CrashLoop"
+
+	// reasonFailedCreate is the Job controller's event when it cannot
+	// create a pod.
+	reasonFailedCreate = "FailedCreate"
 )
 
 // eventRecorder is the part of record.EventRecorder the VM uses.

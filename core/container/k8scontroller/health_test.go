@@ -44,7 +44,7 @@ func TestHealthCheckAllowed(t *testing.T) {
 	reviewed := allowAllBut(vm)
 	require.NoError(t, vm.HealthCheck(context.Background()))
 
-	require.Len(t, *reviewed, 5+1+1+5+2+5)
+	require.Len(t, *reviewed, 5+2+1+5+4+5)
 	for _, attrs := range *reviewed {
 		require.Equal(t, testNamespace, attrs.Namespace)
 	}
@@ -56,7 +56,7 @@ func TestHealthCheckDenied(t *testing.T) {
 	vm := newTestVM(t, testConfig())
 	allowAllBut(vm, "create pods/attach", "patch secrets")
 	err := vm.HealthCheck(context.Background())
-	require.EqualError(t, err, "missing permissions in namespace fabric: create pods/attach, patch secrets")
+	require.EqualError(t, err, "missing permissions in namespace fabric: patch secrets, create pods/attach")
 }
 
 func TestHealthCheckUnreachable(t *testing.T) {
@@ -85,10 +85,26 @@ func TestRequiredRules(t *testing.T) {
 	}
 	require.Equal(t, map[string][]string{
 		"/pods":        {"create", "get", "list", "watch", "delete"},
-		"/pods/attach": {"create"},
+		"/pods/attach": {"create", "get"},
 		"/pods/log":    {"get"},
 		"/secrets":     {"create", "get", "list", "delete", "patch"},
-		"/events":      {"create", "patch"},
+		"/events":      {"create", "patch", "list", "watch"},
 		"batch/jobs":   {"create", "get", "list", "watch", "delete"},
 	}, rules)
+}
+
+func TestHealthCheckSeparateBuildNamespace(t *testing.T) {
+	cfg := testConfig()
+	cfg.BuildNamespace = "fabric-builds"
+	vm := newTestVM(t, cfg)
+	reviewed := allowAllBut(vm, "create pods/attach", "patch secrets")
+
+	err := vm.HealthCheck(context.Background())
+	require.EqualError(t, err, "missing permissions in namespace fabric: patch secrets; in namespace fabric-builds: create pods/attach")
+
+	perNamespace := map[string]int{}
+	for _, attrs := range *reviewed {
+		perNamespace[attrs.Namespace]++
+	}
+	require.Equal(t, map[string]int{"fabric": 5 + 5 + 2, "fabric-builds": 3 + 2 + 1 + 4 + 5}, perNamespace)
 }

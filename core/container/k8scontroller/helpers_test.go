@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 func testConfig() *Config {
 	return &Config{
 		Namespace:              testNamespace,
+		BuildNamespace:         testNamespace,
 		Registry:               "registry.local:5000/fabric-cc",
 		PullRegistry:           "localhost:5000/fabric-cc",
 		RegistryInsecure:       true,

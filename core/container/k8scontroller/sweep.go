@@ -80,12 +80,13 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 		deleted++
 	}
 
-	jobs, err := client.BatchV1().Jobs(ns).List(ctx, opts)
+	buildNS := vm.Config.BuildNamespace
+	jobs, err := client.BatchV1().Jobs(buildNS).List(ctx, opts)
 	if err != nil {
-		return deleted, errors.Wrapf(err, "cannot list jobs of earlier runs in namespace %s", ns)
+		return deleted, errors.Wrapf(err, "cannot list jobs of earlier runs in namespace %s", buildNS)
 	}
 	for _, j := range jobs.Items {
-		if err := deleteJob(ctx, client, ns, j.Name); err != nil {
+		if err := deleteJob(ctx, client, buildNS, j.Name); err != nil {
 			return deleted, errors.WithMessage(err, "earlier run")
 		}
 		deleted++

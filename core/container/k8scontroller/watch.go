@@ -54,6 +54,19 @@ func podListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerW
 	}, c)
 }
 
+func eventListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			sel.apply(&o)
+			return c.CoreV1().Events(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			sel.apply(&o)
+			return c.CoreV1().Events(ns).Watch(ctx, o)
+		},
+	}, c)
+}
+
 func jobListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
 	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
