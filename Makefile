@@ -12,7 +12,7 @@ FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=3.1.1 \
 
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
-.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e incluster demo \
+.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e incluster fabric-suites demo \
 	peer-image cluster-up cluster-down images clean generate
 
 all: binaries
@@ -92,6 +92,13 @@ peer-image: peer
 incluster: binaries
 	$(CLUSTER) up
 	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(GO) test -mod=vendor -count=1 -tags e2e -timeout 50m -v ./integration/incluster/
+
+SUITES ?= lifecycle,e2e
+FOCUS  ?=
+## fabric-suites: Fabric's own integration suites (SUITES=lifecycle,e2e FOCUS=regex) against the k8s peer
+fabric-suites: binaries vendor
+	$(CLUSTER) up
+	SUITES=$(SUITES) FOCUS="$(FOCUS)" integration/fabric-suites/run.sh
 
 ## demo: the main job: local cluster, Fabric network in k8s mode, a chaincode deployed, invoked and queried
 demo: binaries

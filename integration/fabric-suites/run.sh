@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Copyright fabric-peer-k8s authors. All Rights Reserved.
+# SPDX-License-Identifier: Apache-2.0
+#
+# Runs Fabric v3.1.1's own Ginkgo integration suites (integration/<suite> of the
+# pinned Fabric module) against the patched peer from bin/ in vm.type: k8s mode:
+# chaincode is built by Kaniko and runs as Pods on the cluster.
+#
+#   SUITES=lifecycle,e2e  suites to run (default)
+#   FOCUS=regex           ginkgo focus (optional)
+#   KUBECONFIG            cluster (default .cluster/kubeconfig, the local cluster)
+#   SUITE_TIMEOUT=60m     per suite
+#   KEEP=1                keep the namespace (default: deleted at the end)
+#
+# How: a shadow copy of this module (go.mod, hard-linked vendor/) gets Fabric's
+# integration/ tree in vendor/ with patches/*.patch applied (0001 is the set-up
+# hook in nwo, the others are per-spec changes listed in README.md); each
+# suite's test binary is built from it and runs in its copied directory.
+# Writes .build/fabric-suites/report.md.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+BUILD=$REPO/.build/fabric-suites
+FABRIC_MOD=github.com/hyperledger/fabric
+SUITES=${SUITES:-lifecycle,e2e}
+FOCUS=${FOCUS:-}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-60m}
+export KUBECONFIG=${KUBECONFIG:-$REPO/.cluster/kubeconfig}
+GO=${GO:-go}
+KUBECTL=kubectl
+[ -x "$REPO/.cluster/bin/kubectl" ] && KUBECTL=$REPO/.cluster/bin/kubectl
+
+log() { echo "fabric-suites: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+cd "$REPO"
+for b in peer orderer configtxgen cryptogen osnadmin; do
+	[ -x "bin/$b" ] || die "bin/$b missing: run 'make binaries' first"
+done
+[ -f "$KUBECONFIG" ] || die "kubeconfig $KUBECONFIG not found (make cluster-up)"
+command -v jq >/dev/null || die "jq is needed by nwo"
+
+# --- 1. shadow module: our go.mod and vendor tree + Fabric's integration/ ----
+# The suites and nwo must stay at their import paths (nwo imports Fabric's
+# internal/ packages), so they are built as vendored packages of a copy of this
+# module: vendor/ hard-linked, Fabric's full integration/ tree copied into
+# vendor/github.com/hyperledger/fabric/integration and patched, its packages
+# added to vendor/modules.txt.
+FABRIC_SRC=$($GO list -mod=mod -m -f '{{.Dir}}' $FABRIC_MOD)
+[ -d "$FABRIC_SRC/integration" ] || die "no integration/ in $FABRIC_SRC"
+[ -f vendor/modules.txt ] || die "vendor/ missing: run 'make vendor' first"
+SHADOW=$BUILD/shadow
+VFAB=$SHADOW/vendor/$FABRIC_MOD
+rm -rf "$SHADOW" "$BUILD/cc" "$BUILD/reports"
+mkdir -p "$SHADOW" "$BUILD/cc" "$BUILD/bin" "$BUILD/reports"
+cp -al vendor "$SHADOW/vendor"
+rm -rf "$VFAB/integration" "$SHADOW/vendor/modules.txt"
+cp -r "$FABRIC_SRC/integration" "$VFAB/"
+chmod -R u+w "$VFAB/integration"
+for p in "$HERE"/patches/*.patch; do
+	log "applying $(basename "$p")"
+	patch -s -p1 -d "$VFAB" --no-backup-if-mismatch <"$p" || die "$(basename "$p") does not apply"
+done
+# module zips drop file modes: the external builders' scripts must be executable
+chmod +x "$VFAB"/integration/externalbuilders/*/bin/*
+cp go.mod go.sum "$SHADOW/"
+# packages the suites import that this module does not: "<module> <package>"
+EXTRA_PKGS="github.com/onsi/gomega github.com/onsi/gomega/gmeasure
+github.com/onsi/gomega github.com/onsi/gomega/gmeasure/table"
+{
+	# Fabric's integration packages (nested modules such as
+	# integration/chaincode/module are not packages of Fabric's module)
+	(cd "$VFAB" && find integration -name '*.go' -printf '%h\n' | sort -u |
+		while read -r d; do
+			nested=; x=$d; while [ "$x" != . ]; do [ -f "$x/go.mod" ] && nested=1; x=$(dirname "$x"); done
+			[ -z "$nested" ] && echo "$FABRIC_MOD $FABRIC_MOD/$d"
+		done)
+	echo "$EXTRA_PKGS"
+} | awk 'NR == FNR { if ($0 !~ /^#/) have[$0] = 1; next } !($2 in have)' vendor/modules.txt - >"$BUILD/extra-pkgs"
+while read -r m p; do
+	[ "$m" = "$FABRIC_MOD" ] && continue
+	src=$($GO list -mod=mod -m -f '{{.Dir}}' "$m")/${p#"$m"}
+	mkdir -p "$SHADOW/vendor/$p" && cp "$src"/*.go "$SHADOW/vendor/$p/" && chmod u+w "$SHADOW/vendor/$p"/*.go
+	rm -f "$SHADOW/vendor/$p"/*_test.go
+done <"$BUILD/extra-pkgs"
+awk 'NR == FNR { extra[$1] = extra[$1] $2 "\n"; next }
+	/^# / { if (cur != "") printf "%s", extra[cur]; cur = ""; split($0, f, " "); if (f[2] in extra) cur = f[2] }
+	{ print }
+	END { if (cur != "") printf "%s", extra[cur] }' "$BUILD/extra-pkgs" vendor/modules.txt >"$SHADOW/vendor/modules.txt"
+
+# integration/chaincode/module is a nested Go module, left out of Fabric's
+# module zip; e2e packages it by directory. Recreate it from the simple
+# chaincode as a module and vendor it offline, so the in-cluster build (go
+# build -mod=vendor) needs no network.
+MODCC=$VFAB/integration/chaincode/module
+if [ ! -f "$MODCC/go.mod" ]; then
+	mkdir -p "$MODCC/simple"
+	cp "$VFAB/integration/chaincode/simple/chaincode.go" "$MODCC/simple/"
+	sed "s#$FABRIC_MOD/integration/chaincode/simple\"#$FABRIC_MOD/integration/chaincode/module/simple\"#" \
+		"$VFAB/integration/chaincode/simple/cmd/main.go" >"$MODCC/main.go"
+	{
+		echo "module $FABRIC_MOD/integration/chaincode/module"
+		echo
+		echo "go 1.24"
+		echo
+		for m in github.com/hyperledger/fabric-chaincode-go/v2 github.com/hyperledger/fabric-protos-go-apiv2; do
+			echo "require $m $($GO list -mod=mod -m -f '{{.Version}}' $m)"
+		done
+	} >"$MODCC/go.mod"
+	cp go.sum "$MODCC/go.sum"
+	(cd "$MODCC" && GOFLAGS=-mod=mod GOPROXY=off GOWORK=off GOTOOLCHAIN=local $GO mod tidy &&
+		GOFLAGS=-mod=mod GOPROXY=off GOWORK=off GOTOOLCHAIN=local $GO mod vendor) || die "cannot vendor the module chaincode offline"
+fi
+
+# --- 2. offline Go for the chaincode packaging (peer CLI and nwo) -------------
+# `go list` of chaincode import paths runs in the suite directory, i.e. in the
+# shadow module (a copy of go.mod/go.sum that -mod=mod may rewrite), and
+# resolves from the module cache; directory (module) chaincode uses its own go.mod.
+CC_GOFLAGS="-mod=mod -buildvcs=false"
+
+# --- 3. namespace and core.yaml template -------------------------------------
+NS=${FABRIC_SUITES_NAMESPACE:-fpk-fabric-suites-$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	if [ -z "${KEEP:-}" ]; then
+		log "deleting namespace $NS"
+		$KUBECTL delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
+	fi
+}
+$KUBECTL create namespace "$NS" >/dev/null
+trap cleanup EXIT
+$GO build -mod=vendor -o "$BUILD/bin/coretemplate" ./integration/fabric-suites/coretemplate
+"$BUILD/bin/coretemplate" -kubeconfig "$KUBECONFIG" -namespace "$NS" -o "$BUILD/core-k8s.yaml.tmpl"
+$GO build -mod=vendor -o "$BUILD/bin/report" ./integration/fabric-suites/report
+
+# --- 4. skips ---------------------------------------------------------------
+# skips.txt: suite|regex on the full spec text|reason
+skip_regex() {
+	local suite=$1 re=""
+	while IFS='|' read -r s rx _; do
+		[[ -z "$s" || "$s" == \#* ]] && continue
+		[ "$s" = "$suite" ] || continue
+		re="${re:+$re|}($rx)"
+	done <"$HERE/skips.txt"
+	echo "$re"
+}
+
+# --- 5. run -------------------------------------------------------------------
+rc=0
+IFS=',' read -ra suites <<<"$SUITES"
+for s in "${suites[@]}"; do
+	[ -d "$VFAB/integration/$s" ] || die "no suite integration/$s"
+	log "building suite $s"
+	(cd "$SHADOW" && nice "$GO" test -mod=vendor -c -o "$BUILD/bin/$s.test" "$FABRIC_MOD/integration/$s")
+	args=(-test.timeout "$SUITE_TIMEOUT" -ginkgo.v -ginkgo.no-color
+		-ginkgo.json-report "$BUILD/reports/$s.json")
+	skip=$(skip_regex "$s")
+	[ -n "$skip" ] && args+=(-ginkgo.skip "$skip")
+	[ -n "$FOCUS" ] && args+=(-ginkgo.focus "$FOCUS")
+	log "running suite $s in namespace $NS"
+	start=$(date +%s)
+	(cd "$VFAB/integration/$s" &&
+		env FABRIC_K8S_CORE_TEMPLATE="$BUILD/core-k8s.yaml.tmpl" \
+			FABRIC_K8S_BIN_DIR="$REPO/bin" FABRIC_K8S_CC_ROOT="$BUILD/cc" \
+			FABRIC_K8S_NAMESPACE="$NS" FABRIC_K8S_KUBECTL="$KUBECTL" \
+			GOFLAGS="$CC_GOFLAGS" GOPROXY=off GOTOOLCHAIN=local GOWORK=off \
+			nice "$BUILD/bin/$s.test" "${args[@]}") 2>&1 | tee "$BUILD/reports/$s.log" || rc=1
+	echo "$s $(($(date +%s) - start))" >>"$BUILD/reports/durations"
+	log "suite $s: $(($(date +%s) - start))s"
+done
+
+"$BUILD/bin/report" -skips "$HERE/skips.txt" -durations "$BUILD/reports/durations" \
+	-o "$BUILD/report.md" "$BUILD"/reports/*.json || rc=1
+rm -f "$BUILD/reports/durations"
+log "report: $BUILD/report.md"
+exit $rc
