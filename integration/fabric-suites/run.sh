@@ -8,6 +8,7 @@
 #
 #   SUITES=lifecycle,e2e  suites to run (default)
 #   FOCUS=regex           ginkgo focus (optional)
+#   FOCUS_<suite>=regex   ginkgo focus for one suite, e.g. FOCUS_e2e
 #   KUBECONFIG            cluster (default .cluster/kubeconfig, the local cluster)
 #   SUITE_TIMEOUT=60m     per suite
 #   KEEP=1                keep the namespace (default: deleted at the end)
@@ -157,7 +158,9 @@ for s in "${suites[@]}"; do
 		-ginkgo.json-report "$BUILD/reports/$s.json")
 	skip=$(skip_regex "$s")
 	[ -n "$skip" ] && args+=(-ginkgo.skip "$skip")
-	[ -n "$FOCUS" ] && args+=(-ginkgo.focus "$FOCUS")
+	focus_var="FOCUS_$s" # FOCUS_<suite> overrides FOCUS for that suite
+	focus=${!focus_var:-$FOCUS}
+	[ -n "$focus" ] && args+=(-ginkgo.focus "$focus")
 	log "running suite $s in namespace $NS"
 	start=$(date +%s)
 	(cd "$VFAB/integration/$s" &&
