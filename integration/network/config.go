@@ -40,8 +40,12 @@ type K8sVMConfig struct {
 	BuildTimeout string `yaml:"buildTimeout,omitempty"`
 	StopTimeout  string `yaml:"stopTimeout,omitempty"`
 	GracePeriod  string `yaml:"gracePeriod,omitempty"`
+	// SweepInterval is vm.k8s.sweepInterval ("0s": only at start-up).
+	SweepInterval string `yaml:"sweepInterval,omitempty"`
 
 	Build K8sBuildConfig `yaml:"build"`
+	// Relaunch is vm.k8s.relaunch; the peer's defaults apply when nil.
+	Relaunch *K8sRelaunchConfig `yaml:"relaunch,omitempty"`
 
 	// Extra holds further vm.k8s keys verbatim (e.g. resources, podLabels).
 	Extra map[string]interface{} `yaml:",inline"`
@@ -51,6 +55,17 @@ type K8sVMConfig struct {
 type K8sBuildConfig struct {
 	HostNetwork bool                   `yaml:"hostNetwork"`
 	Extra       map[string]interface{} `yaml:",inline"`
+}
+
+// K8sRelaunchConfig is vm.k8s.relaunch: proactive relaunch of chaincode whose
+// pod ended without the peer asking. Empty fields keep the peer's defaults.
+type K8sRelaunchConfig struct {
+	Enabled *bool `yaml:"enabled,omitempty"`
+	// Durations are Go duration strings ("250ms").
+	InitialBackoff     string `yaml:"initialBackoff,omitempty"`
+	MaxBackoff         string `yaml:"maxBackoff,omitempty"`
+	CrashLoopThreshold int    `yaml:"crashLoopThreshold,omitempty"`
+	StableAfter        string `yaml:"stableAfter,omitempty"`
 }
 
 // PeerConfig is everything the harness changes in nwo's default core.yaml.

@@ -71,8 +71,10 @@ type Harness struct {
 	ownRootDir    bool
 	ordererRunner *ginkgomon.Runner
 	peerRunners   map[string]*ginkgomon.Runner
-	ordererProc   ifrit.Process
-	peerProc      ifrit.Process
+	// earlierLogs holds what peers wrote in runs before a RestartPeers.
+	earlierLogs map[string]string
+	ordererProc ifrit.Process
+	peerProc    ifrit.Process
 }
 
 // New prepares the network: binaries are checked, a component server started
@@ -108,7 +110,7 @@ func New(opts Options) (*Harness, error) {
 		return nil, err
 	}
 
-	h := &Harness{Opts: opts, PeerConfig: pc, peerRunners: map[string]*ginkgomon.Runner{}}
+	h := &Harness{Opts: opts, PeerConfig: pc, peerRunners: map[string]*ginkgomon.Runner{}, earlierLogs: map[string]string{}}
 	if h.Opts.RootDir == "" {
 		dir, err := os.MkdirTemp("", "fabric-peer-k8s-net-")
 		if err != nil {
@@ -183,14 +185,7 @@ func (h *Harness) Start() {
 	h.ordererProc = ifrit.Invoke(h.ordererRunner)
 	waitReady("orderer", h.ordererProc, h.ordererRunner, n.EventuallyTimeout)
 
-	members := grouper.Members{}
-	for _, p := range h.Peers {
-		r := n.PeerRunner(p, h.Opts.PeerEnv...)
-		h.peerRunners[p.ID()] = r
-		members = append(members, grouper.Member{Name: p.ID(), Runner: r})
-	}
-	h.peerProc = ifrit.Invoke(grouper.NewParallel(syscall.SIGTERM, members))
-	waitReady("peers", h.peerProc, nil, n.EventuallyTimeout)
+	h.startPeers()
 
 	// channelparticipation.JoinOrdererJoinPeersAppChannel without ginkgo.By,
 	// which exits the process outside a Ginkgo suite.
@@ -204,6 +199,45 @@ func (h *Harness) Start() {
 	Eventually(h.ordererRunner.Err(), n.EventuallyTimeout, time.Second).Should(
 		gbytes.Say(fmt.Sprintf("Raft leader changed: 0 -> 1 channel=%s node=1", ChannelName)))
 	n.JoinChannel(ChannelName, h.Orderer, h.Peers...)
+}
+
+// startPeers starts both peers (fresh runners) and waits until they are ready.
+func (h *Harness) startPeers() {
+	members := grouper.Members{}
+	for _, p := range h.Peers {
+		r := h.Network.PeerRunner(p, h.Opts.PeerEnv...)
+		h.peerRunners[p.ID()] = r
+		members = append(members, grouper.Member{Name: p.ID(), Runner: r})
+	}
+	h.peerProc = ifrit.Invoke(grouper.NewParallel(syscall.SIGTERM, members))
+	waitReady("peers", h.peerProc, nil, h.Network.EventuallyTimeout)
+}
+
+// KillPeers sends SIGKILL to both peer processes (no shutdown path runs:
+// the VM cannot stop its chaincode pods) and waits until they are gone.
+func (h *Harness) KillPeers(timeout time.Duration) error {
+	if h.peerProc == nil {
+		return nil
+	}
+	p := h.peerProc
+	h.peerProc = nil
+	p.Signal(syscall.SIGKILL)
+	select {
+	case <-p.Wait():
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("peers did not exit within %s after SIGKILL", timeout)
+	}
+}
+
+// RestartPeers starts the peers again after StopPeers or KillPeers, with the
+// same configuration and ledgers; PeerLog keeps the output of earlier runs.
+func (h *Harness) RestartPeers() {
+	Expect(h.peerProc).To(BeNil(), "peers are still running")
+	for _, p := range h.Peers {
+		h.earlierLogs[p.ID()] = h.PeerLog(p)
+	}
+	h.startPeers()
 }
 
 // waitReady fails with the process' exit error when it dies before becoming ready.
@@ -231,8 +265,18 @@ func tail(s string, lines int) string {
 	return strings.Join(parts, "\n")
 }
 
-// PeerLog returns what the peer wrote to stderr so far (its log).
+// PeerLog returns what the peer wrote to stderr so far (its log), across
+// restarts.
 func (h *Harness) PeerLog(p *nwo.Peer) string {
+	r := h.peerRunners[p.ID()]
+	if r == nil {
+		return h.earlierLogs[p.ID()]
+	}
+	return h.earlierLogs[p.ID()] + string(r.Err().Contents())
+}
+
+// CurrentPeerLog is the output of the peer's current (or last) run only.
+func (h *Harness) CurrentPeerLog(p *nwo.Peer) string {
 	r := h.peerRunners[p.ID()]
 	if r == nil {
 		return ""

@@ -74,6 +74,41 @@ func TestCoreTemplateHasK8sVM(t *testing.T) {
 	}
 }
 
+func TestRelaunchSectionRendered(t *testing.T) {
+	pc := DefaultPeerConfig("/abs/kubeconfig", "ns-1")
+	if vm, _ := pc.VMSectionYAML(); strings.Contains(vm, "relaunch") || strings.Contains(vm, "sweepInterval") {
+		t.Fatalf("defaults must not set vm.k8s.relaunch or sweepInterval:\n%s", vm)
+	}
+	on := true
+	pc.VM.SweepInterval = "0s"
+	pc.VM.Relaunch = &K8sRelaunchConfig{Enabled: &on, InitialBackoff: "250ms", MaxBackoff: "1s", CrashLoopThreshold: 3, StableAfter: "5s"}
+	vm, err := pc.VMSectionYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		VM struct {
+			K8s struct {
+				SweepInterval string                 `yaml:"sweepInterval"`
+				Relaunch      map[string]interface{} `yaml:"relaunch"`
+			} `yaml:"k8s"`
+		} `yaml:"vm"`
+	}
+	if err := yaml.Unmarshal([]byte(vm), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.VM.K8s.SweepInterval != "0s" {
+		t.Errorf("vm.k8s.sweepInterval = %q", doc.VM.K8s.SweepInterval)
+	}
+	for k, want := range map[string]interface{}{
+		"enabled": true, "initialBackoff": "250ms", "maxBackoff": "1s", "crashLoopThreshold": 3, "stableAfter": "5s",
+	} {
+		if got := doc.VM.K8s.Relaunch[k]; got != want {
+			t.Errorf("vm.k8s.relaunch.%s = %#v, want %#v", k, got, want)
+		}
+	}
+}
+
 func TestComponentServer(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := StartComponentServer(dir); err == nil || !strings.Contains(err.Error(), "make binaries") {
