@@ -8,6 +8,7 @@ package k8scontroller
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
@@ -300,6 +302,14 @@ func TestStoppedPodIsNotRelaunched(t *testing.T) {
 
 func TestReplacedPodIsNotRelaunched(t *testing.T) {
 	vm, _, relaunched := supervisedVM(t)
+	// Like the API server, give every pod its own UID, so that a Wait whose
+	// watch starts after the replacement sees a different pod.
+	created := 0
+	vm.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		created++
+		a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).UID = types.UID(fmt.Sprintf("pod-uid-%d", created))
+		return false, nil, nil
+	})
 	inst, results := startedInstance(t, vm)
 	// The peer launches again (for example on demand): the earlier Wait ends
 	// without reporting an exit.
