@@ -215,6 +215,13 @@ cmd_up() {
 		--authentication-kubeconfig="$CONF/scheduler.kubeconfig" --authorization-kubeconfig="$CONF/scheduler.kubeconfig" \
 		--bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false --v=1
 
+	# The pod network's bridge and its gateway address exist from the start
+	# (the bridge plugin would only create them with the first bridge pod), so
+	# host-side forwarders can listen on 10.244.0.1 before any pod runs.
+	ip link show lc0 >/dev/null 2>&1 || ip link add lc0 type bridge
+	ip addr replace 10.244.0.1/24 dev lc0
+	ip link set lc0 up
+
 	start_proc containerd /usr/bin/containerd --config "$CONF/containerd.toml"
 	waitfor containerd 60 containerd ctr --address "$CONTAINERD_SOCK" version
 	ctr_ images import "$IMAGES/pause.tar" >/dev/null
