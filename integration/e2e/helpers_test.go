@@ -10,6 +10,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
@@ -69,3 +72,27 @@ var _ = ReportAfterEach(func(r SpecReport) {
 		suiteFailed = true
 	}
 })
+
+// stopNetwork stops the network, prints the peers' last log lines when a spec
+// failed, and copies the network's logs to artifacts (if set) with prefix.
+func stopNetwork(h *network.Harness, failed bool, artifacts, prefix string) {
+	if h == nil {
+		return
+	}
+	_ = h.Stop()
+	if failed {
+		for _, p := range h.Peers {
+			fmt.Fprintf(GinkgoWriter, "---- last lines of %s log ----\n%s\n", p.ID(), lastLines(h.PeerLog(p), 60))
+		}
+	}
+	if artifacts == "" {
+		return
+	}
+	_ = os.MkdirAll(artifacts, 0o755)
+	entries, _ := os.ReadDir(h.LogDir())
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join(h.LogDir(), e.Name())); err == nil {
+			_ = os.WriteFile(filepath.Join(artifacts, prefix+e.Name()), b, 0o644)
+		}
+	}
+}

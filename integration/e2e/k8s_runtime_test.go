@@ -108,23 +108,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 
 	AfterAll(func() {
 		failed := CurrentSpecReport().Failed() || anySpecFailed()
-		if h != nil {
-			_ = h.Stop()
-			if failed {
-				for _, p := range h.Peers {
-					fmt.Fprintf(GinkgoWriter, "---- last lines of %s log ----\n%s\n", p.ID(), lastLines(h.PeerLog(p), 60))
-				}
-			}
-			if s.Artifacts != "" {
-				_ = os.MkdirAll(s.Artifacts, 0o755)
-				entries, _ := os.ReadDir(h.LogDir())
-				for _, e := range entries {
-					if b, err := os.ReadFile(filepath.Join(h.LogDir(), e.Name())); err == nil {
-						_ = os.WriteFile(filepath.Join(s.Artifacts, e.Name()), b, 0o644)
-					}
-				}
-			}
-		}
+		stopNetwork(h, failed, s.Artifacts, "")
 		if jobs != nil {
 			jobs.Stop()
 		}
