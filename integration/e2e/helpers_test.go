@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -94,5 +96,40 @@ func stopNetwork(h *network.Harness, failed bool, artifacts, prefix string) {
 		if b, err := os.ReadFile(filepath.Join(h.LogDir(), e.Name())); err == nil {
 			_ = os.WriteFile(filepath.Join(artifacts, prefix+e.Name()), b, 0o644)
 		}
+	}
+}
+
+// prepareChaincode copies and vendors chaincode src into the network's
+// directory as name, then applies edit. A file naming this run is added so
+// that the package (and so the image tag) is new: the registry keeps images
+// of earlier runs, which would otherwise turn every build into a cache hit.
+func prepareChaincode(h *network.Harness, s settings, src, name string, edit func(string) error) string {
+	dir := filepath.Join(h.Opts.RootDir, "chaincode", name)
+	Expect(network.PrepareGoChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir, func(d string) error {
+		run := fmt.Sprintf("package main\n\n// Added by the e2e suite: makes this run's package unique.\nvar e2eRun = %q\n", s.Namespace+"/"+time.Now().UTC().Format(time.RFC3339Nano))
+		if err := os.WriteFile(filepath.Join(d, "zz_e2e_run.go"), []byte(run), 0o644); err != nil {
+			return err
+		}
+		if edit != nil {
+			return edit(d)
+		}
+		return nil
+	})).To(Succeed())
+	return dir
+}
+
+// setKVBuild returns an edit that sets the kv chaincode's Build constant.
+func setKVBuild(build string) func(string) error {
+	return func(dir string) error {
+		f := filepath.Join(dir, "kv.go")
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		nb := strings.Replace(string(b), `const Build = "kv-1"`, fmt.Sprintf("const Build = %q", build), 1)
+		if nb == string(b) {
+			return fmt.Errorf("Build constant not found in %s", f)
+		}
+		return os.WriteFile(f, []byte(nb), 0o644)
 	}
 }

@@ -64,23 +64,8 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 			Skip("needs the kv chaincode deployed by scenario (a)")
 		}
 	}
-	// prepare copies and vendors a chaincode. A file naming this run is added
-	// so that the package (and so the image tag) is new: the registry keeps
-	// images of earlier runs, which would otherwise turn every build into a
-	// cache hit.
 	prepare := func(src, name string, edit func(string) error) string {
-		dir := filepath.Join(h.Opts.RootDir, "chaincode", name)
-		Expect(network.PrepareGoChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir, func(d string) error {
-			run := fmt.Sprintf("package main\n\n// Added by the e2e suite: makes this run's package unique.\nvar e2eRun = %q\n", s.Namespace+"/"+time.Now().UTC().Format(time.RFC3339Nano))
-			if err := os.WriteFile(filepath.Join(d, "zz_e2e_run.go"), []byte(run), 0o644); err != nil {
-				return err
-			}
-			if edit != nil {
-				return edit(d)
-			}
-			return nil
-		})).To(Succeed())
-		return dir
+		return prepareChaincode(h, s, src, name, edit)
 	}
 	newJobs := func(before int) []string { return jobs.Created()[before:] }
 

@@ -94,32 +94,7 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 		}
 	}
 	prepare := func(src, name string, edit func(string) error) string {
-		dir := filepath.Join(h.Opts.RootDir, "chaincode", name)
-		Expect(network.PrepareGoChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir, func(d string) error {
-			run := fmt.Sprintf("package main\n\n// Added by the e2e suite: makes this run's package unique.\nvar e2eRun = %q\n", s.Namespace+"/"+time.Now().UTC().Format(time.RFC3339Nano))
-			if err := os.WriteFile(filepath.Join(d, "zz_e2e_run.go"), []byte(run), 0o644); err != nil {
-				return err
-			}
-			if edit != nil {
-				return edit(d)
-			}
-			return nil
-		})).To(Succeed())
-		return dir
-	}
-	setBuild := func(build string) func(string) error {
-		return func(dir string) error {
-			f := filepath.Join(dir, "kv.go")
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return err
-			}
-			nb := strings.Replace(string(b), `const Build = "kv-1"`, fmt.Sprintf("const Build = %q", build), 1)
-			if nb == string(b) {
-				return fmt.Errorf("Build constant not found in %s", f)
-			}
-			return os.WriteFile(f, []byte(nb), 0o644)
-		}
+		return prepareChaincode(h, s, src, name, edit)
 	}
 	inventory := func() network.Inventory {
 		inv, err := kube.Inventory(ctx)
@@ -342,8 +317,8 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 	})
 
 	It("deploys two kv packages and a chaincode that exits at start-up (builds in parallel)", func() {
-		kvA = h.GoChaincode(ccName, "kvheal_a", "1", prepare("kv", "kvheal-a", setBuild("heal-a")))
-		kvB = h.GoChaincode(ccName, "kvheal_b", "2", prepare("kv", "kvheal-b", setBuild("heal-b")))
+		kvA = h.GoChaincode(ccName, "kvheal_a", "1", prepare("kv", "kvheal-a", setKVBuild("heal-a")))
+		kvB = h.GoChaincode(ccName, "kvheal_b", "2", prepare("kv", "kvheal-b", setKVBuild("heal-b")))
 		exitCC = h.GoChaincode("ccexit", "ccexit_1", "1", prepare("exit", "ccexit", nil))
 		for _, cc := range []*nwo.Chaincode{&kvA, &kvB, &exitCC} {
 			r := h.Package(cc)
