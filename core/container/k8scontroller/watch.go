@@ -38,46 +38,39 @@ func (s selector) apply(o *metav1.ListOptions) {
 	o.LabelSelector = s.Label
 }
 
-// The list+watch helpers pass the client to ToListWatcherWithWatchListSemantics
-// so that clients without WatchList support (the fake clientset) fall back to
-// list-then-watch.
-func podListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
+// listWatchAPI is the List and Watch half of a typed namespaced client
+// (PodInterface, EventInterface, JobInterface).
+type listWatchAPI[L runtime.Object] interface {
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// newListWatch restricts api to sel. The client is passed to
+// ToListWatcherWithWatchListSemantics so that clients without WatchList
+// support (the fake clientset) fall back to list-then-watch.
+func newListWatch[L runtime.Object](c kubernetes.Interface, api listWatchAPI[L], sel selector) cache.ListerWatcher {
 	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			sel.apply(&o)
-			return c.CoreV1().Pods(ns).List(ctx, o)
+			return api.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			sel.apply(&o)
-			return c.CoreV1().Pods(ns).Watch(ctx, o)
+			return api.Watch(ctx, o)
 		},
 	}, c)
+}
+
+func podListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
+	return newListWatch(c, c.CoreV1().Pods(ns), sel)
 }
 
 func eventListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
-	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			sel.apply(&o)
-			return c.CoreV1().Events(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			sel.apply(&o)
-			return c.CoreV1().Events(ns).Watch(ctx, o)
-		},
-	}, c)
+	return newListWatch(c, c.CoreV1().Events(ns), sel)
 }
 
 func jobListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
-	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			sel.apply(&o)
-			return c.BatchV1().Jobs(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			sel.apply(&o)
-			return c.BatchV1().Jobs(ns).Watch(ctx, o)
-		},
-	}, c)
+	return newListWatch(c, c.BatchV1().Jobs(ns), sel)
 }
 
 // absent is a precondition that is satisfied when the synced store holds no
