@@ -56,39 +56,78 @@ func readSkips(path string) ([]skip, error) {
 
 func main() {
 	skipsFile := flag.String("skips", "", "skips.txt")
-	durations := flag.String("durations", "", "file of '<suite> <seconds>' lines")
+	durations := flag.String("durations", "", "file of '<suite> <seconds> <build Jobs> <chaincode Pods>' lines")
 	out := flag.String("o", "report.md", "output")
 	flag.Parse()
 
-	skips, err := readSkips(*skipsFile)
+	doc, failed, err := report(*skipsFile, *durations, flag.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	wall := map[string]string{}
-	if b, err := os.ReadFile(*durations); err == nil {
-		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			if f := strings.Fields(l); len(f) == 2 {
-				wall[f[0]] = f[1] + "s"
+	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Print(doc)
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// suiteFacts reads the run script's "<suite> <seconds> [<build Jobs>
+// <chaincode Pods>]" lines into a summary suffix per suite; a missing file
+// gives none.
+func suiteFacts(path string) (map[string]string, error) {
+	facts := map[string]string{}
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) || path == "" {
+		return facts, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 && len(f) != 4 {
+			return nil, fmt.Errorf("%s: bad line %q", path, l)
+		}
+		facts[f[0]] = ", wall time " + f[1] + "s"
+		if len(f) == 4 {
+			facts[f[0]] += fmt.Sprintf("; Kaniko build Jobs %s, chaincode Pods started %s", f[2], f[3])
+			if f[3] == "0" {
+				facts[f[0]] += " (**no chaincode ran in the cluster**)"
 			}
 		}
+	}
+	return facts, nil
+}
+
+// report renders the Markdown report of the Ginkgo JSON reports in files
+// (one per suite, named <suite>.json) and says whether any spec or suite
+// node failed.
+func report(skipsFile, durations string, files []string) (doc string, failed bool, err error) {
+	skips, err := readSkips(skipsFile)
+	if err != nil {
+		return "", false, err
+	}
+	facts, err := suiteFacts(durations)
+	if err != nil {
+		return "", false, err
 	}
 
 	var sb strings.Builder
 	sb.WriteString("| suite | spec | result | time | note |\n|---|---|---|---|---|\n")
 	var summary []string
-	failed := false
-	for _, file := range flag.Args() {
+	for _, file := range files {
 		suite := strings.TrimSuffix(filepath.Base(file), ".json")
 		b, err := os.ReadFile(file)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return "", false, err
 		}
 		var reports []types.Report
 		if err := json.Unmarshal(b, &reports); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", file, err)
-			os.Exit(1)
+			return "", false, fmt.Errorf("%s: %v", file, err)
 		}
 		counts := map[string]int{}
 		for _, r := range reports {
@@ -124,18 +163,10 @@ func main() {
 				fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s |\n", suite, esc(text), result, d, esc(note))
 			}
 		}
-		summary = append(summary, fmt.Sprintf("- %s: %d passed, %d failed, %d skipped, wall time %s",
-			suite, counts["passed"], counts["failed"]+counts["panicked"]+counts["timedout"]+counts["interrupted"], counts["skipped"], wall[suite]))
+		summary = append(summary, fmt.Sprintf("- %s: %d passed, %d failed, %d skipped%s",
+			suite, counts["passed"], counts["failed"]+counts["panicked"]+counts["timedout"]+counts["interrupted"], counts["skipped"], facts[suite]))
 	}
-	doc := "# Fabric integration suites against the k8s peer\n\n" + strings.Join(summary, "\n") + "\n\n" + sb.String()
-	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Print(doc)
-	if failed {
-		os.Exit(1)
-	}
+	return "# Fabric integration suites against the k8s peer\n\n" + strings.Join(summary, "\n") + "\n\n" + sb.String(), failed, nil
 }
 
 func oneLine(s string) string {
