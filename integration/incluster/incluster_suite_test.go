@@ -148,6 +148,9 @@ var _ = BeforeSuite(func() {
 	anyFailed = false
 })
 
+// buildNamespace is the namespace of the vm.k8s.buildNamespace spec.
+func buildNamespace() string { return cfg.Namespace + "-build" }
+
 // deployPeer is the README's "Deploying a peer", step by step.
 func deployPeer() {
 	ns := cfg.Namespace
@@ -196,8 +199,10 @@ var _ = AfterSuite(func() {
 	keep := cfg.Keep && failed
 	if k != nil && !keep {
 		start := time.Now()
-		if err := k.deleteNamespace(3 * time.Minute); err != nil {
-			fmt.Fprintln(GinkgoWriter, err)
+		for _, ns := range []*kube{k, newKube(cfg.Kubeconfig, buildNamespace())} {
+			if err := ns.deleteNamespace(3 * time.Minute); err != nil {
+				fmt.Fprintln(GinkgoWriter, err)
+			}
 		}
 		k.deletePV(pvName)
 		kubectl("delete", "storageclass", storageName, "--ignore-not-found")

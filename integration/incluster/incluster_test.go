@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -79,7 +80,7 @@ type jobOwners struct {
 	done chan struct{}
 }
 
-func watchJobOwners() *jobOwners {
+func (k *kube) watchJobOwners() *jobOwners {
 	j := &jobOwners{seen: map[string][]metav1.OwnerReference{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer GinkgoRecover()
@@ -191,7 +192,7 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 	It("builds the chaincode with Kaniko (install) — build pods need Pod Security baseline", func() {
 		var file string
 		file, packageID = fab.packageChaincode("kv" + strings.TrimPrefix(cfg.Namespace, "fpk-incluster-"))
-		watcher := watchJobOwners()
+		watcher := k.watchJobOwners()
 
 		By("installing while the namespace enforces restricted: the cluster refuses the build pod and the VM fails the install at once")
 		start := time.Now()
@@ -281,6 +282,62 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 		Expect(pods).To(HaveLen(1))
 		Expect(ownedBy(pods[0].OwnerReferences, "Pod", peer.UID)).To(BeTrue())
 		Expect(k.jobs()).To(BeEmpty(), "no rebuild: the image is in the registry")
+	})
+
+	It("keeps its namespace restricted and builds in a baseline namespace of its own (vm.k8s.buildNamespace)", func() {
+		k.setPodSecurity("restricted")
+		bk := newKube(cfg.Kubeconfig, buildNamespace())
+		By("creating " + bk.ns + " (enforce=baseline) with the build Role bound to the peer's ServiceAccount")
+		kubectlOK("create", "namespace", bk.ns)
+		bk.setPodSecurity("baseline")
+		kubectlOK("apply", "-n", bk.ns, "-k", filepath.Join(cfg.RepoRoot, "images", "peer", "deploy", "build-namespace"))
+		kubectlOK("-n", bk.ns, "create", "rolebinding", "fabric-peer-build", "--role=fabric-peer-build",
+			"--serviceaccount="+cfg.Namespace+":fabric-peer")
+
+		By("setting CORE_VM_K8S_BUILDNAMESPACE and restarting the peer")
+		kubectlOK("-n", cfg.Namespace, "patch", "configmap", "fabric-peer-k8s-vm", "--type=merge",
+			"-p", fmt.Sprintf(`{"data":{"CORE_VM_K8S_BUILDNAMESPACE":%q}}`, bk.ns))
+		old := peer.UID
+		kubectlOK("-n", cfg.Namespace, "delete", "pod", peerPod)
+		peer = k.waitPeerReady(5*time.Minute, old)
+		healthy(peer.Status.PodIP)
+		recordCheck("peer restarted with vm.k8s.buildNamespace=%s: /healthz 200 (build rules checked there)", bk.ns)
+
+		By("installing a new package: the Kaniko Job runs in the build namespace, nothing is built in " + cfg.Namespace)
+		file, id := fab.packageChaincode("kvb" + strings.TrimPrefix(cfg.Namespace, "fpk-incluster-"))
+		inBuild, inPeer := bk.watchJobOwners(), k.watchJobOwners()
+		start := time.Now()
+		res := fab.install(file, 14*time.Minute)
+		Expect(res.ExitCode).To(Equal(0), res.String()+"\n"+k.peerLogTail(40))
+		recordTiming("install-kaniko-build-in-build-namespace", time.Since(start))
+		seen, notSeen := inBuild.Stop(), inPeer.Stop()
+		Expect(seen).NotTo(BeEmpty(), "a build Job in %s", bk.ns)
+		Expect(notSeen).To(BeEmpty(), "no build Job in %s", cfg.Namespace)
+		for name, refs := range seen {
+			Expect(refs).To(BeEmpty(), "Job %s: ownerReferences cannot cross namespaces", name)
+			recordCheck("build Job %s/%s (no owner; removed by the VM, its TTL and the sweep)", bk.ns, name)
+		}
+		Eventually(bk.jobs, time.Minute, time.Second).Should(BeEmpty(), "the build Job is deleted")
+		ns, err := k.c.CoreV1().Namespaces().Get(bg(), cfg.Namespace, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ns.Labels["pod-security.kubernetes.io/enforce"]).To(Equal("restricted"))
+
+		By("committing and invoking it: the chaincode Pod runs in the restricted namespace")
+		fab.approveAndCommit("kvb", id)
+		r := fab.invoke("kvb", 6*time.Minute, "put", "where", "build-namespace")
+		Expect(r.ExitCode).To(Equal(0), r.String()+"\n"+k.peerLogTail(40))
+		q := fab.query("kvb", "get", "where")
+		Expect(q.ExitCode).To(Equal(0), q.String())
+		Expect(strings.TrimSpace(q.Stdout)).To(Equal("build-namespace"))
+		var cc *corev1.Pod
+		for _, p := range k.chaincodePods() {
+			if p.Annotations[network.AnnotationCCID] == id {
+				cc = &p
+			}
+		}
+		Expect(cc).NotTo(BeNil(), "chaincode pod of %s in %s", id, cfg.Namespace)
+		Expect(ownedBy(cc.OwnerReferences, "Pod", peer.UID)).To(BeTrue(), "%v", cc.OwnerReferences)
+		recordCheck("chaincode pod %s of %s admitted under enforce=restricted in %s", cc.Name, id, cfg.Namespace)
 	})
 })
 

@@ -30,6 +30,16 @@ func TestRoleMatchesRequiredRules(t *testing.T) {
 	require.Equal(t, k8scontroller.RequiredRules(), role.Rules)
 }
 
+// The Role for a separate build namespace grants exactly what the health
+// check looks for there.
+func TestBuildNamespaceRoleMatchesBuildRules(t *testing.T) {
+	var role rbacv1.Role
+	readYAML(t, filepath.Join("build-namespace", "role.yaml"), &role)
+	require.Equal(t, "Role", role.Kind)
+	require.Equal(t, "fabric-peer-build", role.Name)
+	require.Equal(t, k8scontroller.BuildRules(), role.Rules)
+}
+
 func TestRoleBindingBindsThePeerServiceAccount(t *testing.T) {
 	raw, err := os.ReadFile("rolebinding.yaml")
 	require.NoError(t, err)
