@@ -65,6 +65,13 @@ for p in "$HERE"/patches/*.patch; do
 done
 # module zips drop file modes: the external builders' scripts must be executable
 chmod +x "$VFAB"/integration/externalbuilders/*/bin/*
+# nwo configures the chaincode-as-a-service builder of a Fabric release tree
+# (release/<os>-<arch>/builders/ccaas), which the module does not ship: ours
+# (ccaas-builder/) implements the same detect/build/release contract.
+CCAAS=$VFAB/release/$($GO env GOOS)-$($GO env GOARCH)/builders/ccaas/bin
+mkdir -p "$CCAAS"
+$GO build -mod=vendor -o "$CCAAS/detect" ./integration/fabric-suites/ccaas-builder
+ln "$CCAAS/detect" "$CCAAS/build" && ln "$CCAAS/detect" "$CCAAS/release"
 cp go.mod go.sum "$SHADOW/"
 # packages the suites import that this module does not: "<module> <package>"
 EXTRA_PKGS="github.com/onsi/gomega github.com/onsi/gomega/gmeasure
