@@ -101,19 +101,19 @@ var (
 )
 
 func recordTiming(name string, d time.Duration) {
-	line := fmt.Sprintf("E2E-TIMING name=%s seconds=%.2f", name, d.Seconds())
-	reportMu.Lock()
-	timings = append(timings, line)
-	reportMu.Unlock()
-	fmt.Fprintln(GinkgoWriter, line)
-	fmt.Fprintln(os.Stdout, line)
-	AddReportEntry(line)
+	recordLine(fmt.Sprintf("E2E-TIMING name=%s seconds=%.2f", name, d.Seconds()))
 }
 
+// recordLine records a preformatted E2E-TIMING line.
+func recordLine(line string) { record(&timings, line) }
+
 func recordGap(format string, args ...interface{}) {
-	line := "E2E-GAP " + fmt.Sprintf(format, args...)
+	record(&gaps, "E2E-GAP "+fmt.Sprintf(format, args...))
+}
+
+func record(into *[]string, line string) {
 	reportMu.Lock()
-	gaps = append(gaps, line)
+	*into = append(*into, line)
 	reportMu.Unlock()
 	fmt.Fprintln(GinkgoWriter, line)
 	fmt.Fprintln(os.Stdout, line)

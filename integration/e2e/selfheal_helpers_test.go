@@ -11,7 +11,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -227,14 +226,4 @@ func (k killStats) summaryLine(phase string) (p50, max float64) {
 	recordLine(fmt.Sprintf("E2E-TIMING name=relaunch-after-kill-summary phase=%s kills=%d sigkill=%d delete=%d p50=%.2f max=%.2f",
 		label, len(v), len(k.seconds(phase, "sigkill")), len(k.seconds(phase, "delete")), p50, max))
 	return p50, max
-}
-
-// recordLine records a preformatted E2E-TIMING line like recordTiming.
-func recordLine(line string) {
-	reportMu.Lock()
-	timings = append(timings, line)
-	reportMu.Unlock()
-	fmt.Fprintln(GinkgoWriter, line)
-	fmt.Fprintln(os.Stdout, line)
-	AddReportEntry(line)
 }
