@@ -96,7 +96,7 @@ incluster: binaries
 
 # Fabric's suites that build, launch, upgrade or call chaincode and pass here
 # (integration/fabric-suites/README.md); SUITES=lifecycle,e2e picks some.
-FABRIC_SUITES_ALL := lifecycle,e2e,sbe,pvtdatapurge,pvtdata,gateway
+FABRIC_SUITES_ALL := lifecycle,e2e,sbe,pvtdatapurge,pvtdata,gateway,discovery,msp
 SUITES ?= $(FABRIC_SUITES_ALL)
 FOCUS  ?=
 ## fabric-suites: Fabric's own integration suites (SUITES=lifecycle,e2e FOCUS=regex) against the k8s peer
@@ -104,7 +104,8 @@ fabric-suites: binaries vendor
 	$(CLUSTER) up
 	SUITES=$(SUITES) FOCUS="$(FOCUS)" integration/fabric-suites/run.sh
 
-# What `make test` (and so CI) runs of them: all but gateway (15 min), to
+# What `make test` (and so CI) runs of them: all but gateway (15 min),
+# discovery and msp (which exercise discovery and MSPs more than the VM), to
 # stay well inside CI's 90 minutes; `make fabric-suites` runs all.
 FABRIC_SUITES_CI := lifecycle,e2e,sbe,pvtdatapurge,pvtdata
 fabric-suites-ci: binaries vendor
