@@ -188,9 +188,10 @@ for s in "${suites[@]}"; do
 			FABRIC_K8S_NAMESPACE="$NS" FABRIC_K8S_KUBECTL="$KUBECTL" \
 			GOFLAGS="$CC_GOFLAGS" GOPROXY=off GOTOOLCHAIN=local GOWORK=off \
 			nice "$BUILD/bin/$s.test" "${args[@]}") 2>&1 | tee "$BUILD/reports/$s.log" || rc=1
+	took=$(($(date +%s) - start))
 	read -r builds pods < <(vm_counts "$since")
-	echo "$s $(($(date +%s) - start)) $builds $pods" >>"$BUILD/reports/durations"
-	log "suite $s: $(($(date +%s) - start))s"
+	echo "$s $took $builds $pods" >>"$BUILD/reports/durations"
+	log "suite $s: ${took}s"
 done
 
 "$BUILD/bin/report" -skips "$HERE/skips.txt" -durations "$BUILD/reports/durations" \

@@ -237,9 +237,7 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 		Expect(cc.Status.Phase).To(Equal(corev1.PodRunning))
 		Expect(cc.Spec.HostNetwork).To(BeFalse())
 		Expect(ownedBy(cc.OwnerReferences, "Pod", peer.UID)).To(BeTrue(), "%v", cc.OwnerReferences)
-		ns, err := k.c.CoreV1().Namespaces().Get(bg(), cfg.Namespace, metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(ns.Labels["pod-security.kubernetes.io/enforce"]).To(Equal("restricted"))
+		Expect(k.enforcedPodSecurity()).To(Equal("restricted"))
 		recordCheck("chaincode pod %s (IP %s) admitted under enforce=restricted, dials the peer at %s:7052, owned by %s", cc.Name, cc.Status.PodIP, peer.Status.PodIP, peerPod)
 
 		secrets := k.managedSecrets()
@@ -318,9 +316,7 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 			recordCheck("build Job %s/%s (no owner; removed by the VM, its TTL and the sweep)", bk.ns, name)
 		}
 		Eventually(bk.jobs, time.Minute, time.Second).Should(BeEmpty(), "the build Job is deleted")
-		ns, err := k.c.CoreV1().Namespaces().Get(bg(), cfg.Namespace, metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(ns.Labels["pod-security.kubernetes.io/enforce"]).To(Equal("restricted"))
+		Expect(k.enforcedPodSecurity()).To(Equal("restricted"))
 
 		By("committing and invoking it: the chaincode Pod runs in the restricted namespace")
 		fab.approveAndCommit("kvb", id)

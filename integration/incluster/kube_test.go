@@ -61,6 +61,13 @@ func (k *kube) setPodSecurity(enforce string) {
 	Expect(err).NotTo(HaveOccurred())
 }
 
+// enforcedPodSecurity is the namespace's Pod Security Admission enforce level.
+func (k *kube) enforcedPodSecurity() string {
+	ns, err := k.c.CoreV1().Namespaces().Get(bg(), k.ns, metav1.GetOptions{})
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return ns.Labels["pod-security.kubernetes.io/enforce"]
+}
+
 func (k *kube) pod(name string) (*corev1.Pod, error) {
 	return k.c.CoreV1().Pods(k.ns).Get(bg(), name, metav1.GetOptions{})
 }

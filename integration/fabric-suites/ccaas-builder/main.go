@@ -51,17 +51,25 @@ func run(step string, args []string) error {
 	}
 }
 
+// readJSON reads dir/name into v and returns the raw bytes.
+func readJSON(dir, name string, v any) ([]byte, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return raw, nil
+}
+
 // detect accepts packages whose metadata.json has type "ccaas".
 func detect(metadataDir string) error {
-	raw, err := os.ReadFile(filepath.Join(metadataDir, "metadata.json"))
-	if err != nil {
-		return err
-	}
 	var md struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(raw, &md); err != nil {
-		return fmt.Errorf("metadata.json: %v", err)
+	if _, err := readJSON(metadataDir, "metadata.json", &md); err != nil {
+		return err
 	}
 	if !strings.EqualFold(md.Type, "ccaas") {
 		return fmt.Errorf("type %q is not ccaas", md.Type)
@@ -72,18 +80,15 @@ func detect(metadataDir string) error {
 // build keeps the package's connection.json, after checking that it names
 // a server, and its META-INF.
 func build(srcDir, outDir string) error {
-	raw, err := os.ReadFile(filepath.Join(srcDir, "connection.json"))
+	var conn struct {
+		Address string `json:"address"`
+	}
+	raw, err := readJSON(srcDir, "connection.json", &conn)
 	if errors.Is(err, os.ErrNotExist) {
 		return errors.New("the code package has no connection.json")
 	}
 	if err != nil {
 		return err
-	}
-	var conn struct {
-		Address string `json:"address"`
-	}
-	if err := json.Unmarshal(raw, &conn); err != nil {
-		return fmt.Errorf("connection.json: %v", err)
 	}
 	if conn.Address == "" {
 		return errors.New("connection.json has no address")
