@@ -12,7 +12,7 @@ FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=3.1.1 \
 
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
-.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e incluster fabric-suites \
+.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e faults incluster fabric-suites \
 	fabric-suites-ci demo \
 	peer-image cluster-up cluster-down images clean generate
 
@@ -51,7 +51,7 @@ $(BIN)/%: vendor/.patched $(shell find core cmd -name '*.go' -not -name '*_test.
 binaries: $(addprefix $(BIN)/,$(FABRIC_CMDS))
 
 ## test: the whole suite promised by the README (unit tests, peer start tests, end-to-end on the local cluster)
-test: unit-test peer-test e2e incluster fabric-suites-ci
+test: unit-test peer-test e2e faults incluster fabric-suites-ci
 
 unit-test: vendor
 	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/... ./integration/fabric-suites/...
@@ -78,11 +78,19 @@ E2E_KUBECONFIG ?=
 E2E_TIMEOUT    ?= 60m
 E2E_ARTIFACTS  ?= $(CURDIR)/.build/e2e-logs
 
+E2E_ENV = KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) E2E_ARTIFACTS=$(E2E_ARTIFACTS)
+
 ## e2e: the end-to-end suite (Kaniko builds, chaincode pods, relaunch, upgrade) on a real cluster
 e2e: binaries
 	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
-	KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
-		$(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/... ./integration/network/...
+	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ -ginkgo.label-filter='!faults'
+	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/network/...
+
+## faults: the fault matrix (integration/e2e, label "faults"): cluster components restarted, stopped or
+## deleted under a running network; needs the local cluster (it restarts its components)
+faults: binaries
+	$(CLUSTER) up
+	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ -ginkgo.label-filter=faults
 
 ## peer-image: the peer image on the local cluster (umoci base + in-cluster Kaniko Job)
 peer-image: peer

@@ -2,6 +2,7 @@
 # Local single-node Kubernetes cluster for fabric-peer-k8s development and tests.
 #
 #   cluster.sh deps | build | images | up | down | status | env | purge
+#   cluster.sh stop | start | restart etcd | kube-apiserver | registry | runtime
 #
 # Everything runs on 127.0.0.1; all state lives in $CLUSTER_DIR (default <repo>/.cluster).
 # Components: docker-registry (127.0.0.1:5000), etcd, kube-apiserver, kube-controller-manager,
@@ -159,6 +160,73 @@ healthy() {
 	curl -sf -m 3 --cacert "$PKI/ca.crt" https://127.0.0.1:6443/readyz >/dev/null && node_ready
 }
 
+# ---------------------------------------------------------------- components
+# Each start_* starts one component and waits until it serves; cmd_up calls
+# them in order, and `restart` (the fault suite) calls them one at a time.
+
+start_etcd() {
+	start_proc etcd /usr/bin/etcd --name local --data-dir "$DATA/etcd" \
+		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster local=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381
+	waitfor etcd 60 etcd curl -sf http://127.0.0.1:2379/health
+}
+
+start_apiserver() {
+	start_proc kube-apiserver "$BIN/k8s" kube-apiserver \
+		--etcd-servers=http://127.0.0.1:2379 \
+		--bind-address=127.0.0.1 --secure-port=6443 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+		--client-ca-file="$PKI/ca.crt" \
+		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+		--service-cluster-ip-range=10.96.0.0/16 \
+		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+		--allow-privileged=true \
+		--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+		--kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=Hostname \
+		--profiling=false --v=1
+	waitfor kube-apiserver 180 kube-apiserver curl -sf --cacert "$PKI/ca.crt" https://127.0.0.1:6443/readyz
+}
+
+start_controllers() {
+	start_proc kube-controller-manager "$BIN/k8s" kube-controller-manager \
+		--kubeconfig="$CONF/controller-manager.kubeconfig" \
+		--authentication-kubeconfig="$CONF/controller-manager.kubeconfig" \
+		--authorization-kubeconfig="$CONF/controller-manager.kubeconfig" \
+		--bind-address=127.0.0.1 --secure-port=10257 --leader-elect=false \
+		--service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+		--use-service-account-credentials=true \
+		--cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+		--allocate-node-cidrs=false --v=1
+	start_proc kube-scheduler "$BIN/k8s" kube-scheduler \
+		--kubeconfig="$CONF/scheduler.kubeconfig" \
+		--authentication-kubeconfig="$CONF/scheduler.kubeconfig" --authorization-kubeconfig="$CONF/scheduler.kubeconfig" \
+		--bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false --v=1
+}
+
+start_containerd() {
+	# The pod network's bridge and its gateway address exist from the start
+	# (the bridge plugin would only create them with the first bridge pod), so
+	# host-side forwarders can listen on 10.244.0.1 before any pod runs.
+	ip link show lc0 >/dev/null 2>&1 || ip link add lc0 type bridge
+	ip addr replace 10.244.0.1/24 dev lc0
+	ip link set lc0 up
+
+	start_proc containerd /usr/bin/containerd --config "$CONF/containerd.toml"
+	waitfor containerd 60 containerd ctr --address "$CONTAINERD_SOCK" version
+	ctr_ images import "$IMAGES/pause.tar" >/dev/null
+	log "imported $PAUSE_IMAGE"
+}
+
+start_kubelet() {
+	local s_kubelet; s_kubelet=$(date +%s)
+	start_proc kubelet "$BIN/k8s" kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
+		--root-dir="$DATA/kubelet" --v=1
+	waitfor "kubelet healthz" 120 kubelet curl -sf http://127.0.0.1:10248/healthz
+	waitfor "node $NODE_NAME Ready" 300 kubelet node_ready_since "$s_kubelet"
+}
+
 cmd_up() {
 	local s; s=$(date +%s)
 	if healthy; then log "cluster already up and healthy"; print_env_hint; return 0; fi
@@ -180,59 +248,13 @@ cmd_up() {
 	timing images $(($(date +%s) - s_img))
 	s_up=$((s_up + $(date +%s) - s_img)) # "up" time excludes image builds
 
-	start_proc etcd /usr/bin/etcd --name local --data-dir "$DATA/etcd" \
-		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-		--initial-cluster local=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381
-	waitfor etcd 60 etcd curl -sf http://127.0.0.1:2379/health
-
-	start_proc kube-apiserver "$BIN/k8s" kube-apiserver \
-		--etcd-servers=http://127.0.0.1:2379 \
-		--bind-address=127.0.0.1 --secure-port=6443 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
-		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-		--client-ca-file="$PKI/ca.crt" \
-		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
-		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-		--service-cluster-ip-range=10.96.0.0/16 \
-		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-		--allow-privileged=true \
-		--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
-		--kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=Hostname \
-		--profiling=false --v=1
-	waitfor kube-apiserver 180 kube-apiserver curl -sf --cacert "$PKI/ca.crt" https://127.0.0.1:6443/readyz
-
-	start_proc kube-controller-manager "$BIN/k8s" kube-controller-manager \
-		--kubeconfig="$CONF/controller-manager.kubeconfig" \
-		--authentication-kubeconfig="$CONF/controller-manager.kubeconfig" \
-		--authorization-kubeconfig="$CONF/controller-manager.kubeconfig" \
-		--bind-address=127.0.0.1 --secure-port=10257 --leader-elect=false \
-		--service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-		--use-service-account-credentials=true \
-		--cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-		--allocate-node-cidrs=false --v=1
-	start_proc kube-scheduler "$BIN/k8s" kube-scheduler \
-		--kubeconfig="$CONF/scheduler.kubeconfig" \
-		--authentication-kubeconfig="$CONF/scheduler.kubeconfig" --authorization-kubeconfig="$CONF/scheduler.kubeconfig" \
-		--bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false --v=1
-
-	# The pod network's bridge and its gateway address exist from the start
-	# (the bridge plugin would only create them with the first bridge pod), so
-	# host-side forwarders can listen on 10.244.0.1 before any pod runs.
-	ip link show lc0 >/dev/null 2>&1 || ip link add lc0 type bridge
-	ip addr replace 10.244.0.1/24 dev lc0
-	ip link set lc0 up
-
-	start_proc containerd /usr/bin/containerd --config "$CONF/containerd.toml"
-	waitfor containerd 60 containerd ctr --address "$CONTAINERD_SOCK" version
-	ctr_ images import "$IMAGES/pause.tar" >/dev/null
-	log "imported $PAUSE_IMAGE"
+	start_etcd
+	start_apiserver
+	start_controllers
+	start_containerd
 
 	save_host_state
-	local s_kubelet; s_kubelet=$(date +%s)
-	start_proc kubelet "$BIN/k8s" kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
-		--root-dir="$DATA/kubelet" --v=1
-	waitfor "kubelet healthz" 120 kubelet curl -sf http://127.0.0.1:10248/healthz
-	waitfor "node $NODE_NAME Ready" 300 kubelet node_ready_since "$s_kubelet"
+	start_kubelet
 	# pods are rejected until the serviceaccount controller has created default/default
 	waitfor "serviceaccount default/default" 120 kube-controller-manager kubectl_ get serviceaccount default -n default
 	timing up-total $(($(date +%s) - s))
@@ -253,13 +275,7 @@ stop_all() {
 	# the control plane keeps no state outside etcd and the kubelet none outside CLUSTER_DIR: short grace
 	# periods (the apiserver otherwise lingers ~45s after it stopped listening); etcd gets a full one.
 	stop_proc kubelet 10
-	if alive containerd; then # kill and remove any remaining CRI containers (their shims exit with them)
-		local t c
-		for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
-		sleep 1
-		for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$t" >/dev/null 2>&1 || true; done
-		for c in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
-	fi
+	kill_containers
 	stop_proc kube-scheduler 5; stop_proc kube-controller-manager 5; stop_proc kube-apiserver 5
 	stop_proc containerd 15; stop_proc etcd 30; stop_proc registry 10
 	# leftover shims of OUR containerd (identified by our socket path), by pid
@@ -318,6 +334,16 @@ cleanup_host() {
 	fi
 }
 
+# kill_containers: kill and remove every CRI container (their shims exit with them)
+kill_containers() {
+	alive containerd || return 0
+	local t c
+	for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
+	sleep 1
+	for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$t" >/dev/null 2>&1 || true; done
+	for c in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
+}
+
 cmd_down() {
 	stop_all
 	cleanup_host
@@ -330,6 +356,39 @@ cmd_purge() {
 	rm -rf "$DATA" "$RUN" "$PKI" "$CONF" "$IMAGES"/*.stamp "$KUBECONFIG_FILE"
 	log "purged cluster state (kept $BIN, $CACHE)"
 }
+
+# ---------------------------------------------------------------- faults
+# stop|start|restart COMPONENT on a running cluster, for the fault suite:
+#   etcd, kube-apiserver, registry: that process alone;
+#   runtime: kubelet and containerd, with every container killed, as when the node reboots.
+
+cmd_component() {
+	local verb=$1 comp=${2:-}
+	case $comp in
+	etcd | kube-apiserver | registry | runtime) ;;
+	*) die "$verb: unknown component '$comp' (etcd, kube-apiserver, registry, runtime)" ;;
+	esac
+	healthy_enough || die "$verb $comp: the cluster is not running (cluster.sh up)"
+	if [ "$verb" != start ]; then
+		case $comp in
+		etcd) stop_proc etcd 30 ;;
+		kube-apiserver) stop_proc kube-apiserver 5 ;;
+		registry) stop_proc registry 10 ;;
+		runtime) stop_proc kubelet 10; kill_containers; stop_proc containerd 15 ;;
+		esac
+	fi
+	if [ "$verb" != stop ]; then
+		case $comp in
+		etcd) alive etcd || start_etcd ;;
+		kube-apiserver) alive kube-apiserver || start_apiserver ;;
+		registry) start_registry ;;
+		runtime) alive containerd || start_containerd; alive kubelet || start_kubelet ;;
+		esac
+	fi
+}
+
+# healthy_enough: the cluster was brought up (its state exists), whatever is stopped now
+healthy_enough() { [ -f "$KUBECONFIG_FILE" ] && [ -f "$CONF/kubelet.yaml" ]; }
 
 # ---------------------------------------------------------------- status / env
 
@@ -361,7 +420,7 @@ cmd_env() {
 }
 
 usage() {
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -375,5 +434,6 @@ down) cmd_down ;;
 purge) cmd_purge ;;
 status) cmd_status ;;
 env) cmd_env ;;
+stop | start | restart) cmd_component "$@" ;;
 *) usage ;;
 esac

@@ -9,11 +9,8 @@ SPDX-License-Identifier: Apache-2.0
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -70,7 +67,6 @@ const defaultRelaunchP50Bound = 3 * time.Second
 var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 	var (
 		n        = &healNet{}
-		cancel   context.CancelFunc
 		p50Bound time.Duration
 
 		kvA, kvB, exitCC nwo.Chaincode
@@ -90,85 +86,21 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 	}
 	BeforeAll(func() {
 		started = time.Now()
-		n.s = loadSettings()
-		if ns := os.Getenv("E2E_NAMESPACE"); ns != "" {
-			n.s.Namespace = ns + "-heal"
-		} else {
-			n.s.Namespace = strings.Replace(n.s.Namespace, "fpk-e2e-", "fpk-e2e-heal-", 1)
-		}
-		n.s.Peer.VM.Namespace = n.s.Namespace
-		on := true
-		n.s.Peer.VM.Relaunch = &network.K8sRelaunchConfig{
-			Enabled:            &on,
-			InitialBackoff:     healInitialBackoff.String(),
-			MaxBackoff:         healMaxBackoff.String(),
-			CrashLoopThreshold: healCrashLoopThreshold,
-			StableAfter:        healStableAfter.String(),
-		}
-		n.ctrBin = firstNonEmpty(os.Getenv("E2E_CTR"), "ctr")
-		n.ctrAddress = firstNonEmpty(os.Getenv("E2E_CONTAINERD_ADDRESS"), filepath.Join(n.s.RepoRoot, ".cluster", "run", "containerd.sock"))
 		p50Bound = defaultRelaunchP50Bound
 		if v := os.Getenv("E2E_RELAUNCH_P50_BOUND"); v != "" {
 			d, err := time.ParseDuration(v)
 			Expect(err).NotTo(HaveOccurred(), "E2E_RELAUNCH_P50_BOUND")
 			p50Bound = d
 		}
-		n.ctx, cancel = context.WithCancel(context.Background())
-		fmt.Fprintf(GinkgoWriter, "self-healing network in namespace %s, ctr %s --address %s\n", n.s.Namespace, n.ctrBin, n.ctrAddress)
-
-		Expect(network.CheckBinaries(filepath.Join(n.s.RepoRoot, "bin"))).To(Succeed())
-		out, err := exec.Command(n.ctrBin, "--address", n.ctrAddress, "version").CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "ctr is needed to SIGKILL chaincode containers (E2E_CTR, E2E_CONTAINERD_ADDRESS): %s", out)
-
-		n.kube, err = network.NewKube(n.s.Kubeconfig, n.s.Namespace)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(n.kube.Ping(n.ctx)).To(Succeed(), "the local cluster (%s) is not ready", n.s.Kubeconfig)
-		Expect(n.kube.CreateNamespace(n.ctx)).To(Succeed())
-		n.jobs, err = n.kube.RecordJobs(n.ctx)
-		Expect(err).NotTo(HaveOccurred())
-		n.events, err = n.kube.WatchEvents(n.ctx)
-		Expect(err).NotTo(HaveOccurred())
-		n.pods, err = n.kube.WatchPods(n.ctx)
-		Expect(err).NotTo(HaveOccurred())
-
-		n.h, err = network.New(network.Options{RepoRoot: n.s.RepoRoot, Kubeconfig: n.s.Kubeconfig, Namespace: n.s.Namespace, Peer: &n.s.Peer})
-		Expect(err).NotTo(HaveOccurred())
-		start := time.Now()
-		n.h.Start()
-		recordTiming("heal_network_start", time.Since(start))
+		n.start("heal")
 	})
 
 	AfterAll(func() {
-		failed := CurrentSpecReport().Failed() || anySpecFailed()
-		stopNetwork(n.h, failed, n.s.Artifacts, "heal-")
-		if n.jobs != nil {
-			n.jobs.Stop()
-		}
-		if n.events != nil {
-			n.events.Stop()
-		}
-		if n.pods != nil {
-			n.pods.Stop()
-		}
 		if len(n.kills) > 0 {
 			n.kills.summaryLine("")
 		}
 		recordTiming("heal_total_wall", time.Since(started))
-		if failed && n.s.Keep {
-			fmt.Fprintf(GinkgoWriter, "E2E_KEEP=1: keeping namespace %s and %s\n", n.s.Namespace, n.h.Opts.RootDir)
-			cancel()
-			return
-		}
-		if n.kube != nil {
-			if inv, err := n.kube.Inventory(context.Background()); err == nil {
-				fmt.Fprintf(GinkgoWriter, "namespace %s before deletion:\n%s\n", n.s.Namespace, inv)
-			}
-			Expect(n.kube.DeleteNamespace(context.Background(), 3*time.Minute)).To(Succeed())
-		}
-		if n.h != nil {
-			n.h.Cleanup()
-		}
-		cancel()
+		n.stop("heal")
 	})
 
 	It("deploys two kv packages and a chaincode that exits at start-up (builds in parallel)", func() {

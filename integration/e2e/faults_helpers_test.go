@@ -1,0 +1,158 @@
+//go:build e2e
+
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
+	"github.com/hyperledger/fabric/integration/nwo"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// clusterCtl stops, starts and restarts components of the local cluster
+// through integration/cluster/cluster.sh (FAULTS_CLUSTER_SH overrides it).
+type clusterCtl struct {
+	script string
+	env    []string
+}
+
+func newClusterCtl(s settings) *clusterCtl {
+	script := firstNonEmpty(os.Getenv("FAULTS_CLUSTER_SH"), filepath.Join(s.RepoRoot, "integration", "cluster", "cluster.sh"))
+	clusterDir := firstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(s.RepoRoot, ".cluster"))
+	return &clusterCtl{script: script, env: append(os.Environ(), "CLUSTER_DIR="+clusterDir)}
+}
+
+// run runs `cluster.sh <verb> <component>` and returns how long it took.
+func (c *clusterCtl) run(verb, component string) time.Duration {
+	start := time.Now()
+	cmd := exec.Command(c.script, verb, component)
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "cluster.sh %s %s:\n%s", verb, component, out)
+	fmt.Fprintf(GinkgoWriter, "cluster.sh %s %s (%.1fs)\n", verb, component, time.Since(start).Seconds())
+	return time.Since(start)
+}
+
+// faultRecord is one line of the fault table: how long until chaincode
+// served again and what was left of this namespace's objects afterwards.
+func (n *healNet) recordFault(fault string, recovery time.Duration, note string) {
+	inv := n.inventory()
+	live := network.LivePods(inv.ChaincodePods)
+	line := fmt.Sprintf("E2E-FAULT fault=%s recovery_seconds=%.2f chaincode_pods=%d secrets=%d jobs=%d build_pods=%d",
+		fault, recovery.Seconds(), len(live), len(inv.ChaincodeSecrets), len(inv.Jobs), len(inv.BuildPods))
+	if note != "" {
+		line += " note=" + strings.ReplaceAll(note, " ", "_")
+	}
+	recordLine(line)
+}
+
+// queryUntilOK queries p until it answers want and returns how long that
+// took from t0.
+func (n *healNet) queryUntilOK(t0 time.Time, p *nwo.Peer, key, want string) time.Duration {
+	EventuallyWithOffset(1, func() string {
+		r := n.h.Query(p, ccName, 30*time.Second, "get", key)
+		if r.OK() && strings.TrimSpace(r.Stdout) == want {
+			return ""
+		}
+		return r.String()
+	}, 4*time.Minute, 500*time.Millisecond).Should(BeEmpty(), "query on %s", p.ID())
+	return time.Since(t0)
+}
+
+// expectSettled waits until exactly cc's running pod and Secret exist per
+// peer (of the packages labelled labels) and no build Job or build pod is
+// left.
+func (n *healNet) expectSettled(cc nwo.Chaincode, labels ...string) {
+	EventuallyWithOffset(1, func() []string {
+		problems := n.kvProblems(cc, labels...)
+		inv := n.inventory()
+		for _, j := range inv.Jobs {
+			problems = append(problems, "job/"+j.Name)
+		}
+		for _, p := range inv.BuildPods {
+			problems = append(problems, "build pod/"+p.Name)
+		}
+		return problems
+	}, 2*time.Minute, 250*time.Millisecond).Should(BeEmpty())
+}
+
+// installAsync installs cc on p in the background; the result arrives on
+// the returned channel.
+func (n *healNet) installAsync(cc nwo.Chaincode, p *nwo.Peer) <-chan network.Result {
+	ch := make(chan network.Result, 1)
+	go func() {
+		defer GinkgoRecover()
+		ch <- n.h.Install(cc, p)
+	}()
+	return ch
+}
+
+// waitNewJob waits until a build Job beyond the first before ones was
+// created and returns its name.
+func (n *healNet) waitNewJob(before int) string {
+	EventuallyWithOffset(1, func() int { return n.jobs.Count() }, 3*time.Minute, 50*time.Millisecond).
+		Should(BeNumerically(">", before), "no build Job was created")
+	return n.jobs.Created()[before]
+}
+
+// imageOnNode lists the containerd image references of the node that
+// carry digest.
+func (n *healNet) imageOnNode(digest string) []string {
+	out, err := exec.Command(n.ctrBin, "--address", n.ctrAddress, "-n", "k8s.io", "images", "ls", "-q").CombinedOutput()
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ctr images ls: %s", out)
+	var refs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, digest) {
+			refs = append(refs, l)
+		}
+	}
+	return refs
+}
+
+// removeImageFromNode deletes every reference to the image of pod from the
+// node's containerd, so that the next pod with it has to pull.
+func (n *healNet) removeImageFromNode(pod *corev1.Pod) {
+	image := pod.Spec.Containers[0].Image
+	_, digest, found := strings.Cut(image, "@")
+	ExpectWithOffset(1, found).To(BeTrue(), "pod %s runs %s, not image@digest", pod.Name, image)
+	refs := n.imageOnNode(digest)
+	ExpectWithOffset(1, refs).NotTo(BeEmpty(), "image %s is not on the node", image)
+	// The image ID (sha256:<config>) is listed too; removing every name
+	// that points at the digest drops the content's last reference.
+	args := append([]string{"--address", n.ctrAddress, "-n", "k8s.io", "images", "rm", "--sync"}, refs...)
+	out, err := exec.Command(n.ctrBin, args...).CombinedOutput()
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ctr images rm: %s", out)
+	ExpectWithOffset(1, n.imageOnNode(digest)).To(BeEmpty())
+}
+
+// healthz fetches the peer's operations /healthz and returns the status
+// code and body.
+func (n *healNet) healthz(p *nwo.Peer) (int, string) {
+	_, client := nwo.PeerOperationalClients(n.h.Network, p)
+	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", n.h.Network.PeerPort(p, nwo.OperationsPort))
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err.Error()
+	}
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,357 @@
+//go:build e2e
+
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
+	"github.com/hyperledger/fabric/integration/nwo"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The fault matrix: components of the cluster fail under a running
+// two-org network (one namespace shared by both peers) whose peers relaunch
+// chaincode on short cycles. Each fault records an E2E-FAULT line: time
+// until chaincode served again and the namespace's objects afterwards.
+var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
+	var (
+		n        = &healNet{}
+		cl       *clusterCtl
+		kv       nwo.Chaincode // the committed kv definition
+		deployed bool
+		labels   = []string{"kvfault_1"}
+		serial   int // of the packages prepared so far
+	)
+
+	requireDeployed := func() {
+		if !deployed {
+			Skip("needs the chaincode deployed by the first spec")
+		}
+	}
+	// newPackage packages a kv chaincode no peer has built yet.
+	newPackage := func() nwo.Chaincode {
+		serial++
+		label := fmt.Sprintf("kvfault_%d", serial)
+		build := fmt.Sprintf("fault-%d", serial)
+		cc := n.h.GoChaincode(ccName, label, "1", prepareChaincode(n.h, n.s, "kv", strings.ReplaceAll(label, "_", "-"), setKVBuild(build)))
+		r := n.h.Package(&cc)
+		ExpectWithOffset(1, r.OK()).To(BeTrue(), "%s", r)
+		return cc
+	}
+
+	BeforeAll(func() {
+		n.start("faults")
+		cl = newClusterCtl(n.s)
+	})
+
+	AfterAll(func() {
+		n.stop("faults")
+	})
+
+	It("deploys the kv chaincode on both peers", func() {
+		kv = newPackage()
+		n.h.Deploy(&kv)
+		n.h.InvokeOK(ccName, invokeTimeout, "put", "fault", "0")
+		for _, p := range n.h.Peers {
+			Expect(n.h.QueryOK(p, ccName, queryTimeout, "get", "fault")).To(Equal("0"))
+		}
+		deployed = true
+	})
+
+	It("survives a kube-apiserver restart while chaincode runs: watches resume, nothing launched twice", func() {
+		requireDeployed()
+		t0 := time.Now()
+		cl.run("restart", "kube-apiserver")
+		d := n.queryUntilOK(t0, n.h.Org1Peer(), "fault", "0")
+		n.killAndWait("apiserver", 1, n.h.Org1Peer(), kv, "delete", "fault", "0")
+		n.expectSettled(kv, labels...)
+		n.recordFault("apiserver-restart-running", d, "")
+	})
+
+	It("survives a kube-apiserver restart during a launch", func() {
+		requireDeployed()
+		pod := n.runningPod(n.h.Org2Peer(), kv.PackageID)
+		n.waitStable(pod)
+		before := n.relaunches(n.h.Org2Peer(), kv.PackageID)
+		t0 := time.Now()
+		n.kill(pod, "delete")
+		cl.run("restart", "kube-apiserver")
+		Eventually(func() int { return n.relaunches(n.h.Org2Peer(), kv.PackageID) }, 3*time.Minute, 100*time.Millisecond).
+			Should(BeNumerically(">", before), "no relaunch after the restart")
+		d := n.queryUntilOK(t0, n.h.Org2Peer(), "fault", "0")
+		n.expectSettled(kv, labels...)
+		n.recordFault("apiserver-restart-launch", d, "")
+	})
+
+	It("survives a kube-apiserver restart during a build: the install succeeds or fails clearly, the next one succeeds", func() {
+		requireDeployed()
+		cc := newPackage()
+		before := n.jobs.Count()
+		t0 := time.Now()
+		result := n.installAsync(cc, n.h.Org1Peer())
+		job := n.waitNewJob(before)
+		cl.run("restart", "kube-apiserver")
+		r := <-result
+		note := "install_succeeded"
+		if !r.OK() {
+			note = "install_failed"
+			Expect(r.Output()).To(ContainSubstring(cc.PackageID), "the error names the chaincode")
+			fmt.Fprintf(GinkgoWriter, "install during the restart failed (job %s): %s\n", job, r)
+			n.h.InstallOK(cc, n.h.Org1Peer())
+		}
+		d := time.Since(t0)
+		n.h.InstallOK(cc, n.h.Org2Peer())
+		n.expectSettled(kv, labels...)
+		n.recordFault("apiserver-restart-build", d, note)
+	})
+
+	It("survives an etcd restart under the running network", func() {
+		requireDeployed()
+		t0 := time.Now()
+		cl.run("restart", "etcd")
+		d := n.queryUntilOK(t0, n.h.Org2Peer(), "fault", "0")
+		n.killAndWait("etcd", 1, n.h.Org2Peer(), kv, "sigkill", "fault", "0")
+		n.h.InvokeOK(ccName, invokeTimeout, "put", "fault", "1")
+		n.expectSettled(kv, labels...)
+		n.recordFault("etcd-restart", d, "")
+	})
+
+	It("registers every chaincode again after containerd and the kubelet restart (every container dies)", func() {
+		requireDeployed()
+		before := map[string]int{}
+		for _, p := range n.h.Peers {
+			before[p.ID()] = n.relaunches(p, kv.PackageID)
+		}
+		t0 := time.Now()
+		cl.run("restart", "runtime")
+		for _, p := range n.h.Peers {
+			Eventually(func() int { return n.relaunches(p, kv.PackageID) }, 4*time.Minute, 100*time.Millisecond).
+				Should(BeNumerically(">", before[p.ID()]), "%s did not relaunch its chaincode", p.ID())
+		}
+		d := time.Since(t0)
+		for _, p := range n.h.Peers {
+			Expect(n.h.QueryOK(p, ccName, queryTimeout, "get", "fault")).To(Equal("1"))
+		}
+		n.expectSettled(kv, labels...)
+		n.recordFault("runtime-restart", d, "all_registered_again_without_a_transaction")
+	})
+
+	It("fails the install clearly when its build Job is deleted mid-build; the next install builds", func() {
+		requireDeployed()
+		cc := newPackage()
+		before := n.jobs.Count()
+		result := n.installAsync(cc, n.h.Org1Peer())
+		job := n.waitNewJob(before)
+		background := metav1.DeletePropagationBackground
+		err := n.kube.Client.BatchV1().Jobs(n.s.Namespace).Delete(n.ctx, job, metav1.DeleteOptions{PropagationPolicy: &background})
+		Expect(err == nil || apierrors.IsNotFound(err)).To(BeTrue(), "delete job %s: %v", job, err)
+		r := <-result
+		Expect(r.OK()).To(BeFalse(), "install succeeded although its build Job was deleted: %s", r)
+		Expect(r.Output()).To(ContainSubstring(job), "the error names the build Job")
+		Expect(r.Output()).To(ContainSubstring("chaincode build failed"))
+		n.expectSettled(kv, labels...)
+
+		t0 := time.Now()
+		n.h.InstallOK(cc, n.h.Org1Peer())
+		Expect(n.jobs.Count()).To(Equal(before+2), "the second install built again")
+		n.expectSettled(kv, labels...)
+		n.recordFault("build-job-deleted", time.Since(t0), "install_failed_naming_the_job;next_install_built")
+	})
+
+	It("fails an install clearly while the registry is down and leaves nothing; installs once it is back", func() {
+		requireDeployed()
+		cc := newPackage()
+		before := n.jobs.Count()
+		cl.run("stop", "registry")
+		stopped := true
+		defer func() {
+			if stopped {
+				cl.run("start", "registry")
+			}
+		}()
+		r := n.h.Install(cc, n.h.Org1Peer())
+		Expect(r.OK()).To(BeFalse(), "install succeeded with the registry down: %s", r)
+		Expect(r.Output()).To(ContainSubstring("cannot look up image"))
+		Expect(r.Output()).To(ContainSubstring(cc.PackageID))
+		Expect(n.jobs.Count()).To(Equal(before), "no build Job without a registry")
+		n.expectSettled(kv, labels...)
+
+		t0 := time.Now()
+		cl.run("start", "registry")
+		stopped = false
+		n.h.InstallOK(cc, n.h.Org1Peer())
+		n.recordFault("registry-down-install", time.Since(t0), "install_failed_naming_the_image;nothing_created")
+	})
+
+	It("relaunches chaincode while the registry is down when the image is on the node", func() {
+		requireDeployed()
+		cl.run("stop", "registry")
+		defer cl.run("start", "registry")
+		t0 := time.Now()
+		n.killAndWait("registry-down", 1, n.h.Org1Peer(), kv, "delete", "fault", "1")
+		n.expectSettled(kv, labels...)
+		n.recordFault("registry-down-relaunch-image-cached", time.Since(t0), "")
+	})
+
+	It("reports a relaunch that cannot pull its image while the registry is down, and relaunches once it is back", func() {
+		requireDeployed()
+		p := n.h.Org1Peer()
+		pod := n.runningPod(p, kv.PackageID)
+		n.waitStable(pod)
+		cl.run("stop", "registry")
+		stopped := true
+		defer func() {
+			if stopped {
+				cl.run("start", "registry")
+			}
+		}()
+		before := n.relaunches(p, kv.PackageID)
+		n.kill(pod, "delete")
+		// Only now: the kubelet may not drop an image a running container uses.
+		Eventually(func() bool {
+			cur, err := n.kube.Client.CoreV1().Pods(n.s.Namespace).Get(n.ctx, pod.Name, metaGet())
+			return apierrors.IsNotFound(err) || (err == nil && cur.UID != pod.UID)
+		}, time.Minute, 100*time.Millisecond).Should(BeTrue(), "pod %s is not gone", pod.Name)
+		n.removeImageFromNode(pod)
+
+		By("waiting for the kubelet to report the failed pull of the relaunched pod")
+		Eventually(func() int {
+			return n.events.Count("", func(e *corev1.Event) bool {
+				return e.InvolvedObject.Kind == "Pod" && e.InvolvedObject.Name == pod.Name && e.InvolvedObject.UID != pod.UID &&
+					e.Type == corev1.EventTypeWarning && (strings.Contains(e.Message, "pull") || strings.Contains(e.Reason, "Pull"))
+			})
+		}, 2*time.Minute, 200*time.Millisecond).Should(BeNumerically(">", 0), "no pull failure event")
+
+		t0 := time.Now()
+		cl.run("start", "registry")
+		stopped = false
+		Eventually(func() int { return n.relaunches(p, kv.PackageID) }, 4*time.Minute, 100*time.Millisecond).
+			Should(BeNumerically(">", before), "no relaunch after the registry returned")
+		d := n.queryUntilOK(t0, p, "fault", "1")
+		n.expectSettled(kv, labels...)
+		n.recordFault("registry-down-relaunch-image-missing", d, "pull_failure_event;relaunched_after_registry_returned")
+	})
+
+	It("relaunches chaincode evicted through the Eviction API", func() {
+		requireDeployed()
+		p, other := n.h.Org2Peer(), n.h.Org1Peer()
+		otherPod := n.runningPod(other, kv.PackageID)
+		pod := n.runningPod(p, kv.PackageID)
+		n.waitStable(pod)
+		before := n.relaunches(p, kv.PackageID)
+		t0 := time.Now()
+		Expect(n.kube.Client.PolicyV1().Evictions(n.s.Namespace).Evict(n.ctx, &policyv1.Eviction{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: n.s.Namespace},
+		})).To(Succeed())
+		Eventually(func() int { return n.relaunches(p, kv.PackageID) }, relaunchTimeout, 50*time.Millisecond).
+			Should(BeNumerically(">", before))
+		d := time.Since(t0)
+		Expect(n.runningPod(other, kv.PackageID).UID).To(Equal(otherPod.UID), "the other peer's chaincode pod was not touched")
+		n.expectSettled(kv, labels...)
+		n.recordFault("eviction", d, "")
+	})
+
+	It("builds exactly once when two peers install the same package at the same instant", func() {
+		requireDeployed()
+		cc := newPackage()
+		before := n.jobs.Count()
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		results := make([]network.Result, len(n.h.Peers))
+		for i, p := range n.h.Peers {
+			wg.Add(1)
+			go func(i int, p *nwo.Peer) {
+				defer GinkgoRecover()
+				defer wg.Done()
+				results[i] = n.h.Install(cc, p)
+			}(i, p)
+		}
+		wg.Wait()
+		for i, r := range results {
+			Expect(r.OK()).To(BeTrue(), "install on %s: %s", n.h.Peers[i].ID(), r)
+		}
+		Expect(n.jobs.Count()-before).To(Equal(1), "build Jobs: %v", n.jobs.Created()[before:])
+		n.expectSettled(kv, labels...)
+		n.recordFault("same-package-two-peers", time.Since(t0), "one_build_job")
+	})
+
+	It("fails /healthz naming a deleted namespace and recovers when it is recreated", func() {
+		requireDeployed()
+		t0 := time.Now()
+		Expect(n.kube.DeleteNamespace(n.ctx, 3*time.Minute)).To(Succeed())
+		for _, p := range n.h.Peers {
+			Eventually(func() string {
+				code, body := n.healthz(p)
+				return fmt.Sprintf("%d %s", code, body)
+			}, time.Minute, 250*time.Millisecond).Should(SatisfyAll(HavePrefix("503"), ContainSubstring(n.s.Namespace)),
+				"/healthz of %s", p.ID())
+		}
+		Expect(n.kube.CreateNamespace(n.ctx)).To(Succeed())
+		for _, p := range n.h.Peers {
+			Eventually(func() int { code, _ := n.healthz(p); return code }, 2*time.Minute, 250*time.Millisecond).
+				Should(Equal(200), "/healthz of %s after the namespace returned", p.ID())
+		}
+		n.h.InvokeOK(ccName, invokeTimeout, "put", "fault", "2")
+		d := time.Since(t0)
+		n.expectSettled(kv, labels...)
+		n.recordFault("namespace-deleted", d, "healthz_503_naming_it;recovered_on_recreation")
+	})
+
+	It("removes every chaincode Pod and Secret when the peers stop with SIGTERM while several chaincodes run", func() {
+		requireDeployed()
+		By("committing the packages built so far under chaincode names of their own and launching them")
+		var names []string
+		for i := 2; i <= serial; i++ {
+			label := fmt.Sprintf("kvfault_%d", i)
+			name := fmt.Sprintf("kvf%d", i)
+			cc := n.h.GoChaincode(name, label, "1", "")
+			cc.SetPackageIDFromPackageFile()
+			for _, p := range n.h.Peers {
+				r := n.h.Install(cc, p)
+				Expect(r.OK() || strings.Contains(r.Output(), "already successfully installed")).To(BeTrue(), "install %s on %s: %s", label, p.ID(), r)
+			}
+			n.h.ApproveAndCommit(cc)
+			n.h.InvokeOK(name, invokeTimeout, "put", "k", name)
+			names = append(names, name)
+		}
+		inv := n.inventory()
+		running := len(network.LivePods(inv.ChaincodePods))
+		Expect(running).To(Equal(2*(len(names)+1)), "%s", inv)
+
+		t0 := time.Now()
+		Expect(n.h.StopPeers(2 * time.Minute)).To(Succeed())
+		exited := time.Since(t0)
+		atExit := n.inventory()
+		left := len(network.LivePods(atExit.ChaincodePods)) + len(atExit.ChaincodeSecrets)
+		how := "deleted_before_the_peers_exited"
+		if left > 0 {
+			// Not all gone at exit: the next start's sweep must remove them.
+			how = fmt.Sprintf("%d_left_at_exit_swept_at_next_start", left)
+			n.h.RestartPeers()
+		}
+		Eventually(func() int {
+			inv := n.inventory()
+			return len(inv.ChaincodePods) + len(inv.ChaincodeSecrets)
+		}, time.Minute, 100*time.Millisecond).Should(BeZero(), "%s", n.inventory())
+		recordLine(fmt.Sprintf("E2E-FAULT fault=sigterm-%d-chaincode-pods recovery_seconds=%.2f chaincode_pods=0 secrets=0 jobs=0 build_pods=0 note=peers_exited_after_%.2fs;%s",
+			running, time.Since(t0).Seconds(), exited.Seconds(), how))
+		if left == 0 {
+			n.h.RestartPeers()
+		}
+	})
+})
