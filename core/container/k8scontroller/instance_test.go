@@ -268,8 +268,8 @@ func TestWaitImagePullFailureAfterGrace(t *testing.T) {
 
 	r := <-results
 	require.Equal(t, -1, r.code)
-	require.ErrorContains(t, r.err, "was not pulled within 2m0s: ErrImagePull")
 	requireGone(t, vm, inst)
+	require.ErrorContains(t, r.err, "was not pulled within 2m0s: ErrImagePull")
 }
 
 func TestWaitInvalidImageName(t *testing.T) {
@@ -282,9 +282,9 @@ func TestWaitInvalidImageName(t *testing.T) {
 	}})
 	r := <-results
 	require.Equal(t, -1, r.code)
+	requireGone(t, vm, inst)
 	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName+
 		" cannot start: image "+testImage+": InvalidImageName: couldn't parse image name")
-	requireGone(t, vm, inst)
 }
 
 func TestManyWaitsShareOneWatch(t *testing.T) {
