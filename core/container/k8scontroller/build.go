@@ -27,6 +27,12 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 )
 
+// Build pods and Jobs are followed through the VM's shared informers
+// (informer.go). Two waits keep watches of their own: on another peer's Job
+// (awaitForeignBuild), which the informers, restricted to this peer's labels,
+// do not see, and on the FailedCreate events of a Job (cancelWhenPodRefused).
+// Both are per build, which is rare and bounded by the build timeout.
+
 var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 const (
@@ -258,44 +264,106 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 
 // waitBuildPodReceiving waits until the receive init container of the Job's
 // pod runs and returns the pod's name. It fails at once when the cluster
-// refuses to create the pod (for example Pod Security admission).
+// refuses to create the pod (for example Pod Security admission), and when a
+// container's image cannot be pulled within vm.k8s.imagePullTimeout.
 func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (string, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go vm.cancelWhenPodRefused(ctx, job, cancel)
 
-	sel := selector{Label: labelJobName + "=" + job.Name}
 	var podName string
-	_, err := watchtools.UntilWithSync(ctx, podListWatch(vm.Client, job.Namespace, sel), &corev1.Pod{}, nil,
-		func(ev watch.Event) (bool, error) {
-			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || !ownedBy(pod, job.UID) {
-				return false, nil
-			}
-			if ev.Type == watch.Deleted {
-				return false, errors.Errorf("pod %s was deleted", pod.Name)
-			}
-			if pod.Status.Phase == corev1.PodFailed {
-				return false, errors.Errorf("pod %s failed: %s %s", pod.Name, pod.Status.Reason, pod.Status.Message)
-			}
-			if err := stuckContainer(pod); err != nil {
-				return false, err
-			}
-			cs := containerStatus(pod, receiveContainer)
-			if cs == nil {
-				return false, nil
-			}
-			if cs.State.Terminated != nil {
-				return false, errors.Errorf("container %s of pod %s terminated before receiving the code package", receiveContainer, pod.Name)
-			}
-			podName = pod.Name
-			return cs.State.Running != nil, nil
-		})
+	err := vm.followBuildPod(ctx, job, func(pod *corev1.Pod) (bool, error) {
+		cs := containerStatus(pod, receiveContainer)
+		if cs == nil {
+			return false, nil
+		}
+		if cs.State.Terminated != nil {
+			return false, errors.Errorf("container %s of pod %s terminated before receiving the code package", receiveContainer, pod.Name)
+		}
+		podName = pod.Name
+		return cs.State.Running != nil, nil
+	}, nil)
 	var refused *podRefusedError
 	if cause := context.Cause(ctx); errors.As(cause, &refused) {
 		return "", refused
 	}
 	return podName, err
+}
+
+// followBuildPod feeds the states of the Job's pod, from the VM's shared
+// informer, to cond until it returns true or an error. It fails when the pod
+// is deleted or failed, or a container cannot start (see pullGrace). With
+// jobDone set, it also follows the Job itself and returns when jobDone does.
+func (vm *VM) followBuildPod(ctx context.Context, job *batchv1.Job, cond func(*corev1.Pod) (bool, error), jobDone func(trackedEvent) (bool, error)) error {
+	stopped, err := vm.cache.stopped()
+	if err != nil {
+		return err
+	}
+	pods, unsubscribe := vm.cache.pods[job.Namespace].subscribeMatching(func(o metav1.Object) bool {
+		return o.GetLabels()[labelJobName] == job.Name && ownedBy(o, job.UID)
+	})
+	defer unsubscribe()
+	var jobEvents <-chan struct{}
+	jobSub := newSubscription()
+	if jobDone != nil {
+		var unsubscribeJob func()
+		jobSub, unsubscribeJob = vm.cache.jobs.subscribe(job.Namespace, job.Name)
+		defer unsubscribeJob()
+		jobEvents = jobSub.ready()
+	}
+
+	grace := &pullGrace{Clock: vm.Clock, Timeout: vm.Config.ImagePullTimeout}
+	timer := recheckTimer{clock: vm.Clock}
+	defer timer.stop()
+	var last *corev1.Pod
+	for {
+		var events []trackedEvent
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stopped:
+			return errors.New("the Kubernetes object cache stopped")
+		case <-jobEvents:
+			for _, ev := range jobSub.drain() {
+				if done, err := jobDone(ev); done || err != nil {
+					return err
+				}
+			}
+			continue
+		case <-pods.ready():
+			events = pods.drain()
+		case <-timer.C():
+			timer.stop()
+			events = []trackedEvent{{Type: watch.Modified, Object: last}}
+		}
+		for _, ev := range events {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			if ev.Type == watch.Deleted {
+				if jobDone != nil {
+					continue // the Job reports the outcome
+				}
+				return errors.Errorf("pod %s was deleted", pod.Name)
+			}
+			last = pod
+			if pod.Status.Phase == corev1.PodFailed && jobDone == nil {
+				return errors.Errorf("pod %s failed: %s %s", pod.Name, pod.Status.Reason, pod.Status.Message)
+			}
+			recheck, err := grace.check(pod)
+			if err != nil {
+				return err
+			}
+			timer.arm(recheck)
+			if cond == nil {
+				continue
+			}
+			if done, err := cond(pod); done || err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // podRefusedError says why the Job controller could not create the pod.
@@ -331,24 +399,36 @@ func ownedBy(obj metav1.Object, uid types.UID) bool {
 	return false
 }
 
-// waitJobFinished waits until the Job is Complete or Failed.
+// waitJobFinished waits until the Job is Complete or Failed. It fails early
+// when a container of the build pod cannot pull its image (the builder or
+// Kaniko image) within vm.k8s.imagePullTimeout.
 func (vm *VM) waitJobFinished(ctx context.Context, job *batchv1.Job) (*batchv1.Job, error) {
 	var finished *batchv1.Job
-	_, err := watchtools.UntilWithSync(ctx, jobListWatch(vm.Client, job.Namespace, byName(job.Name)), &batchv1.Job{}, nil,
-		func(ev watch.Event) (bool, error) {
-			j, ok := ev.Object.(*batchv1.Job)
-			if !ok || j.Name != job.Name {
-				return false, nil
+	err := vm.followBuildPod(ctx, job, nil, func(ev trackedEvent) (bool, error) {
+		j, _ := ev.Object.(*batchv1.Job)
+		if ev.Type == watch.Deleted && j == nil {
+			// The cache does not show the Job (yet): ask the API server.
+			live, gone, err := vm.cache.jobs.confirmGone(ctx, job.Name, string(job.UID))
+			if err != nil {
+				return false, errors.Wrapf(err, "cannot get job %s/%s", job.Namespace, job.Name)
 			}
-			if ev.Type == watch.Deleted {
+			if gone {
 				return false, errors.New("job was deleted")
 			}
-			if _, done := jobFinished(j); done {
-				finished = j
-				return true, nil
-			}
+			j = live.(*batchv1.Job)
+		}
+		if j == nil || (job.UID != "" && j.UID != job.UID) {
 			return false, nil
-		})
+		}
+		if ev.Type == watch.Deleted {
+			return false, errors.New("job was deleted")
+		}
+		if _, done := jobFinished(j); done {
+			finished = j
+			return true, nil
+		}
+		return false, nil
+	})
 	return finished, err
 }
 

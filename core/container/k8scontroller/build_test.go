@@ -32,13 +32,20 @@ var goMetadata = &persistence.ChaincodePackageMetadata{Type: "golang", Path: "ex
 // it creates the Job's pod with the receive init container running; after the
 // attach it finishes the pod and the Job the way finish says.
 type fakeJobController struct {
-	t        *testing.T
 	vm       *testVM
 	streamed chan []byte
+	errs     chan error // from createPod, which runs in its own goroutine
 }
 
 func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod, job *batchv1.Job)) *fakeJobController {
-	c := &fakeJobController{t: t, vm: vm, streamed: make(chan []byte, 1)}
+	c := &fakeJobController{vm: vm, streamed: make(chan []byte, 1), errs: make(chan error, 10)}
+	t.Cleanup(func() {
+		select {
+		case err := <-c.errs:
+			t.Errorf("fake job controller: %s", err)
+		default:
+		}
+	})
 	vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		job := a.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
 		if _, err := vm.client.Tracker().Get(batchv1.SchemeGroupVersion.WithResource("jobs"), job.Namespace, job.Name); err == nil {
@@ -68,11 +75,14 @@ func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod,
 }
 
 func (c *fakeJobController) createPod(job *batchv1.Job) {
+	// Like the Job controller: the template's labels and the job name.
+	labels := copyMap(job.Spec.Template.Labels)
+	labels[labelJobName] = job.Name
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            job.Name + "-x7k2p",
 			Namespace:       job.Namespace,
-			Labels:          map[string]string{labelJobName: job.Name},
+			Labels:          labels,
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}},
 		},
 		Spec: job.Spec.Template.Spec,
@@ -84,8 +94,9 @@ func (c *fakeJobController) createPod(job *batchv1.Job) {
 			},
 		},
 	}
-	_, err := c.vm.client.CoreV1().Pods(job.Namespace).Create(context.Background(), pod, metav1.CreateOptions{})
-	require.NoError(c.t, err)
+	if _, err := c.vm.client.CoreV1().Pods(job.Namespace).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		c.errs <- err
+	}
 }
 
 func succeed(pod *corev1.Pod, job *batchv1.Job) {

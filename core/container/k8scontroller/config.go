@@ -112,6 +112,16 @@ type Config struct {
 	// SweepInterval (vm.k8s.sweepInterval, 5m; 0 = only at start-up): how
 	// often objects left by earlier runs and orphaned Secrets are deleted.
 	SweepInterval time.Duration
+	// ImagePullTimeout (vm.k8s.imagePullTimeout, 2m): how long a chaincode
+	// or build container may fail to pull its image (ErrImagePull,
+	// ImagePullBackOff) before the launch or build fails; for a chaincode
+	// pod it is counted from the pod's creation.
+	ImagePullTimeout time.Duration
+	// ClientQPS (vm.k8s.clientQPS, 50) and ClientBurst (vm.k8s.clientBurst,
+	// 100) are the Kubernetes API client's rate limits; relaunching many
+	// chaincodes at once needs more than client-go's 5 and 10.
+	ClientQPS   float32
+	ClientBurst int
 }
 
 // Defaults of the vm.k8s.* keys.
@@ -122,6 +132,9 @@ const (
 	DefaultMaxCodePackageSize = 100 << 20
 	DefaultRunAsUser          = 10001
 	DefaultSweepInterval      = 5 * time.Minute
+	DefaultImagePullTimeout   = 2 * time.Minute
+	DefaultClientQPS          = 50
+	DefaultClientBurst        = 100
 )
 
 // DefaultRelaunchPolicy is vm.k8s.relaunch when nothing is set.
@@ -163,6 +176,9 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		PeerPodName:            v.GetString(key("peerPodName")),
 		Relaunch:               DefaultRelaunchPolicy,
 		SweepInterval:          DefaultSweepInterval,
+		ImagePullTimeout:       DefaultImagePullTimeout,
+		ClientQPS:              DefaultClientQPS,
+		ClientBurst:            DefaultClientBurst,
 	}
 	if c.PullRegistry == "" {
 		c.PullRegistry = c.Registry
@@ -193,6 +209,15 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 	}
 	if v.IsSet(key("sweepInterval")) {
 		c.SweepInterval = v.GetDuration(key("sweepInterval"))
+	}
+	if v.IsSet(key("imagePullTimeout")) {
+		c.ImagePullTimeout = v.GetDuration(key("imagePullTimeout"))
+	}
+	if v.IsSet(key("clientQPS")) {
+		c.ClientQPS = float32(v.GetFloat64(key("clientQPS")))
+	}
+	if v.IsSet(key("clientBurst")) {
+		c.ClientBurst = v.GetInt(key("clientBurst"))
 	}
 	if v.IsSet(key("relaunch.enabled")) {
 		c.Relaunch.Enabled = v.GetBool(key("relaunch.enabled"))
@@ -301,6 +326,15 @@ func (c *Config) Validate() error {
 	}
 	if c.SweepInterval < 0 {
 		return keyErr("sweepInterval", "must be >= 0")
+	}
+	if c.ImagePullTimeout <= 0 {
+		return keyErr("imagePullTimeout", "must be > 0")
+	}
+	if c.ClientQPS <= 0 {
+		return keyErr("clientQPS", "must be > 0")
+	}
+	if c.ClientBurst <= 0 {
+		return keyErr("clientBurst", "must be > 0")
 	}
 	if c.Relaunch.InitialBackoff <= 0 {
 		return keyErr("relaunch.initialBackoff", "must be > 0")

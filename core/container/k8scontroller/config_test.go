@@ -60,6 +60,9 @@ vm:
       team: blue
     peerPodName: peer0-0
     sweepInterval: 1m
+    imagePullTimeout: 90s
+    clientQPS: 20.5
+    clientBurst: 40
     relaunch:
       enabled: false
       initialBackoff: 500ms
@@ -114,10 +117,13 @@ func TestConfigFromYAML(t *testing.T) {
 		Tolerations: []corev1.Toleration{{
 			Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "chaincode", Effect: corev1.TaintEffectNoSchedule,
 		}},
-		PodAnnotations: map[string]string{"example.com/team": "blue"},
-		PodLabels:      map[string]string{"team": "blue"},
-		PeerPodName:    "peer0-0",
-		SweepInterval:  time.Minute,
+		PodAnnotations:   map[string]string{"example.com/team": "blue"},
+		PodLabels:        map[string]string{"team": "blue"},
+		PeerPodName:      "peer0-0",
+		SweepInterval:    time.Minute,
+		ImagePullTimeout: 90 * time.Second,
+		ClientQPS:        20.5,
+		ClientBurst:      40,
 		Relaunch: RelaunchPolicy{
 			InitialBackoff:     500 * time.Millisecond,
 			MaxBackoff:         10 * time.Second,
@@ -146,6 +152,9 @@ func TestConfigDefaults(t *testing.T) {
 	require.False(t, c.RegistryInsecure)
 	require.False(t, c.HostNetwork)
 	require.Nil(t, c.Tolerations)
+	require.Equal(t, 2*time.Minute, c.ImagePullTimeout)
+	require.EqualValues(t, 50, c.ClientQPS)
+	require.Equal(t, 100, c.ClientBurst)
 
 	// with a kubeconfig we are not in-cluster
 	c, err = loadConfig(peerViper(t, "vm:\n  k8s:\n    kubeconfig: /x\n"), nsFile)
@@ -220,6 +229,9 @@ func TestConfigValidate(t *testing.T) {
 		{"max below initial backoff", func(c *Config) { c.Relaunch.MaxBackoff = time.Millisecond }, "vm.k8s.relaunch.maxBackoff: must be >= vm.k8s.relaunch.initialBackoff"},
 		{"zero crash loop threshold", func(c *Config) { c.Relaunch.CrashLoopThreshold = 0 }, "vm.k8s.relaunch.crashLoopThreshold: must be >= 1"},
 		{"zero stable after", func(c *Config) { c.Relaunch.StableAfter = 0 }, "vm.k8s.relaunch.stableAfter: must be > 0"},
+		{"zero image pull timeout", func(c *Config) { c.ImagePullTimeout = 0 }, "vm.k8s.imagePullTimeout: must be > 0"},
+		{"zero client QPS", func(c *Config) { c.ClientQPS = 0 }, "vm.k8s.clientQPS: must be > 0"},
+		{"negative client burst", func(c *Config) { c.ClientBurst = -1 }, "vm.k8s.clientBurst: must be > 0"},
 	}
 	require.NoError(t, testConfig().Validate())
 	for _, tt := range tests {

@@ -10,9 +10,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +27,11 @@ import (
 	"github.com/hyperledger/fabric/core/chaincode/platforms/node"
 	"github.com/spf13/viper"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 )
 
@@ -32,6 +39,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml")
 
 const (
 	testNamespace = "fabric"
+	testPeerID    = "peer0.org1.example.com"
 	testCCID      = "mycc_1.0:3a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
 	testDigest    = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
@@ -61,6 +69,9 @@ func testConfig() *Config {
 		ReadOnlyRootFilesystem: true,
 		Relaunch:               DefaultRelaunchPolicy,
 		SweepInterval:          DefaultSweepInterval,
+		ImagePullTimeout:       DefaultImagePullTimeout,
+		ClientQPS:              DefaultClientQPS,
+		ClientBurst:            DefaultClientBurst,
 	}
 }
 
@@ -70,6 +81,54 @@ type testVM struct {
 	registry *mock.ImageRegistry
 	attacher *mock.PodAttacher
 	metrics  testMetrics
+	watches  *watchCounter
+}
+
+// watchCounter counts the watches opened per resource.
+type watchCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+	opened chan struct{} // signalled on every watch
+}
+
+func (w *watchCounter) react(a k8stesting.Action) (bool, watch.Interface, error) {
+	w.mu.Lock()
+	w.counts[a.GetResource().Resource]++
+	w.mu.Unlock()
+	select {
+	case w.opened <- struct{}{}:
+	default:
+	}
+	return false, nil, nil
+}
+
+// awaitWatches waits until at least want watches per resource were opened.
+func (w *watchCounter) awaitWatches(t *testing.T, want map[string]int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		enough := true
+		for r, n := range want {
+			enough = enough && w.count(r) >= n
+		}
+		if enough {
+			return
+		}
+		select {
+		case <-w.opened:
+		case <-timeout:
+			w.mu.Lock()
+			got := fmt.Sprint(w.counts)
+			w.mu.Unlock()
+			t.Fatalf("informers opened watches %s, want %v", got, want)
+		}
+	}
+}
+
+func (w *watchCounter) count(resource string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.counts[resource]
 }
 
 type testMetrics struct {
@@ -77,7 +136,10 @@ type testMetrics struct {
 	failures, cacheHits     *metricsfakes.Counter
 }
 
-func newTestVM(t *testing.T, cfg *Config) *testVM {
+// newTestVM returns a VM on a fake clientset holding objs, with its
+// informers started and synced (and stopped when the test ends). The
+// informers' LIST and WATCH requests are cleared from the client's actions.
+func newTestVM(t *testing.T, cfg *Config, objs ...runtime.Object) *testVM {
 	t.Helper()
 	tm := testMetrics{
 		buildDuration: &metricsfakes.Histogram{},
@@ -90,11 +152,13 @@ func newTestVM(t *testing.T, cfg *Config) *testVM {
 	tm.failures.WithReturns(tm.failures)
 	tm.cacheHits.WithReturns(tm.cacheHits)
 
-	client := fake.NewClientset()
+	client := fake.NewClientset(objs...)
+	watches := &watchCounter{counts: map[string]int{}, opened: make(chan struct{}, 1)}
+	client.PrependWatchReactor("*", watches.react)
 	registry := &mock.ImageRegistry{}
 	attacher := &mock.PodAttacher{}
 	vm := &VM{
-		PeerID:     "peer0.org1.example.com",
+		PeerID:     testPeerID,
 		NetworkID:  "dev",
 		MSPID:      "Org1MSP",
 		LoggingEnv: []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"},
@@ -110,8 +174,23 @@ func newTestVM(t *testing.T, cfg *Config) *testVM {
 			PodStartDuration:   tm.podStart,
 		},
 		BuilderImage: "localhost:5000/fabric-peer-k8s/ccenv:3.1",
+		Clock:        clock.RealClock{},
 	}
-	return &testVM{VM: vm, client: client, registry: registry, attacher: attacher, metrics: tm}
+	vm.cache = newObjectCache(client, cfg, vm.PeerID)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		vm.stopInformers()
+	})
+	require.NoError(t, vm.startInformers(ctx))
+	// The watches start right after the caches are filled.
+	want := map[string]int{"pods": 1, "secrets": 1, "jobs": 1}
+	if cfg.BuildNamespace != cfg.Namespace {
+		want["pods"] = 2
+	}
+	watches.awaitWatches(t, want)
+	client.ClearActions()
+	return &testVM{VM: vm, client: client, registry: registry, attacher: attacher, metrics: tm, watches: watches}
 }
 
 type tarEntry struct {

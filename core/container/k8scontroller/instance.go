@@ -16,10 +16,10 @@ import (
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	watchtools "k8s.io/client-go/tools/watch"
 )
 
 // Instance is a chaincode image that can run as a Pod. It implements
@@ -74,7 +74,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	i.generation = generation
 	i.mu.Unlock()
 
-	if err := deletePodAndWait(ctx, client, ns, i.PodName, 0); err != nil {
+	if err := i.VM.deletePodAndWait(ctx, ns, i.PodName, "", 0); err != nil {
 		return errors.WithMessagef(err, "chaincode %s: cannot remove previous pod", i.CCID)
 	}
 	if err := deleteSecret(ctx, client, ns, i.SecretName); err != nil {
@@ -114,7 +114,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	}
 
 	i.mu.Lock()
-	i.podUID, i.createdAt = created.UID, time.Now()
+	i.podUID, i.createdAt = created.UID, i.VM.Clock.Now()
 	i.mu.Unlock()
 	i.VM.event(created, corev1.EventTypeNormal, reasonLaunched, "Launched chaincode %s from %s", i.CCID, i.Image)
 
@@ -158,7 +158,7 @@ func (i *Instance) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
 	defer cancel()
 	grace := int64(cfg.GracePeriod.Seconds())
-	if err := deletePodAndWait(ctx, i.VM.Client, cfg.Namespace, i.PodName, grace); err != nil {
+	if err := i.VM.deletePodAndWait(ctx, cfg.Namespace, i.PodName, "", grace); err != nil {
 		return errors.WithMessagef(err, "chaincode %s: stop failed", i.CCID)
 	}
 	if err := deleteSecret(ctx, i.VM.Client, cfg.Namespace, i.SecretName); err != nil {
@@ -169,8 +169,10 @@ func (i *Instance) Stop() error {
 
 // Wait blocks until the chaincode container terminates and returns its exit
 // code. If the pod disappears first, or its container cannot start (for
-// example because the image cannot be pulled), it returns -1; in the latter
-// case with an error saying why.
+// example because the image cannot be pulled within vm.k8s.imagePullTimeout),
+// it returns -1; in the latter case with an error saying why, after deleting
+// the stuck pod and its Secret. It follows the pod through the VM's shared
+// informer: waiting chaincodes open no watches of their own.
 func (i *Instance) Wait() (int, error) {
 	cfg := i.VM.Config
 	i.mu.Lock()
@@ -180,60 +182,192 @@ func (i *Instance) Wait() (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	exitCode := -1
-	var waitErr error
-	replaced := false
-	observed := false
-	observeStart := func(success bool) {
-		if observed || createdAt.IsZero() {
-			return
-		}
-		observed = true
-		i.VM.Metrics.PodStartDuration.With("chaincode", i.CCID, "success", strconv.FormatBool(success)).
-			Observe(time.Since(createdAt).Seconds())
+	w := &podWait{
+		Instance:  i,
+		uid:       uid,
+		createdAt: createdAt,
+		timer:     recheckTimer{clock: i.VM.Clock},
 	}
-
-	_, err := watchtools.UntilWithSync(ctx, podListWatch(i.VM.Client, cfg.Namespace, byName(i.PodName)), &corev1.Pod{},
-		absent(cfg.Namespace, i.PodName),
-		func(ev watch.Event) (bool, error) {
-			if deletedEvent(ev, i.PodName) {
-				return true, nil
-			}
-			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || pod.Name != i.PodName {
-				return false, nil
-			}
-			if uid != "" && pod.UID != uid {
-				// a later launch replaced our pod
-				replaced = true
-				return true, nil
-			}
-			cs := containerStatus(pod, chaincodeContainer)
-			switch {
-			case cs != nil && cs.State.Running != nil:
-				observeStart(true)
-			case cs != nil && cs.State.Terminated != nil:
-				observeStart(cs.State.Terminated.StartedAt.After(createdAt))
-				exitCode = int(cs.State.Terminated.ExitCode)
-				return true, nil
-			}
-			if err := stuckContainer(pod); err != nil {
-				observeStart(false)
-				waitErr = err
-				return true, nil
-			}
-			if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
-				observeStart(false)
-				waitErr = errors.Errorf("pod %s/%s is %s: %s %s", pod.Namespace, pod.Name, pod.Status.Phase, pod.Status.Reason, pod.Status.Message)
-				return true, nil
-			}
-			return false, nil
-		})
+	defer w.timer.stop()
+	exitCode, waitErr, err := w.run(ctx)
 	if err != nil {
-		return -1, errors.Wrapf(err, "chaincode %s: watching pod %s/%s", i.CCID, cfg.Namespace, i.PodName)
+		return -1, errors.WithMessagef(err, "chaincode %s: watching pod %s/%s", i.CCID, cfg.Namespace, i.PodName)
 	}
-	if !replaced {
+	if !w.replaced {
 		i.VM.supervisor.exited(i.CCID, generation)
 	}
 	return exitCode, errors.WithMessagef(waitErr, "chaincode %s", i.CCID)
+}
+
+// podWait is the state of one Instance.Wait.
+type podWait struct {
+	*Instance
+	uid       types.UID
+	createdAt time.Time
+	timer     recheckTimer
+	grace     *pullGrace
+	observed  bool
+	replaced  bool
+	last      *corev1.Pod // latest state of our pod; a cached object, read only
+}
+
+// run follows the pod until it ends and returns its exit code, or why it
+// could not start; err is set when following the pod failed.
+func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
+	ns := w.VM.Config.Namespace
+	stopped, err := w.VM.cache.stopped()
+	if err != nil {
+		return -1, nil, err
+	}
+	pods := w.VM.cache.pods[ns]
+	sub, unsubscribe := pods.subscribe(ns, w.PodName)
+	defer unsubscribe()
+
+	for {
+		var events []trackedEvent
+		select {
+		case <-ctx.Done():
+			return -1, nil, ctx.Err()
+		case <-stopped:
+			return -1, nil, errors.New("the Kubernetes object cache stopped")
+		case <-sub.ready():
+			events = sub.drain()
+		case <-w.timer.C():
+			w.timer.stop()
+			events = []trackedEvent{{Type: watch.Modified, Object: w.last}}
+		}
+		for _, ev := range events {
+			pod, gone, err := w.resolve(ctx, pods, ev)
+			if err != nil {
+				return -1, nil, err
+			}
+			if gone {
+				return -1, nil, nil
+			}
+			if pod == nil {
+				continue
+			}
+			if code, waitErr, done := w.evaluate(pod); done {
+				return code, waitErr, nil
+			}
+		}
+	}
+}
+
+// resolve turns an event into the current state of our pod, or gone when it
+// no longer exists (with replaced set when a later launch replaced it). The
+// pod is nil, and not gone, for the deletion of an earlier pod of that name.
+// When the cache does not show our pod, the API server is asked: the cache
+// may not have caught up with Start yet.
+func (w *podWait) resolve(ctx context.Context, pods *tracker, ev trackedEvent) (pod *corev1.Pod, gone bool, err error) {
+	pod, _ = ev.Object.(*corev1.Pod)
+	ours := pod != nil && (w.uid == "" || pod.UID == w.uid)
+	switch {
+	case ours && ev.Type == watch.Deleted:
+		return nil, true, nil
+	case ours:
+		return pod, false, nil
+	case pod != nil && ev.Type == watch.Deleted:
+		return nil, false, nil
+	}
+	live, gone, err := pods.confirmGone(ctx, w.PodName, string(w.uid))
+	if err != nil {
+		return nil, false, errors.Wrapf(err, "cannot get pod %s/%s", w.VM.Config.Namespace, w.PodName)
+	}
+	if !gone {
+		return live.(*corev1.Pod), false, nil
+	}
+	w.replaced = live != nil
+	return nil, true, nil
+}
+
+// evaluate returns done when pod has ended or cannot start.
+func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done bool) {
+	w.last = pod
+	cs := containerStatus(pod, chaincodeContainer)
+	switch {
+	case cs != nil && cs.State.Running != nil:
+		w.observeStart(true)
+	case cs != nil && cs.State.Terminated != nil:
+		w.observeStart(cs.State.Terminated.StartedAt.After(w.createdAt))
+		return int(cs.State.Terminated.ExitCode), nil, true
+	}
+	if w.grace == nil {
+		start := pod.CreationTimestamp.Time
+		if start.IsZero() {
+			start = w.createdAt
+		}
+		if start.IsZero() {
+			start = w.VM.Clock.Now()
+		}
+		w.grace = &pullGrace{Clock: w.VM.Clock, Timeout: w.VM.Config.ImagePullTimeout, Start: start}
+	}
+	recheck, err := w.grace.check(pod)
+	if err != nil {
+		w.observeStart(false)
+		w.timer.stop()
+		return -1, w.removeStuck(pod, err), true
+	}
+	w.timer.arm(recheck)
+	if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+		w.observeStart(false)
+		return -1, errors.Errorf("pod %s/%s is %s: %s %s", pod.Namespace, pod.Name, pod.Status.Phase, pod.Status.Reason, pod.Status.Message), true
+	}
+	return 0, nil, false
+}
+
+func (w *podWait) observeStart(success bool) {
+	if w.observed || w.createdAt.IsZero() {
+		return
+	}
+	w.observed = true
+	w.VM.Metrics.PodStartDuration.With("chaincode", w.CCID, "success", strconv.FormatBool(success)).
+		Observe(w.VM.Clock.Since(w.createdAt).Seconds())
+}
+
+// removeStuck deletes a pod that cannot start, and its Secret, so that
+// nothing is left pulling forever. It returns cause, with any failure to
+// clean up.
+func (w *podWait) removeStuck(pod *corev1.Pod, cause error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.VM.Config.StopTimeout)
+	defer cancel()
+	logger.Warningf("Chaincode %s: deleting pod %s/%s: %s", w.CCID, pod.Namespace, pod.Name, cause)
+	if err := w.VM.deletePodAndWait(ctx, pod.Namespace, pod.Name, pod.UID, 0); err != nil {
+		return errors.WithMessagef(cause, "also failed to delete the pod: %s", err)
+	}
+	if err := w.deleteSecret(ctx, pod.UID); err != nil {
+		return errors.WithMessagef(cause, "also failed to delete its secret: %s", err)
+	}
+	return cause
+}
+
+// deleteSecret deletes the Secret of the pod with uid unless it belongs to
+// another (later) pod of this chaincode.
+func (w *podWait) deleteSecret(ctx context.Context, uid types.UID) error {
+	ns := w.VM.Config.Namespace
+	secret, err := w.VM.cache.secrets.Secrets(ns).Get(w.SecretName)
+	if apierrors.IsNotFound(err) {
+		// The cache may not have caught up with Start yet.
+		secret, err = w.VM.Client.CoreV1().Secrets(ns).Get(ctx, w.SecretName, metav1.GetOptions{})
+	}
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return errors.Wrapf(err, "cannot get secret %s/%s", ns, w.SecretName)
+	}
+	for _, o := range secret.OwnerReferences {
+		if o.Kind == "Pod" && o.UID != uid {
+			return nil
+		}
+	}
+	opts := metav1.DeleteOptions{}
+	if secret.UID != "" {
+		opts.Preconditions = metav1.NewUIDPreconditions(string(secret.UID))
+	}
+	err = w.VM.Client.CoreV1().Secrets(ns).Delete(ctx, w.SecretName, opts)
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return errors.Wrapf(err, "cannot delete secret %s/%s", ns, w.SecretName)
+	}
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 var testTLS = &ccintf.PeerConnection{
@@ -194,16 +195,123 @@ func TestWaitPodDeleted(t *testing.T) {
 	require.Equal(t, -1, r.code)
 }
 
-func TestWaitImagePullFailure(t *testing.T) {
+// pullClock makes vm's clock a fake one.
+func pullClock(vm *testVM) *clocktesting.FakeClock {
+	fc := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	vm.Clock = fc
+	return fc
+}
+
+// awaitPullTimer waits until Wait, having seen a failing image pull, armed
+// the timer that ends its pull grace: the only sign that it keeps waiting.
+func awaitPullTimer(t *testing.T, fc *clocktesting.FakeClock) {
+	t.Helper()
+	require.Eventually(t, fc.HasWaiters, 10*time.Second, time.Millisecond,
+		"Wait arms its pull grace timer in its own goroutine")
+}
+
+func pullFailing(reason string) corev1.ContainerState {
+	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "registry unavailable"}}
+}
+
+func requireGone(t *testing.T, vm *testVM, inst *Instance) {
+	t.Helper()
+	_, err := getPod(t, vm, inst.PodName)
+	require.True(t, apierrors.IsNotFound(err), "stuck pod deleted: %v", err)
+	_, err = getSecret(t, vm, inst.SecretName)
+	require.True(t, apierrors.IsNotFound(err), "its secret deleted: %v", err)
+}
+
+func TestWaitImagePullRecovers(t *testing.T) {
 	vm := newTestVM(t, testConfig())
+	fc := pullClock(vm)
 	inst, results := startedInstance(t, vm)
+
+	setContainerState(t, vm, inst.PodName, pullFailing("ErrImagePull"))
+	awaitPullTimer(t, fc)
+	fc.Step(time.Minute)
+	setContainerState(t, vm, inst.PodName, pullFailing("ImagePullBackOff"))
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
+
+	r := <-results
+	require.NoError(t, r.err)
+	require.Equal(t, 3, r.code)
+	_, err := getPod(t, vm, inst.PodName)
+	require.NoError(t, err, "a pod that started is left alone")
+}
+
+func TestWaitImagePullTimeout(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	fc := pullClock(vm)
+	inst, results := startedInstance(t, vm)
+
+	setContainerState(t, vm, inst.PodName, pullFailing("ImagePullBackOff"))
+	awaitPullTimer(t, fc)
+	fc.Step(DefaultImagePullTimeout)
+
+	r := <-results
+	require.Equal(t, -1, r.code)
+	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName+
+		" cannot start: image "+testImage+" was not pulled within 2m0s: ImagePullBackOff: registry unavailable")
+	require.Equal(t, []string{"chaincode", testCCID, "success", "false"}, vm.metrics.podStart.WithArgsForCall(0))
+	requireGone(t, vm, inst)
+}
+
+func TestWaitImagePullFailureAfterGrace(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	fc := pullClock(vm)
+	inst, results := startedInstance(t, vm)
+
+	fc.Step(DefaultImagePullTimeout) // the kubelet reports the failure late
+	setContainerState(t, vm, inst.PodName, pullFailing("ErrImagePull"))
+
+	r := <-results
+	require.Equal(t, -1, r.code)
+	requireGone(t, vm, inst)
+	require.ErrorContains(t, r.err, "was not pulled within 2m0s: ErrImagePull")
+}
+
+func TestWaitInvalidImageName(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	pullClock(vm)
+	inst, results := startedInstance(t, vm)
+
 	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
-		Reason: "ImagePullBackOff", Message: "manifest unknown",
+		Reason: "InvalidImageName", Message: "couldn't parse image name",
 	}})
 	r := <-results
 	require.Equal(t, -1, r.code)
-	require.ErrorContains(t, r.err, `container "chaincode" of pod fabric/`+inst.PodName+" cannot start: ImagePullBackOff: manifest unknown")
-	require.Equal(t, []string{"chaincode", testCCID, "success", "false"}, vm.metrics.podStart.WithArgsForCall(0))
+	requireGone(t, vm, inst)
+	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName+
+		" cannot start: image "+testImage+": InvalidImageName: couldn't parse image name")
+}
+
+func TestManyWaitsShareOneWatch(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	const n = 50
+	results := make(chan waitResult, n)
+	var insts []*Instance
+	for k := 0; k < n; k++ {
+		inst := vm.newInstance(fmt.Sprintf("cc%d_1.0:%064d", k, k), "GOLANG", testImage)
+		require.NoError(t, inst.Start(testTLS))
+		insts = append(insts, inst)
+		go func() {
+			code, err := inst.Wait()
+			results <- waitResult{code, err}
+		}()
+	}
+	codes := map[int]int{}
+	for k, inst := range insts {
+		setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(k)}})
+	}
+	for range insts {
+		r := <-results
+		require.NoError(t, r.err)
+		codes[r.code]++
+	}
+	require.Len(t, codes, n, "every Wait returned its own pod's exit code")
+	require.Equal(t, 1, vm.watches.count("pods"), "all Waits share the informer's watch")
 }
 
 func TestWaitPodAlreadyGone(t *testing.T) {
@@ -293,11 +401,18 @@ func TestStoppedPodIsNotRelaunched(t *testing.T) {
 	require.NoError(t, inst.Stop())
 	r := <-results
 	require.Equal(t, -1, r.code)
-	select {
-	case <-relaunched:
-		t.Fatal("a stopped chaincode was relaunched")
-	case <-time.After(200 * time.Millisecond):
-	}
+	requireNoRelaunch(t, vm, relaunched)
+}
+
+// requireNoRelaunch checks, once Wait has returned, that the supervisor
+// started no relaunch: it decides before Wait returns.
+func requireNoRelaunch(t *testing.T, vm *testVM, relaunched chan string) {
+	t.Helper()
+	vm.supervisor.mu.Lock()
+	looping := vm.supervisor.charge(testCCID).looping
+	vm.supervisor.mu.Unlock()
+	require.False(t, looping, "no relaunch loop started")
+	require.Empty(t, relaunched)
 }
 
 func TestReplacedPodIsNotRelaunched(t *testing.T) {
@@ -313,12 +428,13 @@ func TestReplacedPodIsNotRelaunched(t *testing.T) {
 	inst, results := startedInstance(t, vm)
 	// The peer launches again (for example on demand): the earlier Wait ends
 	// without reporting an exit.
-	require.NoError(t, vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS))
-	<-results
-	select {
-	case <-relaunched:
-		t.Fatal("a replaced pod triggered a relaunch")
-	case <-time.After(200 * time.Millisecond):
-	}
-	_ = inst
+	next := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, next.Start(testTLS))
+	r := <-results
+	require.NoError(t, r.err)
+	require.Equal(t, -1, r.code)
+	requireNoRelaunch(t, vm, relaunched)
+	pod, err := getPod(t, vm, inst.PodName)
+	require.NoError(t, err)
+	require.Equal(t, next.podUID, pod.UID, "the new pod is left alone")
 }

@@ -36,32 +36,31 @@ func mustRequirement(key string, op selection.Operator, values ...string) labels
 
 // ownSelector selects the objects this peer created; with otherRuns, only
 // those of earlier runs (and of versions that set no run label).
-func (vm *VM) ownSelector(otherRuns bool) string {
-	sel := labels.NewSelector().Add(
-		mustRequirement(labelManagedBy, selection.Equals, fieldManager),
-		mustRequirement(labelPeerID, selection.Equals, labelValue(vm.PeerID)),
-	)
+func (vm *VM) ownSelector(otherRuns bool) labels.Selector {
+	sel := ownLabels(vm.PeerID)
 	if otherRuns {
-		sel = sel.Add(mustRequirement(labelRun, selection.NotEquals, vm.RunID))
-	} else {
-		sel = sel.Add(mustRequirement(labelRun, selection.Equals, vm.RunID))
+		return sel.Add(mustRequirement(labelRun, selection.NotEquals, vm.RunID))
 	}
-	return sel.String()
+	return sel.Add(mustRequirement(labelRun, selection.Equals, vm.RunID))
 }
 
 // sweepEarlierRuns deletes the Pods, Secrets and Jobs this peer created in
 // earlier runs: their chaincode certificates died with that peer process.
+// It reads them from the VM's informers.
 func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
+	if _, err := vm.cache.stopped(); err != nil {
+		return 0, err
+	}
 	ns, client := vm.Config.Namespace, vm.Client
-	opts := metav1.ListOptions{LabelSelector: vm.ownSelector(true)}
+	sel := vm.ownSelector(true)
 	deleted := 0
 
-	pods, err := client.CoreV1().Pods(ns).List(ctx, opts)
+	pods, err := vm.cache.podLister[ns].Pods(ns).List(sel)
 	if err != nil {
 		return deleted, errors.Wrapf(err, "cannot list pods of earlier runs in namespace %s", ns)
 	}
 	grace := int64(0)
-	for _, p := range pods.Items {
+	for _, p := range pods {
 		err := client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return deleted, errors.Wrapf(err, "cannot delete pod %s/%s of an earlier run", ns, p.Name)
@@ -69,11 +68,11 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 		deleted++
 	}
 
-	secrets, err := client.CoreV1().Secrets(ns).List(ctx, opts)
+	secrets, err := vm.cache.secrets.Secrets(ns).List(sel)
 	if err != nil {
 		return deleted, errors.Wrapf(err, "cannot list secrets of earlier runs in namespace %s", ns)
 	}
-	for _, s := range secrets.Items {
+	for _, s := range secrets {
 		if err := deleteSecret(ctx, client, ns, s.Name); err != nil {
 			return deleted, errors.WithMessage(err, "earlier run")
 		}
@@ -81,11 +80,11 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 	}
 
 	buildNS := vm.Config.BuildNamespace
-	jobs, err := client.BatchV1().Jobs(buildNS).List(ctx, opts)
+	jobs, err := vm.cache.jobLister.Jobs(buildNS).List(sel)
 	if err != nil {
 		return deleted, errors.Wrapf(err, "cannot list jobs of earlier runs in namespace %s", buildNS)
 	}
-	for _, j := range jobs.Items {
+	for _, j := range jobs {
 		if err := deleteJob(ctx, client, buildNS, j.Name); err != nil {
 			return deleted, errors.WithMessage(err, "earlier run")
 		}
@@ -96,15 +95,20 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 
 // sweepOrphanSecrets deletes this run's Secrets whose chaincode Pod is gone
 // (a crash between creating the Secret and the Pod, or a Pod deleted while
-// the peer could not delete its Secret).
+// the peer could not delete its Secret). Secrets and Pods are read from the
+// VM's informers: the sweep sends no request per Secret.
 func (vm *VM) sweepOrphanSecrets(ctx context.Context, now time.Time) (int, error) {
+	if _, err := vm.cache.stopped(); err != nil {
+		return 0, err
+	}
 	ns, client := vm.Config.Namespace, vm.Client
-	secrets, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: vm.ownSelector(false)})
+	secrets, err := vm.cache.secrets.Secrets(ns).List(vm.ownSelector(false))
 	if err != nil {
 		return 0, errors.Wrapf(err, "cannot list secrets in namespace %s", ns)
 	}
+	pods := vm.cache.podLister[ns].Pods(ns)
 	deleted := 0
-	for _, s := range secrets.Items {
+	for _, s := range secrets {
 		if now.Sub(s.CreationTimestamp.Time) < orphanGrace {
 			continue
 		}
@@ -115,12 +119,12 @@ func (vm *VM) sweepOrphanSecrets(ctx context.Context, now time.Time) (int, error
 			}
 		}
 		if podName != "" {
-			_, err := client.CoreV1().Pods(ns).Get(ctx, podName, metav1.GetOptions{})
+			_, err := pods.Get(podName)
 			if err == nil {
 				continue
 			}
 			if !apierrors.IsNotFound(err) {
-				return deleted, errors.Wrapf(err, "cannot get pod %s/%s", ns, podName)
+				return deleted, errors.Wrapf(err, "cannot read pod %s/%s from the cache", ns, podName)
 			}
 		}
 		if err := deleteSecret(ctx, client, ns, s.Name); err != nil {

@@ -57,9 +57,7 @@ func names(t *testing.T, vm *testVM) (pods, secrets, jobs []string) {
 }
 
 func TestSweepEarlierRunsDeletesOnlyThisPeersOldObjects(t *testing.T) {
-	vm := newTestVM(t, testConfig())
-	vm.RunID = "current"
-	me, other := vm.PeerID, "peer0.org2.example.com"
+	me, other := testPeerID, "peer0.org2.example.com"
 	objs := []runtime.Object{
 		&corev1.Pod{ObjectMeta: objMeta("old-pod", me, "previous")},
 		&corev1.Pod{ObjectMeta: objMeta("unlabelled-pod", me, "")},
@@ -72,9 +70,8 @@ func TestSweepEarlierRunsDeletesOnlyThisPeersOldObjects(t *testing.T) {
 		&batchv1.Job{ObjectMeta: objMeta("old-job", me, "previous")},
 		&batchv1.Job{ObjectMeta: objMeta("other-peer-job", other, "previous")},
 	}
-	for _, o := range objs {
-		require.NoError(t, vm.client.Tracker().Add(o))
-	}
+	vm := newTestVM(t, testConfig(), objs...)
+	vm.RunID = "current"
 
 	n, err := vm.sweepEarlierRuns(context.Background())
 	require.NoError(t, err)
@@ -87,9 +84,8 @@ func TestSweepEarlierRunsDeletesOnlyThisPeersOldObjects(t *testing.T) {
 }
 
 func TestSweepEarlierRunsReportsAPIErrors(t *testing.T) {
-	vm := newTestVM(t, testConfig())
+	vm := newTestVM(t, testConfig(), &corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")})
 	vm.RunID = "current"
-	require.NoError(t, vm.client.Tracker().Add(&corev1.Pod{ObjectMeta: objMeta("old-pod", vm.PeerID, "previous")}))
 	vm.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "old-pod", nil)
 	})
@@ -97,33 +93,51 @@ func TestSweepEarlierRunsReportsAPIErrors(t *testing.T) {
 	require.ErrorContains(t, err, "cannot delete pod fabric/old-pod of an earlier run")
 }
 
-func TestSweepOrphanSecrets(t *testing.T) {
-	vm := newTestVM(t, testConfig())
-	vm.RunID = "current"
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+// orphanFixture is a live pod with its secret, secrets whose pod is gone or
+// that were never adopted, and a secret too young to be swept.
+func orphanFixture(now time.Time) []runtime.Object {
 	old := metav1.NewTime(now.Add(-2 * orphanGrace))
 	young := metav1.NewTime(now.Add(-orphanGrace / 2))
 	secret := func(name, owner string, created metav1.Time) *corev1.Secret {
-		s := &corev1.Secret{ObjectMeta: objMeta(name, vm.PeerID, "current")}
+		s := &corev1.Secret{ObjectMeta: objMeta(name, testPeerID, "current")}
 		s.CreationTimestamp = created
 		if owner != "" {
 			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: owner, UID: types.UID("uid-" + owner)}}
 		}
 		return s
 	}
-	for _, o := range []runtime.Object{
-		&corev1.Pod{ObjectMeta: objMeta("live-pod", vm.PeerID, "current")},
+	return []runtime.Object{
+		&corev1.Pod{ObjectMeta: objMeta("live-pod", testPeerID, "current")},
 		secret("with-live-pod", "live-pod", old),
 		secret("pod-gone", "gone-pod", old),
 		secret("never-adopted", "", old),
 		secret("just-created", "", young),
-	} {
-		require.NoError(t, vm.client.Tracker().Add(o))
 	}
+}
+
+func TestSweepOrphanSecrets(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	vm := newTestVM(t, testConfig(), orphanFixture(now)...)
+	vm.RunID = "current"
 
 	n, err := vm.sweepOrphanSecrets(context.Background(), now)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	_, secrets, _ := names(t, vm)
 	require.Equal(t, []string{"just-created", "with-live-pod"}, secrets)
+}
+
+func TestSweepReadsTheCache(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	vm := newTestVM(t, testConfig(), orphanFixture(now)...)
+	vm.RunID = "current"
+
+	_, err := vm.sweepOrphanSecrets(context.Background(), now)
+	require.NoError(t, err)
+	_, err = vm.sweepEarlierRuns(context.Background())
+	require.NoError(t, err)
+	for _, a := range vm.client.Actions() {
+		require.Equal(t, "delete", a.GetVerb(), "the sweep reads from the informers, it sends no %s %s", a.GetVerb(), a.GetResource().Resource)
+	}
+	require.Len(t, vm.client.Actions(), 2, "the two orphaned secrets")
 }

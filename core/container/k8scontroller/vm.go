@@ -66,6 +66,8 @@ type VM struct {
 	Clock clock.WithTicker
 
 	supervisor *supervisor
+	// cache holds the shared informers every wait on our objects uses.
+	cache *objectCache
 
 	builds singleflight.Group
 }
@@ -86,7 +88,7 @@ func New(p PeerParams) (*VM, error) {
 		return nil, err
 	}
 
-	restConfig, err := restConfig(cfg.Kubeconfig)
+	restConfig, err := restConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +115,7 @@ func New(p PeerParams) (*VM, error) {
 	recorder, _ := newEventRecorder(client, cfg.Namespace, p.PeerID)
 	vm.Events = recorder
 	vm.supervisor = newSupervisor(cfg.Relaunch, vm.Clock, relaunchReport{VM: vm})
+	vm.cache = newObjectCache(client, cfg, p.PeerID)
 
 	if cfg.PeerPodName != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
@@ -126,6 +129,11 @@ func New(p PeerParams) (*VM, error) {
 
 	logger.Infof("Kubernetes chaincode VM: namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q, run %s",
 		cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName, vm.RunID)
+	// Until the VM has a lifecycle of its own, the informers run as long as
+	// the peer process, like the sweeper.
+	if err := vm.startInformers(context.Background()); err != nil {
+		return nil, err
+	}
 	go vm.runSweeper(cfg.SweepInterval)
 	return vm, nil
 }
@@ -155,11 +163,12 @@ func (vm *VM) stampRun(meta *metav1.ObjectMeta) {
 	meta.Labels = l
 }
 
-func restConfig(kubeconfig string) (*rest.Config, error) {
+func restConfig(cfg *Config) (*rest.Config, error) {
 	var (
 		c   *rest.Config
 		err error
 	)
+	kubeconfig := cfg.Kubeconfig
 	if kubeconfig != "" {
 		c, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
 		if err != nil {
@@ -172,6 +181,7 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		}
 	}
 	c.UserAgent = fieldManager
+	c.QPS, c.Burst = cfg.ClientQPS, cfg.ClientBurst
 	return c, nil
 }
 

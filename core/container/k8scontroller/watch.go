@@ -8,6 +8,7 @@ package k8scontroller
 
 import (
 	"context"
+	"time"
 
 	"github.com/pkg/errors"
 	batchv1 "k8s.io/api/batch/v1"
@@ -17,10 +18,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/clock"
 )
 
 // selector restricts a list+watch.
@@ -39,7 +42,9 @@ func (s selector) apply(o *metav1.ListOptions) {
 }
 
 // listWatchAPI is the List and Watch half of a typed namespaced client
-// (PodInterface, EventInterface, JobInterface).
+// (EventInterface, JobInterface). The VM's own Pods and Jobs are read through
+// its shared informers (informer.go); these per-object watches remain for
+// rare, bounded waits on objects the informers do not see.
 type listWatchAPI[L runtime.Object] interface {
 	List(ctx context.Context, opts metav1.ListOptions) (L, error)
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
@@ -59,10 +64,6 @@ func newListWatch[L runtime.Object](c kubernetes.Interface, api listWatchAPI[L],
 			return api.Watch(ctx, o)
 		},
 	}, c)
-}
-
-func podListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
-	return newListWatch(c, c.CoreV1().Pods(ns), sel)
 }
 
 func eventListWatch(c kubernetes.Interface, ns string, sel selector) cache.ListerWatcher {
@@ -91,32 +92,37 @@ func deletedEvent(ev watch.Event, name string) bool {
 	return err == nil && m.GetName() == name
 }
 
-// waitPodGone waits until the pod is deleted (re-listing on watch expiry).
-func waitPodGone(ctx context.Context, c kubernetes.Interface, ns, name string) error {
-	_, err := watchtools.UntilWithSync(ctx, podListWatch(c, ns, byName(name)), &corev1.Pod{}, absent(ns, name),
-		func(ev watch.Event) (bool, error) { return deletedEvent(ev, name), nil })
-	return err
-}
-
-// waitJobGone waits until the Job is deleted.
+// waitJobGone waits until the Job is deleted. It is for Jobs of other peers
+// (a build Job name is shared by every peer building the same image), which
+// the VM's informers do not see; such collisions are rare, and the wait is
+// bounded by the build's deadline.
 func waitJobGone(ctx context.Context, c kubernetes.Interface, ns, name string) error {
 	_, err := watchtools.UntilWithSync(ctx, jobListWatch(c, ns, byName(name)), &batchv1.Job{}, absent(ns, name),
 		func(ev watch.Event) (bool, error) { return deletedEvent(ev, name), nil })
 	return err
 }
 
-// deletePodAndWait deletes a pod and waits until it is gone; a missing pod is
-// success.
-func deletePodAndWait(ctx context.Context, c kubernetes.Interface, ns, name string, gracePeriodSeconds int64) error {
-	err := c.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &gracePeriodSeconds})
-	if apierrors.IsNotFound(err) {
+// deletePodAndWait deletes a pod and waits, through the VM's informers,
+// until it is gone; a missing pod is success. With uid set, only that pod is
+// deleted: a pod of that name with another UID counts as gone.
+func (vm *VM) deletePodAndWait(ctx context.Context, ns, name string, uid types.UID, gracePeriodSeconds int64) error {
+	done, err := vm.cache.stopped()
+	if err != nil {
+		return errors.WithMessagef(err, "cannot wait for pod %s/%s", ns, name)
+	}
+	opts := metav1.DeleteOptions{GracePeriodSeconds: &gracePeriodSeconds}
+	if uid != "" {
+		opts.Preconditions = metav1.NewUIDPreconditions(string(uid))
+	}
+	err = vm.Client.CoreV1().Pods(ns).Delete(ctx, name, opts)
+	if apierrors.IsNotFound(err) || (uid != "" && apierrors.IsConflict(err)) {
 		return nil
 	}
 	if err != nil {
 		return errors.Wrapf(err, "cannot delete pod %s/%s", ns, name)
 	}
-	if err := waitPodGone(ctx, c, ns, name); err != nil {
-		return errors.Wrapf(err, "pod %s/%s was not removed", ns, name)
+	if err := vm.cache.pods[ns].waitGone(ctx, done, ns, name, string(uid)); err != nil {
+		return errors.WithMessagef(err, "pod %s/%s was not removed", ns, name)
 	}
 	return nil
 }
@@ -157,12 +163,113 @@ func jobFinished(job *batchv1.Job) (batchv1.JobConditionType, bool) {
 // their own within a build or a chaincode launch.
 func isFatalWaiting(reason string) bool {
 	switch reason {
-	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-		"CreateContainerConfigError", "CreateContainerError":
+	case "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError":
 		return true
 	default:
 		return false
 	}
+}
+
+// isPullWaiting reports waiting reasons of an image pull that failed but is
+// retried: a registry hiccup must not fail a launch.
+func isPullWaiting(reason string) bool {
+	return reason == "ErrImagePull" || reason == "ImagePullBackOff"
+}
+
+// pullGrace decides when a container whose image pull keeps failing is
+// stuck: after Timeout, counted from Start or, when Start is zero, from when
+// the container's pull failure was first seen (the containers of a build pod
+// pull one after another).
+type pullGrace struct {
+	Clock   clock.PassiveClock
+	Timeout time.Duration
+	Start   time.Time
+
+	firstSeen map[string]time.Time
+}
+
+// check returns an error naming the container, its image and the reason
+// when a container of pod cannot start, either at once or because its image
+// was not pulled within the grace. Otherwise, while a pull is failing, it
+// returns when to check again.
+func (g *pullGrace) check(pod *corev1.Pod) (recheck time.Time, err error) {
+	now := g.Clock.Now()
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range list {
+			w := cs.State.Waiting
+			if w == nil {
+				continue
+			}
+			if isFatalWaiting(w.Reason) {
+				return time.Time{}, errors.Errorf("container %q of pod %s/%s cannot start: image %s: %s: %s",
+					cs.Name, pod.Namespace, pod.Name, containerImage(pod, cs.Name), w.Reason, w.Message)
+			}
+			if !isPullWaiting(w.Reason) {
+				continue
+			}
+			start := g.Start
+			if start.IsZero() {
+				if g.firstSeen == nil {
+					g.firstSeen = map[string]time.Time{}
+				}
+				if _, ok := g.firstSeen[cs.Name]; !ok {
+					g.firstSeen[cs.Name] = now
+				}
+				start = g.firstSeen[cs.Name]
+			}
+			deadline := start.Add(g.Timeout)
+			if !now.Before(deadline) {
+				return time.Time{}, errors.Errorf("container %q of pod %s/%s cannot start: image %s was not pulled within %s: %s: %s",
+					cs.Name, pod.Namespace, pod.Name, containerImage(pod, cs.Name), g.Timeout, w.Reason, w.Message)
+			}
+			if recheck.IsZero() || deadline.Before(recheck) {
+				recheck = deadline
+			}
+		}
+	}
+	return recheck, nil
+}
+
+// containerImage is the image a container of pod runs.
+func containerImage(pod *corev1.Pod, name string) string {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if c.Name == name {
+				return c.Image
+			}
+		}
+	}
+	return "(unknown)"
+}
+
+// recheckTimer is a timer that can be re-armed; its channel is nil while it
+// is not armed.
+type recheckTimer struct {
+	clock clock.Clock
+	timer clock.Timer
+}
+
+// arm (re)starts the timer to fire at t; a zero t stops it.
+func (r *recheckTimer) arm(t time.Time) {
+	r.stop()
+	if !t.IsZero() {
+		r.timer = r.clock.NewTimer(t.Sub(r.clock.Now()))
+	}
+}
+
+func (r *recheckTimer) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+}
+
+// C is the timer's channel, or nil.
+func (r *recheckTimer) C() <-chan time.Time {
+	if r.timer == nil {
+		return nil
+	}
+	return r.timer.C()
 }
 
 // containerStatus finds a container's status among init and app containers.
@@ -171,19 +278,6 @@ func containerStatus(pod *corev1.Pod, name string) *corev1.ContainerStatus {
 		for i := range list {
 			if list[i].Name == name {
 				return &list[i]
-			}
-		}
-	}
-	return nil
-}
-
-// stuckContainer returns an error when any container of pod waits for a
-// reason that will not resolve on its own.
-func stuckContainer(pod *corev1.Pod) error {
-	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
-		for _, cs := range list {
-			if w := cs.State.Waiting; w != nil && isFatalWaiting(w.Reason) {
-				return errors.Errorf("container %q of pod %s/%s cannot start: %s: %s", cs.Name, pod.Namespace, pod.Name, w.Reason, w.Message)
 			}
 		}
 	}

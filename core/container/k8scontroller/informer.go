@@ -1,0 +1,351 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/pkg/errors"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// cacheSyncTimeout bounds the initial LIST of the informers.
+const cacheSyncTimeout = time.Minute
+
+// objectCache is the VM's one view of the objects it owns: shared informers,
+// restricted to this peer's labels, for Pods and Secrets in vm.k8s.namespace
+// and Jobs and build Pods in vm.k8s.buildNamespace (one informer factory when
+// both are the same namespace). Waits on single objects subscribe to it
+// through trackers instead of opening watches of their own, so that the
+// number of watches does not grow with the number of chaincodes.
+type objectCache struct {
+	factories map[string]informers.SharedInformerFactory
+	pods      map[string]*tracker // by namespace
+	jobs      *tracker
+	podLister map[string]corelisters.PodLister
+	secrets   corelisters.SecretLister
+	jobLister batchlisters.JobLister
+
+	mu   sync.Mutex
+	done <-chan struct{} // nil until started
+}
+
+// ownLabels selects every object this peer creates, of any run.
+func ownLabels(peerID string) labels.Selector {
+	return labels.NewSelector().Add(
+		mustRequirement(labelManagedBy, selection.Equals, fieldManager),
+		mustRequirement(labelPeerID, selection.Equals, labelValue(peerID)),
+	)
+}
+
+// newObjectCache sets up the informers; nothing is listed or watched until
+// start. Build pods carry the labels of their Job's template, which are ours.
+func newObjectCache(client kubernetes.Interface, cfg *Config, peerID string) *objectCache {
+	sel := ownLabels(peerID).String()
+	c := &objectCache{
+		factories: map[string]informers.SharedInformerFactory{},
+		pods:      map[string]*tracker{},
+		podLister: map[string]corelisters.PodLister{},
+	}
+	factory := func(ns string) informers.SharedInformerFactory {
+		if f, ok := c.factories[ns]; ok {
+			return f
+		}
+		f := informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithNamespace(ns),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+		c.factories[ns] = f
+		return f
+	}
+	for _, ns := range []string{cfg.Namespace, cfg.BuildNamespace} {
+		if _, ok := c.pods[ns]; ok {
+			continue
+		}
+		pods := factory(ns).Core().V1().Pods()
+		c.pods[ns] = newTracker(pods.Informer(), func(ctx context.Context, name string) (runtime.Object, error) {
+			return client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		})
+		c.podLister[ns] = pods.Lister()
+	}
+	secrets := factory(cfg.Namespace).Core().V1().Secrets()
+	secrets.Informer()
+	c.secrets = secrets.Lister()
+	buildNS := cfg.BuildNamespace
+	jobs := factory(buildNS).Batch().V1().Jobs()
+	c.jobs = newTracker(jobs.Informer(), func(ctx context.Context, name string) (runtime.Object, error) {
+		return client.BatchV1().Jobs(buildNS).Get(ctx, name, metav1.GetOptions{})
+	})
+	c.jobLister = jobs.Lister()
+	return c
+}
+
+// start starts the informers, which run until ctx ends, and waits until
+// their caches are filled.
+func (c *objectCache) start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.done != nil {
+		c.mu.Unlock()
+		return errors.New("informers already started")
+	}
+	c.done = ctx.Done()
+	c.mu.Unlock()
+
+	syncCtx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
+	defer cancel()
+	for ns, f := range c.factories {
+		f.Start(ctx.Done())
+		for typ, ok := range f.WaitForCacheSync(syncCtx.Done()) {
+			if !ok {
+				return errors.Errorf("cannot list %s in namespace %s within %s", typ, ns, cacheSyncTimeout)
+			}
+		}
+	}
+	return nil
+}
+
+// shutdown waits until the informers' goroutines have ended; the context
+// given to start must be done.
+func (c *objectCache) shutdown() {
+	for _, f := range c.factories {
+		f.Shutdown()
+	}
+}
+
+// stopped is closed when the informers stop; nil (never ready) before start.
+func (c *objectCache) stopped() (<-chan struct{}, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		return nil, errors.New("the Kubernetes object cache is not started")
+	}
+	return c.done, nil
+}
+
+// startInformers starts the VM's shared informers; they run until ctx ends.
+// It returns once their caches are filled, or an error after a bound.
+func (vm *VM) startInformers(ctx context.Context) error {
+	return errors.WithMessage(vm.cache.start(ctx), "k8scontroller")
+}
+
+// stopInformers waits until the informers have stopped after the context
+// given to startInformers ended.
+func (vm *VM) stopInformers() {
+	vm.cache.shutdown()
+}
+
+// trackedEvent is one change of a tracked object. The first event of every
+// subscription is the cache's state when it subscribed: Added, or Deleted
+// with a nil Object if the cache does not hold the object.
+type trackedEvent struct {
+	Type   watch.EventType
+	Object runtime.Object
+}
+
+// tracker dispatches the events of one shared informer to the subscribers
+// of single objects (by namespace/name) or of objects matching a predicate.
+type tracker struct {
+	store cache.Store
+	// get reads an object from the API server when the cache does not show
+	// it: the cache may lag behind our own writes.
+	get func(ctx context.Context, name string) (runtime.Object, error)
+
+	mu      sync.Mutex
+	byKey   map[string]map[*subscription]struct{}
+	matches map[*subscription]func(metav1.Object) bool
+}
+
+func newTracker(informer cache.SharedIndexInformer, get func(ctx context.Context, name string) (runtime.Object, error)) *tracker {
+	t := &tracker{
+		store:   informer.GetStore(),
+		get:     get,
+		byKey:   map[string]map[*subscription]struct{}{},
+		matches: map[*subscription]func(metav1.Object) bool{},
+	}
+	// Registering on an informer that is not started cannot fail.
+	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { t.dispatch(watch.Added, obj) },
+		UpdateFunc: func(_, obj interface{}) { t.dispatch(watch.Modified, obj) },
+		DeleteFunc: func(obj interface{}) { t.dispatch(watch.Deleted, obj) },
+	})
+	return t
+}
+
+func (t *tracker) dispatch(typ watch.EventType, obj interface{}) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	o, ok := obj.(runtime.Object)
+	if !ok {
+		return
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	ev := trackedEvent{Type: typ, Object: o}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for s := range t.byKey[m.GetNamespace()+"/"+m.GetName()] {
+		s.push(ev)
+	}
+	for s, match := range t.matches {
+		if match(m) {
+			s.push(ev)
+		}
+	}
+}
+
+// subscribe delivers the events of the object ns/name, starting with the
+// cache's current state of it. Call cancel when done.
+func (t *tracker) subscribe(ns, name string) (s *subscription, cancel func()) {
+	key := ns + "/" + name
+	s = newSubscription()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byKey[key] == nil {
+		t.byKey[key] = map[*subscription]struct{}{}
+	}
+	t.byKey[key][s] = struct{}{}
+	if obj, exists, err := t.store.GetByKey(key); err == nil && exists {
+		s.push(trackedEvent{Type: watch.Added, Object: obj.(runtime.Object)})
+	} else {
+		s.push(trackedEvent{Type: watch.Deleted})
+	}
+	return s, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		delete(t.byKey[key], s)
+		if len(t.byKey[key]) == 0 {
+			delete(t.byKey, key)
+		}
+	}
+}
+
+// subscribeMatching delivers the events of every object for which match is
+// true, starting with an Added event for each such object in the cache.
+func (t *tracker) subscribeMatching(match func(metav1.Object) bool) (s *subscription, cancel func()) {
+	s = newSubscription()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.matches[s] = match
+	for _, obj := range t.store.List() {
+		if m, ok := obj.(metav1.Object); ok && match(m) {
+			s.push(trackedEvent{Type: watch.Added, Object: obj.(runtime.Object)})
+		}
+	}
+	return s, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		delete(t.matches, s)
+	}
+}
+
+// subscription queues the events for one waiter. Objects are the informer's
+// cached objects: they must not be modified.
+type subscription struct {
+	mu     sync.Mutex
+	queue  []trackedEvent
+	signal chan struct{}
+}
+
+func newSubscription() *subscription {
+	return &subscription{signal: make(chan struct{}, 1)}
+}
+
+func (s *subscription) push(ev trackedEvent) {
+	s.mu.Lock()
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// ready is signalled when events are queued.
+func (s *subscription) ready() <-chan struct{} {
+	return s.signal
+}
+
+// drain returns the queued events, oldest first.
+func (s *subscription) drain() []trackedEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q
+}
+
+// objectUID is the UID of a tracked object, or "" for none.
+func objectUID(obj runtime.Object) string {
+	if m, ok := obj.(metav1.Object); ok && obj != nil {
+		return string(m.GetUID())
+	}
+	return ""
+}
+
+// confirmGone asks the API server whether the object called name, which the
+// cache does not hold (with uid, if uid is set), is really gone. It returns
+// the live object when it is not.
+func (t *tracker) confirmGone(ctx context.Context, name, uid string) (runtime.Object, bool, error) {
+	obj, err := t.get(ctx, name)
+	if apierrors.IsNotFound(err) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if uid != "" && objectUID(obj) != uid {
+		return obj, true, nil
+	}
+	return obj, false, nil
+}
+
+// waitGone waits until the object ns/name (with uid, if set) no longer
+// exists.
+func (t *tracker) waitGone(ctx context.Context, done <-chan struct{}, ns, name, uid string) error {
+	sub, cancel := t.subscribe(ns, name)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return errors.New("the Kubernetes object cache stopped")
+		case <-sub.ready():
+		}
+		for _, ev := range sub.drain() {
+			if ev.Type != watch.Deleted {
+				if uid == "" || objectUID(ev.Object) == uid {
+					continue
+				}
+			} else if ev.Object != nil && uid != "" && objectUID(ev.Object) != uid {
+				continue
+			}
+			// The cache says it is gone; the API server decides.
+			_, gone, err := t.confirmGone(ctx, name, uid)
+			if err != nil {
+				return errors.Wrapf(err, "cannot get %s/%s", ns, name)
+			}
+			if gone {
+				return nil
+			}
+		}
+	}
+}

@@ -1,0 +1,52 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const testKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:6443
+users:
+- name: peer
+  user:
+    token: x
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: peer
+current-context: local
+`
+
+func TestRestConfigRateLimits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(path, []byte(testKubeconfig), 0o600))
+	cfg := testConfig()
+	cfg.Kubeconfig = path
+
+	c, err := restConfig(cfg)
+	require.NoError(t, err)
+	require.EqualValues(t, DefaultClientQPS, c.QPS)
+	require.Equal(t, DefaultClientBurst, c.Burst)
+	require.Equal(t, fieldManager, c.UserAgent)
+
+	cfg.ClientQPS, cfg.ClientBurst = 7.5, 9
+	c, err = restConfig(cfg)
+	require.NoError(t, err)
+	require.EqualValues(t, 7.5, c.QPS)
+	require.Equal(t, 9, c.Burst)
+}
