@@ -57,6 +57,7 @@ func testConfig() *Config {
 		StopTimeout:            5 * time.Second,
 		GracePeriod:            2 * time.Second,
 		MaxCodePackageSize:     DefaultMaxCodePackageSize,
+		MaxConcurrentBuilds:    DefaultMaxConcurrentBuilds,
 		RunAsUser:              DefaultRunAsUser,
 		ReadOnlyRootFilesystem: true,
 		Relaunch:               DefaultRelaunchPolicy,
@@ -124,7 +125,7 @@ func file(name, body string) tarEntry {
 }
 
 // codePackage returns a gzip-compressed tar like a chaincode's code.tar.gz.
-func codePackage(t *testing.T, entries ...tarEntry) []byte {
+func codePackage(t testing.TB, entries ...tarEntry) []byte {
 	t.Helper()
 	buf := &bytes.Buffer{}
 	gw := gzip.NewWriter(buf)
