@@ -7,7 +7,6 @@ SPDX-License-Identifier: Apache-2.0
 package k8scontroller
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"regexp"
@@ -46,7 +45,7 @@ type buildRequest struct {
 	Ref     string // <registry>/<repo>:<tag>
 	PullRef string // <pullRegistry>/<repo>:<tag>
 	Job     buildJobParams
-	Context []byte // tar stream for the receive container
+	Input   *buildInput // streamed into the receive container
 }
 
 // Build returns an Instance running the image of the chaincode package,
@@ -75,6 +74,12 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 	}
 
 	v, err, _ := vm.builds.Do(req.Ref, func() (interface{}, error) {
+		if err := vm.slots.acquire(ctx, vm.Config.MaxConcurrentBuilds); err != nil {
+			vm.Metrics.ImageBuildFailures.With("chaincode", ccid).Add(1)
+			return "", errors.Errorf("chaincode %s: timed out waiting for one of %d build slots (vm.k8s.maxConcurrentBuilds)",
+				ccid, vm.Config.MaxConcurrentBuilds)
+		}
+		defer vm.slots.release()
 		start := time.Now()
 		digest, err := vm.buildImage(ctx, req)
 		vm.Metrics.ImageBuildDuration.With("chaincode", ccid, "success", strconv.FormatBool(err == nil)).
@@ -93,11 +98,15 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 }
 
 // prepareBuild resolves the platform, computes the image reference and
-// validates and re-packs the code package before anything is created.
+// validates the metadata path and the code package before anything is
+// created.
 func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildRequest, error) {
 	platform, ok := vm.Platforms.Platforms[ccType]
 	if !ok {
 		return nil, errors.Errorf("chaincode %s: unknown chaincode type %q", ccid, ccType)
+	}
+	if err := checkChaincodePath(ccType, path); err != nil {
+		return nil, errors.WithMessagef(err, "chaincode %s: invalid metadata", ccid)
 	}
 	dockerfile, err := vm.Platforms.GenerateDockerfile(ccType)
 	if err != nil {
@@ -114,7 +123,7 @@ func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildReq
 	if builder == "" {
 		return nil, errors.Errorf("chaincode %s: no builder image: platform %s names none and chaincode.builder is empty", ccid, ccType)
 	}
-	buildCtx, err := buildContext(code, dockerfile, vm.Config.MaxCodePackageSize)
+	input, err := newBuildInput(code, dockerfile, vm.Config.MaxCodePackageSize)
 	if err != nil {
 		return nil, errors.WithMessagef(err, "chaincode %s: invalid code package", ccid)
 	}
@@ -124,7 +133,7 @@ func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildReq
 		CCID:    ccid,
 		Ref:     imageRef(vm.Config.Registry, ccid, tag),
 		PullRef: imageRef(vm.Config.PullRegistry, ccid, tag),
-		Context: buildCtx,
+		Input:   input,
 		Job: buildJobParams{
 			Name:         buildJobName(tag),
 			CCID:         ccid,
@@ -235,7 +244,10 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 	if err != nil {
 		return "", fail(err, "waiting for build pod")
 	}
-	if err := vm.Attacher.Attach(ctx, ns, pod, receiveContainer, bytes.NewReader(req.Context)); err != nil {
+	stream := req.Input.open()
+	err = vm.Attacher.Attach(ctx, ns, pod, receiveContainer, stream)
+	stream.Close()
+	if err != nil {
 		return "", fail(err, "streaming code package into pod %s", pod)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,16 +35,19 @@ var goMetadata = &persistence.ChaincodePackageMetadata{Type: "golang", Path: "ex
 type fakeJobController struct {
 	vm       *testVM
 	streamed chan []byte
-	errs     chan error // from createPod, which runs in its own goroutine
+	errs     chan error // failures of the fake, reported when the test ends
 }
 
 func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod, job *batchv1.Job)) *fakeJobController {
-	c := &fakeJobController{vm: vm, streamed: make(chan []byte, 1), errs: make(chan error, 10)}
+	c := &fakeJobController{vm: vm, streamed: make(chan []byte, 4), errs: make(chan error, 4)}
 	t.Cleanup(func() {
-		select {
-		case err := <-c.errs:
-			t.Errorf("fake job controller: %s", err)
-		default:
+		for {
+			select {
+			case err := <-c.errs:
+				t.Errorf("fake job controller: %s", err)
+			default:
+				return
+			}
 		}
 	})
 	vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -58,18 +62,24 @@ func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod,
 	})
 	vm.attacher.AttachStub = func(ctx context.Context, ns, pod, container string, stdin io.Reader) error {
 		data, err := io.ReadAll(stdin)
-		require.NoError(t, err)
+		if err != nil {
+			return err
+		}
 		c.streamed <- data
 		p, err := vm.client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
-		require.NoError(t, err)
+		if err != nil {
+			return err
+		}
 		j, err := vm.client.BatchV1().Jobs(ns).Get(ctx, p.Labels[labelJobName], metav1.GetOptions{})
-		require.NoError(t, err)
+		if err != nil {
+			return err
+		}
 		finish(p, j)
-		_, err = vm.client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-		require.NoError(t, err)
+		if _, err = vm.client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
 		_, err = vm.client.BatchV1().Jobs(ns).UpdateStatus(ctx, j, metav1.UpdateOptions{})
-		require.NoError(t, err)
-		return nil
+		return err
 	}
 	return c
 }
@@ -95,7 +105,10 @@ func (c *fakeJobController) createPod(job *batchv1.Job) {
 		},
 	}
 	if _, err := c.vm.client.CoreV1().Pods(job.Namespace).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
-		c.errs <- err
+		select {
+		case c.errs <- err:
+		default:
+		}
 	}
 }
 
@@ -255,18 +268,21 @@ func TestBuildJobAlreadyExists(t *testing.T) {
 	require.NoError(t, err)
 	vm.registry.DigestReturnsOnCall(0, "", nil)
 	vm.registry.DigestReturnsOnCall(1, testDigest, nil)
+	completed := make(chan error, 1)
 	vm.client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 		go func() { // the other peer's build completes
 			j, err := vm.client.BatchV1().Jobs(testNamespace).Get(context.Background(), req.Job.Name, metav1.GetOptions{})
-			require.NoError(t, err)
-			j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
-			_, err = vm.client.BatchV1().Jobs(testNamespace).UpdateStatus(context.Background(), j, metav1.UpdateOptions{})
-			require.NoError(t, err)
+			if err == nil {
+				j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+				_, err = vm.client.BatchV1().Jobs(testNamespace).UpdateStatus(context.Background(), j, metav1.UpdateOptions{})
+			}
+			completed <- err
 		}()
 		return false, nil, nil
 	})
 
 	inst, err := vm.Build(testCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
+	require.NoError(t, <-completed, "completing the other peer's job")
 	require.NoError(t, err)
 	require.Equal(t, req.PullRef+"@"+testDigest, inst.(*Instance).Image)
 	require.Equal(t, 2, vm.registry.DigestCallCount(), "registry re-checked after the foreign job")
@@ -316,6 +332,14 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			"chaincode " + testCCID + ": invalid code package: code package entry \"../../etc/cron.d/x\": path traversal"},
 		{"oversized", goMetadata, func(t *testing.T) []byte { return codePackage(t, file("src/big", strings.Repeat("x", 2048))) },
 			"chaincode " + testCCID + ": invalid code package: code package exceeds the size limit of 1024 bytes"},
+		{"command substitution in go path", &persistence.ChaincodePackageMetadata{Type: "golang", Path: "example.com/$(touch /pwned)"}, goCodePackage,
+			"chaincode " + testCCID + `: invalid metadata: path "example.com/$(touch /pwned)" is not a valid Go import path: invalid char '$'`},
+		{"option as go path", &persistence.ChaincodePackageMetadata{Type: "golang", Path: "-toolexec=/bin/sh"}, goCodePackage,
+			"chaincode " + testCCID + `: invalid metadata: path "-toolexec=/bin/sh" is not a valid Go import path: leading dash`},
+		{"newline in node path", &persistence.ChaincodePackageMetadata{Type: "node", Path: "cc\nid"}, goCodePackage,
+			"chaincode " + testCCID + `: invalid metadata: path "cc\nid" has the character '\n'`},
+		{"pipe in java path", &persistence.ChaincodePackageMetadata{Type: "java", Path: "cc|id"}, goCodePackage,
+			"chaincode " + testCCID + `: invalid metadata: path "cc|id" has the character '|'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,6 +358,7 @@ func TestBuildFailsFastWhenClusterRefusesPod(t *testing.T) {
 	cfg := testConfig()
 	cfg.BuildTimeout = time.Minute // the refusal, not the timeout, must end the build
 	vm := newTestVM(t, cfg)
+	recorded := make(chan error, 1)
 	vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		job := a.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
 		job.UID = "job-uid"
@@ -347,13 +372,14 @@ func TestBuildFailsFastWhenClusterRefusesPod(t *testing.T) {
 				Message:        `Error creating: pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true`,
 				Type:           corev1.EventTypeWarning,
 			}, metav1.CreateOptions{})
-			require.NoError(t, err)
+			recorded <- err
 		}()
 		return false, nil, nil
 	})
 
 	start := time.Now()
 	_, err := vm.Build(testCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
+	require.NoError(t, <-recorded, "recording the FailedCreate event")
 	require.Less(t, time.Since(start), 10*time.Second)
 	require.ErrorContains(t, err, "chaincode "+testCCID+": build job fabric/ccbuild-")
 	require.ErrorContains(t, err, `the cluster refused to create the build pod: Error creating: pods "x" is forbidden: violates PodSecurity "restricted:latest"`)
@@ -376,4 +402,115 @@ func TestBuildJobInBuildNamespaceHasNoPeerOwner(t *testing.T) {
 	req, err = vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(goCodePackage(t)))
 	require.NoError(t, err)
 	require.Equal(t, "peer-uid", string(newBuildJob(vm.Config, req.Job).OwnerReferences[0].UID))
+}
+
+// heldBuilds makes the fake job controller's first attach wait until release
+// is called, ignoring the build's context so that the held build keeps its
+// slot; later attaches go through at once.
+func heldBuilds(t *testing.T, vm *testVM) (attached <-chan string, release func()) {
+	finish := vm.attacher.AttachStub
+	ch := make(chan string, 4)
+	released := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(released) }) }
+	t.Cleanup(release)
+	first := make(chan struct{}, 1)
+	first <- struct{}{}
+	vm.attacher.AttachStub = func(ctx context.Context, ns, pod, container string, stdin io.Reader) error {
+		ch <- pod
+		select {
+		case <-first:
+			<-released
+		default:
+		}
+		return finish(ctx, ns, pod, container, stdin)
+	}
+	return ch, release
+}
+
+type buildResult struct {
+	inst *Instance
+	err  error
+}
+
+func buildAsync(vm *testVM, ccid string, pkg []byte) <-chan buildResult {
+	done := make(chan buildResult, 1)
+	go func() {
+		inst, err := vm.Build(ccid, goMetadata, bytes.NewReader(pkg))
+		r := buildResult{err: err}
+		if inst != nil {
+			r.inst = inst.(*Instance)
+		}
+		done <- r
+	}()
+	return done
+}
+
+const (
+	otherCCID  = "othercc_1.0:9a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
+	cachedCCID = "cachedcc_1.0:8a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
+)
+
+func TestBuildWaitsForFreeSlot(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConcurrentBuilds = 1
+	vm := newTestVM(t, cfg)
+	newFakeJobController(t, vm, succeed)
+	attached, release := heldBuilds(t, vm)
+	vm.registry.DigestCalls(func(_ context.Context, ref string) (string, error) {
+		if strings.Contains(ref, "/cachedcc_1.0:") {
+			return testDigest, nil
+		}
+		return "", nil
+	})
+	created := make(chan string, 4) // chaincode IDs of created Jobs
+	vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		created <- a.(k8stesting.CreateAction).GetObject().(*batchv1.Job).Annotations[annotationCCID]
+		return false, nil, nil
+	})
+	waiting := make(chan struct{}, 4)
+	vm.slots.onWait = func() { waiting <- struct{}{} }
+
+	first := buildAsync(vm, testCCID, goCodePackage(t))
+	require.Equal(t, testCCID, <-created)
+	<-attached // the first build holds the only slot
+
+	second := buildAsync(vm, otherCCID, goCodePackage(t))
+	select {
+	case <-waiting:
+	case ccid := <-created:
+		t.Fatalf("build of %s created its Job while the only build slot was taken", ccid)
+	}
+
+	// a registry hit needs no slot
+	inst, err := vm.Build(cachedCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(inst.(*Instance).Image, "@"+testDigest))
+
+	require.Empty(t, created, "no Job created before the first build finishes")
+	release()
+	r := <-first
+	require.NoError(t, r.err)
+	require.Equal(t, otherCCID, <-created, "the waiting build goes on once the slot is free")
+	r = <-second
+	require.NoError(t, r.err)
+	require.Equal(t, 2, vm.attacher.AttachCallCount())
+}
+
+func TestBuildSlotWaitTimesOut(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConcurrentBuilds = 1
+	cfg.BuildTimeout = 200 * time.Millisecond
+	cfg.StopTimeout = 100 * time.Millisecond
+	vm := newTestVM(t, cfg)
+	newFakeJobController(t, vm, succeed)
+	attached, release := heldBuilds(t, vm)
+
+	first := buildAsync(vm, testCCID, goCodePackage(t))
+	<-attached
+	_, err := vm.Build(otherCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
+	require.EqualError(t, err, "chaincode "+otherCCID+": timed out waiting for one of 1 build slots (vm.k8s.maxConcurrentBuilds)")
+	release()
+	<-first
+	require.Equal(t, 1, vm.attacher.AttachCallCount(), "the second build never started")
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// MaxCodePackageSize (vm.k8s.maxCodePackageSize, 104857600 = 100 MiB):
 	// limit on the uncompressed size of a chaincode code package.
 	MaxCodePackageSize int64
+	// MaxConcurrentBuilds (vm.k8s.maxConcurrentBuilds, 2): how many image
+	// builds of this peer run at once; further builds wait for a free slot
+	// within their build timeout. Images found in the registry take no slot.
+	MaxConcurrentBuilds int
 	// HostNetwork (vm.k8s.hostNetwork, false): run chaincode pods in the
 	// node's network namespace.
 	HostNetwork bool
@@ -137,6 +141,9 @@ const (
 	DefaultClientBurst        = 100
 )
 
+// DefaultMaxConcurrentBuilds is vm.k8s.maxConcurrentBuilds when it is not set.
+const DefaultMaxConcurrentBuilds = 2
+
 // DefaultRelaunchPolicy is vm.k8s.relaunch when nothing is set.
 var DefaultRelaunchPolicy = RelaunchPolicy{
 	Enabled:            true,
@@ -169,6 +176,7 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		StopTimeout:            DefaultStopTimeout,
 		GracePeriod:            DefaultGracePeriod,
 		MaxCodePackageSize:     DefaultMaxCodePackageSize,
+		MaxConcurrentBuilds:    DefaultMaxConcurrentBuilds,
 		HostNetwork:            v.GetBool(key("hostNetwork")),
 		BuildHostNetwork:       v.GetBool(key("build.hostNetwork")),
 		RunAsUser:              DefaultRunAsUser,
@@ -203,6 +211,9 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 	}
 	if v.IsSet(key("maxCodePackageSize")) {
 		c.MaxCodePackageSize = v.GetInt64(key("maxCodePackageSize"))
+	}
+	if v.IsSet(key("maxConcurrentBuilds")) {
+		c.MaxConcurrentBuilds = v.GetInt(key("maxConcurrentBuilds"))
 	}
 	if v.IsSet(key("runAsUser")) {
 		c.RunAsUser = v.GetInt64(key("runAsUser"))
@@ -320,6 +331,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxCodePackageSize <= 0 {
 		return keyErr("maxCodePackageSize", "must be > 0")
+	}
+	if c.MaxConcurrentBuilds <= 0 {
+		return keyErr("maxConcurrentBuilds", "must be > 0 (the number of image builds that may run at once)")
 	}
 	if c.RunAsUser <= 0 {
 		return keyErr("runAsUser", "must be > 0 (chaincode pods run as non-root)")

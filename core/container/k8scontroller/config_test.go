@@ -36,6 +36,7 @@ vm:
     stopTimeout: 20s
     gracePeriod: 1s
     maxCodePackageSize: 1024
+    maxConcurrentBuilds: 4
     hostNetwork: true
     build:
       hostNetwork: true
@@ -104,6 +105,7 @@ func TestConfigFromYAML(t *testing.T) {
 		StopTimeout:         20 * time.Second,
 		GracePeriod:         time.Second,
 		MaxCodePackageSize:  1024,
+		MaxConcurrentBuilds: 4,
 		HostNetwork:         true,
 		BuildHostNetwork:    true,
 		RunAsUser:           2000,
@@ -147,6 +149,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, c.StopTimeout)
 	require.Equal(t, 2*time.Second, c.GracePeriod)
 	require.EqualValues(t, 100<<20, c.MaxCodePackageSize)
+	require.Equal(t, 2, c.MaxConcurrentBuilds)
 	require.EqualValues(t, 10001, c.RunAsUser)
 	require.True(t, c.ReadOnlyRootFilesystem)
 	require.False(t, c.RegistryInsecure)
@@ -166,6 +169,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 	t.Setenv("CORE_VM_K8S_NAMESPACE", "from-env")
 	t.Setenv("CORE_VM_K8S_PULLREGISTRY", "localhost:5000/pull")
 	t.Setenv("CORE_VM_K8S_BUILDTIMEOUT", "90s")
+	t.Setenv("CORE_VM_K8S_MAXCONCURRENTBUILDS", "1")
 	t.Setenv("CORE_VM_K8S_REGISTRYINSECURE", "false")
 	t.Setenv("CORE_VM_K8S_BUILD_HOSTNETWORK", "false")
 	t.Setenv("CORE_VM_K8S_TOLERATIONS", `[{"key":"gpu","operator":"Exists","effect":"NoExecute","tolerationSeconds":30}]`)
@@ -181,6 +185,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 	require.Equal(t, "from-env", c.Namespace)
 	require.Equal(t, "localhost:5000/pull", c.PullRegistry)
 	require.Equal(t, 90*time.Second, c.BuildTimeout)
+	require.Equal(t, 1, c.MaxConcurrentBuilds)
 	require.False(t, c.RegistryInsecure)
 	require.False(t, c.BuildHostNetwork)
 	thirty := int64(30)
@@ -215,6 +220,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero stop timeout", func(c *Config) { c.StopTimeout = 0 }, "vm.k8s.stopTimeout: must be > 0"},
 		{"negative grace", func(c *Config) { c.GracePeriod = -time.Second }, "vm.k8s.gracePeriod: must be >= 0"},
 		{"zero size", func(c *Config) { c.MaxCodePackageSize = 0 }, "vm.k8s.maxCodePackageSize: must be > 0"},
+		{"zero concurrent builds", func(c *Config) { c.MaxConcurrentBuilds = 0 }, "vm.k8s.maxConcurrentBuilds: must be > 0"},
+		{"negative concurrent builds", func(c *Config) { c.MaxConcurrentBuilds = -1 }, "vm.k8s.maxConcurrentBuilds: must be > 0"},
 		{"root", func(c *Config) { c.RunAsUser = 0 }, "vm.k8s.runAsUser: must be > 0"},
 		{"bad push secret", func(c *Config) { c.PushSecret = "Reg_Cred" }, `vm.k8s.pushSecret: "Reg_Cred" is not a valid object name`},
 		{"bad service account", func(c *Config) { c.ServiceAccount = "a b" }, `vm.k8s.serviceAccount: "a b"`},

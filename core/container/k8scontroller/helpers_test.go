@@ -65,6 +65,7 @@ func testConfig() *Config {
 		StopTimeout:            5 * time.Second,
 		GracePeriod:            2 * time.Second,
 		MaxCodePackageSize:     DefaultMaxCodePackageSize,
+		MaxConcurrentBuilds:    DefaultMaxConcurrentBuilds,
 		RunAsUser:              DefaultRunAsUser,
 		ReadOnlyRootFilesystem: true,
 		Relaunch:               DefaultRelaunchPolicy,
@@ -203,7 +204,7 @@ func file(name, body string) tarEntry {
 }
 
 // codePackage returns a gzip-compressed tar like a chaincode's code.tar.gz.
-func codePackage(t *testing.T, entries ...tarEntry) []byte {
+func codePackage(t testing.TB, entries ...tarEntry) []byte {
 	t.Helper()
 	buf := &bytes.Buffer{}
 	gw := gzip.NewWriter(buf)

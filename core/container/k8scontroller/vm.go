@@ -70,6 +70,7 @@ type VM struct {
 	cache *objectCache
 
 	builds singleflight.Group
+	slots  buildSlots
 }
 
 // New creates the VM from the vm.k8s.* configuration in the peer's viper.

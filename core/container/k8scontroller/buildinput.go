@@ -1,0 +1,57 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"bytes"
+	"io"
+
+	"github.com/pkg/errors"
+)
+
+// buildInput is a validated code package waiting to be streamed into a build
+// pod. It holds only the compressed package as Fabric handed it; the
+// uncompressed build context is produced again while it is streamed.
+type buildInput struct {
+	code       []byte // the gzip-compressed code package
+	dockerfile string
+	maxSize    int64
+}
+
+// compressedLimit bounds the compressed code package read into memory: a
+// package within maxSize uncompressed compresses to at most slightly more
+// than maxSize (gzip's stored blocks add a few bytes per 64 KiB).
+func compressedLimit(maxSize int64) int64 {
+	return maxSize + maxSize/64 + 64<<10
+}
+
+// newBuildInput reads the compressed code package and validates it
+// completely, so that a bad package fails before anything is created.
+func newBuildInput(code io.Reader, dockerfile string, maxSize int64) (*buildInput, error) {
+	limit := compressedLimit(maxSize)
+	data, err := io.ReadAll(io.LimitReader(code, limit+1))
+	if err != nil {
+		return nil, errors.Wrap(err, "cannot read code package")
+	}
+	if int64(len(data)) > limit {
+		return nil, errors.Errorf("compressed code package exceeds %d bytes", limit)
+	}
+	if err := writeBuildContext(io.Discard, bytes.NewReader(data), dockerfile, maxSize); err != nil {
+		return nil, err
+	}
+	return &buildInput{code: data, dockerfile: dockerfile, maxSize: maxSize}, nil
+}
+
+// open returns the build context as a stream, converting the package as the
+// reader consumes it. Closing the reader stops the conversion.
+func (in *buildInput) open() io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(writeBuildContext(pw, bytes.NewReader(in.code), in.dockerfile, in.maxSize))
+	}()
+	return pr
+}
