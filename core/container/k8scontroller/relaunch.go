@@ -70,6 +70,8 @@ type supervisor struct {
 	Policy   RelaunchPolicy
 	Clock    clock.Clock
 	Reporter relaunchReporter
+	// spawn starts a relaunch loop (go f()); tests hold loops with it.
+	spawn func(f func())
 
 	mu      sync.Mutex
 	launch  RelaunchFunc
@@ -88,7 +90,13 @@ type charge struct {
 }
 
 func newSupervisor(p RelaunchPolicy, c clock.Clock, r relaunchReporter) *supervisor {
-	return &supervisor{Policy: p, Clock: c, Reporter: r, charges: map[string]*charge{}}
+	return &supervisor{
+		Policy:   p,
+		Clock:    c,
+		Reporter: r,
+		spawn:    func(f func()) { go f() },
+		charges:  map[string]*charge{},
+	}
 }
 
 // setLaunch arms the supervisor; until then exits are only recorded. Like
@@ -163,17 +171,13 @@ func (s *supervisor) exited(ccid string, generation uint64) {
 		return
 	}
 	c.looping, c.exitedAt = true, now
-	go s.relaunchLoop(ccid, c)
+	s.spawn(func() { s.relaunchLoop(ccid, c, generation) })
 }
 
-// relaunchLoop launches ccid until a launch leads to a new pod that is not
-// already gone again, the chaincode is stopped or launched by someone else,
-// or it crash loops.
-func (s *supervisor) relaunchLoop(ccid string, c *charge) {
-	s.mu.Lock()
-	exitedGeneration := c.generation
-	s.mu.Unlock()
-
+// relaunchLoop launches ccid, whose launch exitedGeneration ended, until a
+// launch leads to a new pod that is not already gone again, the chaincode is
+// stopped or launched by someone else, or it crash loops.
+func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint64) {
 	for attempt := 1; ; attempt++ {
 		s.mu.Lock()
 		if c.failures > s.Policy.CrashLoopThreshold {
