@@ -64,7 +64,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 		return errors.WithMessagef(err, "chaincode %s", i.CCID)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.StopTimeout)
+	ctx, cancel := context.WithTimeout(i.VM.requestContext(), 2*cfg.StopTimeout)
 	defer cancel()
 
 	// A new generation first, so that the end of the previous pod, deleted
@@ -155,7 +155,7 @@ func (i *Instance) adoptSecret(ctx context.Context, pod *corev1.Pod) error {
 func (i *Instance) Stop() error {
 	i.VM.supervisor.stopped(i.CCID)
 	cfg := i.VM.Config
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
+	ctx, cancel := context.WithTimeout(i.VM.requestContext(), cfg.StopTimeout)
 	defer cancel()
 	grace := int64(cfg.GracePeriod.Seconds())
 	if err := deletePodAndWait(ctx, i.VM.Client, cfg.Namespace, i.PodName, grace); err != nil {
@@ -177,7 +177,7 @@ func (i *Instance) Wait() (int, error) {
 	uid, createdAt, generation := i.podUID, i.createdAt, i.generation
 	i.mu.Unlock()
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(i.VM.requestContext())
 	defer cancel()
 
 	exitCode := -1
@@ -230,6 +230,9 @@ func (i *Instance) Wait() (int, error) {
 			return false, nil
 		})
 	if err != nil {
+		if ctx.Err() != nil {
+			return -1, errors.Wrapf(ctx.Err(), "chaincode %s: stopped watching pod %s/%s: the VM shut down", i.CCID, cfg.Namespace, i.PodName)
+		}
 		return -1, errors.Wrapf(err, "chaincode %s: watching pod %s/%s", i.CCID, cfg.Namespace, i.PodName)
 	}
 	if !replaced {

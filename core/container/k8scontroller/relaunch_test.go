@@ -323,3 +323,29 @@ func TestRelaunchLoopStartingAfterLaunchOnDemandYields(t *testing.T) {
 	require.Zero(t, h.reporter.CrashLoopCallCount())
 	require.True(t, h.loopEnded())
 }
+
+func TestShutdownEndsRelaunchLoopAfterLaunchInProgress(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	done := make(chan struct{})
+	h.sup.run(done)
+	launching, release := make(chan struct{}), make(chan struct{})
+	h.script = func(int) error {
+		close(launching)
+		<-release
+		return errors.New("context canceled")
+	}
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	<-launching
+	close(done)
+	ended := make(chan bool, 1)
+	go func() { ended <- h.sup.shutdown(5 * time.Second) }()
+	close(release)
+	require.True(t, <-ended, "the relaunch loop did not end")
+
+	require.Equal(t, 1, h.launchCount())
+	require.True(t, h.loopEnded())
+	require.Zero(t, h.reporter.RelaunchFailedCallCount(), "a launch cut short by the shutdown is no failure")
+	require.Zero(t, h.reporter.CrashLoopCallCount())
+}

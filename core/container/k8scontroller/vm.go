@@ -60,18 +60,22 @@ type VM struct {
 	// RunID, when set, labels every object this peer process creates so that
 	// a later run can tell its own objects from those of earlier runs.
 	RunID string
-	// Events, when set, records Kubernetes events on the objects involved.
+	// Events records Kubernetes events on the objects involved; Start sets
+	// up a broadcaster unless it is already set, and none is recorded before.
 	Events eventRecorder
 	// Clock drives relaunch backoff and the periodic sweep.
 	Clock clock.WithTicker
 
 	supervisor *supervisor
+	life       lifecycle
 
 	builds singleflight.Group
 }
 
-// New creates the VM from the vm.k8s.* configuration in the peer's viper.
-func New(p PeerParams) (*VM, error) {
+// New creates the VM from the vm.k8s.* configuration in the peer's viper;
+// ctx bounds the look-up of the peer's own pod. It starts nothing: Start
+// starts the VM's background work and Shutdown stops it.
+func New(ctx context.Context, p PeerParams) (*VM, error) {
 	if p.Platforms == nil {
 		return nil, errors.New("k8scontroller: platform registry is required")
 	}
@@ -110,12 +114,10 @@ func New(p PeerParams) (*VM, error) {
 		RunID:        newRunID(),
 		Clock:        clock.RealClock{},
 	}
-	recorder, _ := newEventRecorder(client, cfg.Namespace, p.PeerID)
-	vm.Events = recorder
 	vm.supervisor = newSupervisor(cfg.Relaunch, vm.Clock, relaunchReport{VM: vm})
 
 	if cfg.PeerPodName != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
+		ctx, cancel := context.WithTimeout(ctx, cfg.StopTimeout)
 		defer cancel()
 		owner, err := peerPodOwner(ctx, client, cfg.Namespace, cfg.PeerPodName)
 		if err != nil {
@@ -126,7 +128,6 @@ func New(p PeerParams) (*VM, error) {
 
 	logger.Infof("Kubernetes chaincode VM: namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q, run %s",
 		cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName, vm.RunID)
-	go vm.runSweeper(cfg.SweepInterval)
 	return vm, nil
 }
 
