@@ -60,7 +60,7 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 
 	// The Job's own deadline is BuildTimeout; leave room to observe it and
 	// to collect logs.
-	ctx, cancel := context.WithTimeout(context.Background(), vm.Config.BuildTimeout+vm.Config.StopTimeout)
+	ctx, cancel := context.WithTimeout(vm.requestContext(), vm.Config.BuildTimeout+vm.Config.StopTimeout)
 	defer cancel()
 
 	digest, err := vm.Registry.Digest(ctx, req.Ref)

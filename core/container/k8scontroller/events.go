@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -37,12 +38,77 @@ type eventRecorder interface {
 	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...interface{})
 }
 
-// newEventRecorder records events in namespace as component fabric-peer-k8s
-// on host peerID. The returned function stops the broadcaster.
-func newEventRecorder(client kubernetes.Interface, namespace, peerID string) (record.EventRecorder, func()) {
-	b := record.NewBroadcaster()
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events(namespace)})
-	return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: fieldManager, Host: peerID}), b.Shutdown
+// eventPipeline records events as component fabric-peer-k8s through a
+// broadcaster whose sink writes each event in the namespace of the object it
+// is about: the chaincode namespace for Pods, the build namespace for Jobs.
+type eventPipeline struct {
+	recorder    record.EventRecorder
+	broadcaster record.EventBroadcaster
+	// marker is the object of the flush event; the sink swallows that
+	// event and closes flushed, so every event recorded before it has been
+	// written (or given up on).
+	marker  *corev1.ObjectReference
+	flushed chan struct{}
+}
+
+// reasonFlush marks the event that stop records to flush the pipeline.
+const reasonFlush = "Flush"
+
+// newEventPipeline starts a broadcaster recording events of host peerID.
+// stop shuts it down.
+func newEventPipeline(client kubernetes.Interface, peerID string) *eventPipeline {
+	p := &eventPipeline{
+		broadcaster: record.NewBroadcaster(),
+		marker: &corev1.ObjectReference{
+			Kind: "EventFlush",
+			Name: fieldManager,
+			UID:  types.UID(fieldManager + "-flush-" + peerID),
+		},
+		flushed: make(chan struct{}),
+	}
+	// Events("") writes each event in its own namespace; a namespaced sink
+	// refuses events of other namespaces.
+	sink := &typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")}
+	p.broadcaster.StartRecordingToSink(&flushSink{EventSink: sink, marker: p.marker.UID, flushed: p.flushed})
+	p.recorder = p.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: fieldManager, Host: peerID})
+	return p
+}
+
+// stop waits at most timeout for the events recorded so far to be written,
+// then shuts the broadcaster down; later events are dropped. It reports
+// whether the pending events were flushed.
+func (p *eventPipeline) stop(timeout time.Duration) bool {
+	p.recorder.Event(p.marker, corev1.EventTypeNormal, reasonFlush, "flush")
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	flushed := true
+	select {
+	case <-p.flushed:
+	case <-t.C:
+		flushed = false
+	}
+	p.broadcaster.Shutdown()
+	return flushed
+}
+
+// flushSink passes events to the API, except the flush marker, whose arrival
+// it signals.
+type flushSink struct {
+	record.EventSink
+	marker  types.UID
+	flushed chan struct{}
+}
+
+func (s *flushSink) Create(e *corev1.Event) (*corev1.Event, error) {
+	if e.InvolvedObject.UID == s.marker {
+		select {
+		case <-s.flushed:
+		default:
+			close(s.flushed)
+		}
+		return e, nil
+	}
+	return s.EventSink.Create(e)
 }
 
 // event records an event when the VM has a recorder.

@@ -64,7 +64,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 		return errors.WithMessagef(err, "chaincode %s", i.CCID)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.StopTimeout)
+	ctx, cancel := context.WithTimeout(i.VM.requestContext(), 2*cfg.StopTimeout)
 	defer cancel()
 
 	// A new generation first, so that the end of the previous pod, deleted
@@ -155,7 +155,7 @@ func (i *Instance) adoptSecret(ctx context.Context, pod *corev1.Pod) error {
 func (i *Instance) Stop() error {
 	i.VM.supervisor.stopped(i.CCID)
 	cfg := i.VM.Config
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
+	ctx, cancel := context.WithTimeout(i.VM.requestContext(), cfg.StopTimeout)
 	defer cancel()
 	grace := int64(cfg.GracePeriod.Seconds())
 	if err := i.VM.deletePodAndWait(ctx, cfg.Namespace, i.PodName, "", grace); err != nil {
@@ -179,7 +179,7 @@ func (i *Instance) Wait() (int, error) {
 	uid, createdAt, generation := i.podUID, i.createdAt, i.generation
 	i.mu.Unlock()
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(i.VM.requestContext())
 	defer cancel()
 
 	w := &podWait{
@@ -191,6 +191,9 @@ func (i *Instance) Wait() (int, error) {
 	defer w.timer.stop()
 	exitCode, waitErr, err := w.run(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return -1, errors.Wrapf(ctx.Err(), "chaincode %s: stopped watching pod %s/%s: the VM shut down", i.CCID, cfg.Namespace, i.PodName)
+		}
 		return -1, errors.WithMessagef(err, "chaincode %s: watching pod %s/%s", i.CCID, cfg.Namespace, i.PodName)
 	}
 	if !w.replaced {
@@ -329,7 +332,7 @@ func (w *podWait) observeStart(success bool) {
 // nothing is left pulling forever. It returns cause, with any failure to
 // clean up.
 func (w *podWait) removeStuck(pod *corev1.Pod, cause error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), w.VM.Config.StopTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.VM.requestContext()), w.VM.Config.StopTimeout)
 	defer cancel()
 	logger.Warningf("Chaincode %s: deleting pod %s/%s: %s", w.CCID, pod.Namespace, pod.Name, cause)
 	if err := w.VM.deletePodAndWait(ctx, pod.Namespace, pod.Name, pod.UID, 0); err != nil {

@@ -39,12 +39,14 @@ func TestRealBuildStartWait(t *testing.T) {
 	viper.Set("vm.k8s.buildTimeout", "5m")
 	viper.Set("chaincode.golang.dynamicLink", false)
 
-	vm, err := New(PeerParams{
+	vm, err := New(t.Context(), PeerParams{
 		PeerID: "peer0", NetworkID: "sanity", MSPID: "Org1MSP",
 		Platforms:       platforms.NewRegistry(&golang.Platform{}),
 		MetricsProvider: &disabled.Provider{},
 	})
 	require.NoError(t, err)
+	require.NoError(t, vm.Start(t.Context()))
+	defer vm.Shutdown()
 	if err := vm.HealthCheck(t.Context()); err != nil {
 		t.Logf("health: %s", err)
 	}

@@ -65,15 +65,21 @@ type relaunchReporter interface {
 // supervisor relaunches chaincode whose pod ended without the peer asking
 // (crash, OOM kill, eviction, deleted pod), with exponential backoff, and
 // stops after CrashLoopThreshold consecutive fast failures. A deliberate Stop
-// disarms it until the next Start.
+// disarms it until the next Start. Its relaunch loops end when done is
+// closed (the VM shuts down); shutdown waits for them.
 type supervisor struct {
 	Policy   RelaunchPolicy
 	Clock    clock.Clock
 	Reporter relaunchReporter
+	// spawn starts a relaunch loop (go f()); tests hold loops with it.
+	spawn func(f func())
 
 	mu      sync.Mutex
 	launch  RelaunchFunc
 	charges map[string]*charge
+	done    <-chan struct{} // closed when the VM shuts down; nil until run
+	closed  bool            // shutdown began: no new loops
+	loops   sync.WaitGroup
 }
 
 // charge is the supervisor's state for one chaincode.
@@ -88,7 +94,13 @@ type charge struct {
 }
 
 func newSupervisor(p RelaunchPolicy, c clock.Clock, r relaunchReporter) *supervisor {
-	return &supervisor{Policy: p, Clock: c, Reporter: r, charges: map[string]*charge{}}
+	return &supervisor{
+		Policy:   p,
+		Clock:    c,
+		Reporter: r,
+		spawn:    func(f func()) { go f() },
+		charges:  map[string]*charge{},
+	}
 }
 
 // setLaunch arms the supervisor; until then exits are only recorded. Like
@@ -100,6 +112,42 @@ func (s *supervisor) setLaunch(f RelaunchFunc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.launch = f
+}
+
+// run ties the relaunch loops to done: a loop waiting out its backoff ends
+// as soon as done is closed, one that is launching ends after the launch.
+func (s *supervisor) run(done <-chan struct{}) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = done
+}
+
+// shutdown lets no new relaunch loop start and waits at most timeout for the
+// running ones to end (done must be closed). It reports whether they ended.
+func (s *supervisor) shutdown(timeout time.Duration) bool {
+	if s == nil {
+		return true
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return waitGroupTimeout(&s.loops, timeout)
+}
+
+// shuttingDown tells whether loops must end. Call with s.mu held.
+func (s *supervisor) shuttingDown() bool {
+	if s.closed {
+		return true
+	}
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *supervisor) charge(ccid string) *charge {
@@ -146,7 +194,7 @@ func (s *supervisor) exited(ccid string, generation uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.charge(ccid)
-	if c.stopped || generation != c.generation || !s.Policy.Enabled || s.launch == nil {
+	if c.stopped || generation != c.generation || !s.Policy.Enabled || s.launch == nil || s.shuttingDown() {
 		return
 	}
 	now := s.Clock.Now()
@@ -163,17 +211,17 @@ func (s *supervisor) exited(ccid string, generation uint64) {
 		return
 	}
 	c.looping, c.exitedAt = true, now
-	go s.relaunchLoop(ccid, c)
+	s.loops.Add(1)
+	s.spawn(func() {
+		defer s.loops.Done()
+		s.relaunchLoop(ccid, c, generation)
+	})
 }
 
-// relaunchLoop launches ccid until a launch leads to a new pod that is not
-// already gone again, the chaincode is stopped or launched by someone else,
-// or it crash loops.
-func (s *supervisor) relaunchLoop(ccid string, c *charge) {
-	s.mu.Lock()
-	exitedGeneration := c.generation
-	s.mu.Unlock()
-
+// relaunchLoop launches ccid, whose launch exitedGeneration ended, until a
+// launch leads to a new pod that is not already gone again, the chaincode is
+// stopped or launched by someone else, it crash loops, or the VM shuts down.
+func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint64) {
 	for attempt := 1; ; attempt++ {
 		s.mu.Lock()
 		if c.failures > s.Policy.CrashLoopThreshold {
@@ -183,16 +231,20 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge) {
 			s.Reporter.CrashLoop(ccid, failures)
 			return
 		}
-		delay := s.Policy.backoff(c.failures)
+		delay, done := s.Policy.backoff(c.failures), s.done
 		s.mu.Unlock()
 
 		if delay > 0 {
-			<-s.Clock.After(delay)
+			select {
+			case <-s.Clock.After(delay):
+			case <-done:
+			}
 		}
 
 		s.mu.Lock()
-		if c.stopped || c.generation != exitedGeneration {
-			// Stopped on purpose, or launched on demand meanwhile.
+		if c.stopped || c.generation != exitedGeneration || s.shuttingDown() {
+			// Stopped on purpose, launched on demand meanwhile, or the VM
+			// shuts down.
 			c.looping = false
 			s.mu.Unlock()
 			return
@@ -205,6 +257,11 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge) {
 
 		s.mu.Lock()
 		switch {
+		case s.shuttingDown():
+			// The launch was cut short by the shutdown: not a failure.
+			c.looping = false
+			s.mu.Unlock()
+			return
 		case c.pending:
 			// The relaunched pod already ended and exited counted it.
 			exitedGeneration = c.generation

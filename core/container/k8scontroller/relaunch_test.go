@@ -288,3 +288,64 @@ func TestStopDuringBackoffEndsLoop(t *testing.T) {
 	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
 	require.Equal(t, 1, h.launchCount())
 }
+
+// A transaction can launch the chaincode between its exit and the start of
+// the relaunch loop: the loop must see that launch as someone else's and
+// neither launch again nor count the healthy chaincode as a failure.
+func TestRelaunchLoopStartingAfterLaunchOnDemandYields(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	// Like ChaincodeSupport.Launch of a chaincode that is already running
+	// and registered: no new pod, no error.
+	h.script = func(int) error { return nil }
+	held := make(chan func(), 1)
+	h.sup.spawn = func(f func()) { held <- f }
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute)
+	h.sup.exited(testCCID, h.gen.Load())
+	loop := <-held
+
+	h.sup.started(testCCID) // a transaction launches it before the loop runs
+
+	ended := make(chan struct{})
+	go func() {
+		loop()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the relaunch loop did not end; launches: %d, failed relaunches: %d",
+			h.launchCount(), h.reporter.RelaunchFailedCallCount())
+	}
+	require.Zero(t, h.launchCount())
+	require.Zero(t, h.reporter.RelaunchFailedCallCount())
+	require.Zero(t, h.reporter.CrashLoopCallCount())
+	require.True(t, h.loopEnded())
+}
+
+func TestShutdownEndsRelaunchLoopAfterLaunchInProgress(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	done := make(chan struct{})
+	h.sup.run(done)
+	launching, release := make(chan struct{}), make(chan struct{})
+	h.script = func(int) error {
+		close(launching)
+		<-release
+		return errors.New("context canceled")
+	}
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	<-launching
+	close(done)
+	ended := make(chan bool, 1)
+	go func() { ended <- h.sup.shutdown(5 * time.Second) }()
+	close(release)
+	require.True(t, <-ended, "the relaunch loop did not end")
+
+	require.Equal(t, 1, h.launchCount())
+	require.True(t, h.loopEnded())
+	require.Zero(t, h.reporter.RelaunchFailedCallCount(), "a launch cut short by the shutdown is no failure")
+	require.Zero(t, h.reporter.CrashLoopCallCount())
+}

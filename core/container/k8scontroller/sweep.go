@@ -136,8 +136,8 @@ func (vm *VM) sweepOrphanSecrets(ctx context.Context, now time.Time) (int, error
 }
 
 // sweep runs both sweeps once, bounded by the stop timeout.
-func (vm *VM) sweep() {
-	ctx, cancel := context.WithTimeout(context.Background(), vm.Config.StopTimeout)
+func (vm *VM) sweep(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, vm.Config.StopTimeout)
 	defer cancel()
 	if n, err := vm.sweepEarlierRuns(ctx); err != nil {
 		logger.Warningf("Sweep of namespace %s: %s", vm.Config.Namespace, err)
@@ -152,15 +152,20 @@ func (vm *VM) sweep() {
 }
 
 // runSweeper sweeps at once and then every interval (never when interval is 0
-// after the first pass). It runs until the peer process ends.
-func (vm *VM) runSweeper(interval time.Duration) {
-	vm.sweep()
+// after the first pass). It returns when ctx is done.
+func (vm *VM) runSweeper(ctx context.Context, interval time.Duration) {
+	vm.sweep(ctx)
 	if interval <= 0 {
 		return
 	}
 	t := vm.Clock.NewTicker(interval)
 	defer t.Stop()
-	for range t.C() {
-		vm.sweep()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			vm.sweep(ctx)
+		}
 	}
 }

@@ -60,7 +60,8 @@ type VM struct {
 	// RunID, when set, labels every object this peer process creates so that
 	// a later run can tell its own objects from those of earlier runs.
 	RunID string
-	// Events, when set, records Kubernetes events on the objects involved.
+	// Events records Kubernetes events on the objects involved; Start sets
+	// up a broadcaster unless it is already set, and none is recorded before.
 	Events eventRecorder
 	// Clock drives relaunch backoff and the periodic sweep.
 	Clock clock.WithTicker
@@ -68,13 +69,16 @@ type VM struct {
 	supervisor *supervisor
 	// cache holds the shared informers every wait on our objects uses.
 	cache *objectCache
+	life  lifecycle
 
 	builds singleflight.Group
 	slots  buildSlots
 }
 
-// New creates the VM from the vm.k8s.* configuration in the peer's viper.
-func New(p PeerParams) (*VM, error) {
+// New creates the VM from the vm.k8s.* configuration in the peer's viper;
+// ctx bounds the look-up of the peer's own pod. It starts nothing: Start
+// starts the VM's background work and Shutdown stops it.
+func New(ctx context.Context, p PeerParams) (*VM, error) {
 	if p.Platforms == nil {
 		return nil, errors.New("k8scontroller: platform registry is required")
 	}
@@ -113,13 +117,11 @@ func New(p PeerParams) (*VM, error) {
 		RunID:        newRunID(),
 		Clock:        clock.RealClock{},
 	}
-	recorder, _ := newEventRecorder(client, cfg.Namespace, p.PeerID)
-	vm.Events = recorder
 	vm.supervisor = newSupervisor(cfg.Relaunch, vm.Clock, relaunchReport{VM: vm})
 	vm.cache = newObjectCache(client, cfg, p.PeerID)
 
 	if cfg.PeerPodName != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
+		ctx, cancel := context.WithTimeout(ctx, cfg.StopTimeout)
 		defer cancel()
 		owner, err := peerPodOwner(ctx, client, cfg.Namespace, cfg.PeerPodName)
 		if err != nil {
@@ -130,12 +132,6 @@ func New(p PeerParams) (*VM, error) {
 
 	logger.Infof("Kubernetes chaincode VM: namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q, run %s",
 		cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName, vm.RunID)
-	// Until the VM has a lifecycle of its own, the informers run as long as
-	// the peer process, like the sweeper.
-	if err := vm.startInformers(context.Background()); err != nil {
-		return nil, err
-	}
-	go vm.runSweeper(cfg.SweepInterval)
 	return vm, nil
 }
 

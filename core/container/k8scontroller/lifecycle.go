@@ -1,0 +1,141 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/pkg/errors"
+)
+
+// lifecycle is what Start starts and Shutdown stops.
+type lifecycle struct {
+	mu     sync.Mutex
+	ctx    context.Context // every request of the VM derives from it
+	cancel context.CancelFunc
+	events *eventPipeline // the broadcaster Start created, if any
+	// workers counts the VM's long-running goroutines: the sweeper and the
+	// teardown that stops the relaunch loops and the event broadcaster.
+	workers sync.WaitGroup
+}
+
+// Start starts the VM's background work, bound to ctx: the event broadcaster
+// (unless Events is already set), the periodic sweep, and the context of
+// relaunch loops. Every request the VM makes from then on derives from ctx.
+// Cancelling ctx stops all of it, like Shutdown, without waiting. Start must
+// be called once, before the VM builds or runs chaincode.
+func (vm *VM) Start(ctx context.Context) error {
+	vm.life.mu.Lock()
+	defer vm.life.mu.Unlock()
+	if vm.life.ctx != nil {
+		return errors.New("k8scontroller: VM already started")
+	}
+	vm.life.ctx, vm.life.cancel = context.WithCancel(ctx)
+	if err := vm.startInformers(vm.life.ctx); err != nil {
+		vm.life.cancel()
+		vm.stopInformers()
+		vm.life.ctx, vm.life.cancel = nil, nil
+		return err
+	}
+
+	if vm.Events == nil {
+		vm.life.events = newEventPipeline(vm.Client, vm.PeerID)
+		vm.Events = vm.life.events.recorder
+	}
+	vm.supervisor.run(vm.life.ctx.Done())
+	vm.goWorker(func(ctx context.Context) { vm.runSweeper(ctx, vm.Config.SweepInterval) })
+	vm.goWorker(func(ctx context.Context) {
+		<-ctx.Done()
+		vm.teardown()
+	})
+	return nil
+}
+
+// goWorker runs f in a goroutine that Shutdown waits for; f must return
+// when its context is done. Call it from Start only (vm.life.mu held).
+func (vm *VM) goWorker(f func(ctx context.Context)) {
+	ctx := vm.life.ctx
+	vm.life.workers.Add(1)
+	go func() {
+		defer vm.life.workers.Done()
+		f(ctx)
+	}()
+}
+
+// teardown runs once the VM's context is done: it waits for the relaunch
+// loops, so that their last events are recorded, then flushes the pending
+// events and stops the broadcaster, all within StopTimeout.
+func (vm *VM) teardown() {
+	deadline := time.Now().Add(vm.Config.StopTimeout)
+	if !vm.supervisor.shutdown(time.Until(deadline)) {
+		logger.Warningf("Kubernetes chaincode VM: relaunch loops still running after %s", vm.Config.StopTimeout)
+	}
+	vm.life.mu.Lock()
+	events := vm.life.events
+	vm.life.mu.Unlock()
+	if events != nil && !events.stop(time.Until(deadline)) {
+		logger.Warningf("Kubernetes chaincode VM: events not written within %s were dropped", vm.Config.StopTimeout)
+	}
+	vm.stopInformers()
+}
+
+// Shutdown stops the VM: it cancels the context of Start, and with it every
+// request in flight and the sweeper; a relaunch loop waiting out its backoff
+// ends at once, one in the middle of a launch after it; the pending events
+// are written and the broadcaster stopped. It waits at most StopTimeout for
+// all of it. Builds, Starts and Waits after Shutdown fail at once. Calling it
+// again, or on a VM never started, does nothing more.
+func (vm *VM) Shutdown() {
+	if !vm.shutdown(vm.Config.StopTimeout) {
+		logger.Warningf("Kubernetes chaincode VM: shutdown did not finish within %s", vm.Config.StopTimeout)
+	}
+}
+
+// shutdown cancels the VM's context and reports whether its goroutines ended
+// within timeout.
+func (vm *VM) shutdown(timeout time.Duration) bool {
+	vm.life.mu.Lock()
+	cancel := vm.life.cancel
+	vm.life.mu.Unlock()
+	if cancel == nil {
+		return true
+	}
+	cancel()
+	return waitGroupTimeout(&vm.life.workers, timeout)
+}
+
+// requestContext is the context the VM's requests derive from: the one given
+// to Start, cancelled by Shutdown. A VM that was not started (one assembled
+// by hand, as in tests) uses a context that is never cancelled.
+func (vm *VM) requestContext() context.Context {
+	vm.life.mu.Lock()
+	defer vm.life.mu.Unlock()
+	if vm.life.ctx == nil {
+		return context.Background()
+	}
+	return vm.life.ctx
+}
+
+// waitGroupTimeout waits for wg at most timeout and reports whether it is
+// done. On timeout, one goroutine remains until wg is done.
+func waitGroupTimeout(wg *sync.WaitGroup, timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

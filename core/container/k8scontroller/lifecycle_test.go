@@ -1,0 +1,135 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// startedVM is a test VM started with a fake clock; sweeps receives once per
+// sweep.
+func startedVM(t *testing.T) (*testVM, *clocktesting.FakeClock, chan struct{}) {
+	t.Helper()
+	vm := newTestVM(t, testConfig())
+	vm.RunID = "current"
+	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	vm.Clock = clock
+	sweeps := make(chan struct{}, 10)
+	vm.client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.ListAction).GetListRestrictions().Labels.String() == vm.ownSelector(true) {
+			sweeps <- struct{}{}
+		}
+		return false, nil, nil
+	})
+	require.NoError(t, vm.Start(t.Context()))
+	t.Cleanup(vm.Shutdown)
+	return vm, clock, sweeps
+}
+
+func awaitSweep(t *testing.T, sweeps chan struct{}) {
+	t.Helper()
+	select {
+	case <-sweeps:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sweep")
+	}
+}
+
+func TestShutdownStopsSweeper(t *testing.T) {
+	vm, clock, sweeps := startedVM(t)
+	awaitSweep(t, sweeps) // at start
+	require.Eventually(t, clock.HasWaiters, 5*time.Second, time.Millisecond, "the sweeper has no ticker")
+	clock.Step(vm.Config.SweepInterval)
+	awaitSweep(t, sweeps) // first tick
+
+	require.True(t, vm.shutdown(5*time.Second), "the VM's goroutines did not end")
+	// The sweeper has returned: a tick cannot sweep any more.
+	clock.Step(vm.Config.SweepInterval)
+	select {
+	case <-sweeps:
+		t.Fatal("swept after shutdown")
+	default:
+	}
+	require.Error(t, vm.Start(t.Context()), "a VM starts once")
+}
+
+func TestShutdownFlushesEvents(t *testing.T) {
+	vm, _, _ := startedVM(t)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "cc-1", Namespace: testNamespace, UID: "pod-uid"}}
+	vm.event(pod, corev1.EventTypeNormal, reasonLaunched, "Launched chaincode")
+	require.True(t, vm.shutdown(5*time.Second))
+
+	events, err := vm.client.CoreV1().Events("").List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, events.Items, 1, "the flush marker is not written")
+	require.Equal(t, reasonLaunched, events.Items[0].Reason)
+}
+
+func TestWaitReturnsWhenTheVMShutsDown(t *testing.T) {
+	vm, _, _ := startedVM(t)
+	_, results := startedInstance(t, vm)
+	vm.Shutdown()
+	select {
+	case r := <-results:
+		require.Equal(t, -1, r.code)
+		require.ErrorContains(t, r.err, "the VM shut down")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return after Shutdown")
+	}
+
+	// Requests after Shutdown fail at once.
+	_, err := vm.newInstance(testCCID, "GOLANG", testImage).Wait()
+	require.ErrorContains(t, err, "the VM shut down")
+	require.ErrorContains(t, vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS), "context canceled")
+}
+
+func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	vm.RunID = "current"
+	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	vm.Clock = clock
+	reporter := &mock.RelaunchReporter{}
+	vm.supervisor = newSupervisor(testPolicy(), clock, reporter)
+	launches := make(chan string, 10)
+	vm.EnableRelaunch(func(ccid string) error {
+		launches <- ccid
+		return errors.New("registry unavailable")
+	})
+	vm.Config.SweepInterval = 0 // no ticker: the clock's only waiter is the backoff
+	require.NoError(t, vm.Start(t.Context()))
+	t.Cleanup(vm.Shutdown)
+
+	vm.supervisor.exited(testCCID, vm.supervisor.started(testCCID))
+	select {
+	case <-launches: // the first relaunch fails: the loop backs off
+	case <-time.After(5 * time.Second):
+		t.Fatal("no relaunch")
+	}
+	require.Eventually(t, clock.HasWaiters, 5*time.Second, time.Millisecond, "the relaunch loop is not backing off")
+
+	require.True(t, vm.shutdown(5*time.Second), "the VM's goroutines did not end")
+	require.Empty(t, launches, "relaunched during shutdown")
+	require.Equal(t, 1, reporter.RelaunchFailedCallCount())
+	require.Zero(t, reporter.CrashLoopCallCount())
+	require.Zero(t, reporter.RelaunchedCallCount())
+
+	// No loop starts after shutdown.
+	vm.supervisor.exited(testCCID, vm.supervisor.started(testCCID))
+	vm.supervisor.mu.Lock()
+	defer vm.supervisor.mu.Unlock()
+	require.False(t, vm.supervisor.charge(testCCID).looping)
+}
