@@ -112,16 +112,21 @@ type Config struct {
 	// SweepInterval (vm.k8s.sweepInterval, 5m; 0 = only at start-up): how
 	// often objects left by earlier runs and orphaned Secrets are deleted.
 	SweepInterval time.Duration
+	// HealthCheckInterval (vm.k8s.healthCheckInterval, 30s): how long the
+	// outcome of /healthz's permission check is reused; the API server's
+	// reachability is checked on every call.
+	HealthCheckInterval time.Duration
 }
 
 // Defaults of the vm.k8s.* keys.
 const (
-	DefaultBuildTimeout       = 10 * time.Minute
-	DefaultStopTimeout        = 30 * time.Second
-	DefaultGracePeriod        = 2 * time.Second
-	DefaultMaxCodePackageSize = 100 << 20
-	DefaultRunAsUser          = 10001
-	DefaultSweepInterval      = 5 * time.Minute
+	DefaultBuildTimeout        = 10 * time.Minute
+	DefaultStopTimeout         = 30 * time.Second
+	DefaultGracePeriod         = 2 * time.Second
+	DefaultMaxCodePackageSize  = 100 << 20
+	DefaultRunAsUser           = 10001
+	DefaultSweepInterval       = 5 * time.Minute
+	DefaultHealthCheckInterval = 30 * time.Second
 )
 
 // DefaultRelaunchPolicy is vm.k8s.relaunch when nothing is set.
@@ -163,6 +168,7 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		PeerPodName:            v.GetString(key("peerPodName")),
 		Relaunch:               DefaultRelaunchPolicy,
 		SweepInterval:          DefaultSweepInterval,
+		HealthCheckInterval:    DefaultHealthCheckInterval,
 	}
 	if c.PullRegistry == "" {
 		c.PullRegistry = c.Registry
@@ -193,6 +199,9 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 	}
 	if v.IsSet(key("sweepInterval")) {
 		c.SweepInterval = v.GetDuration(key("sweepInterval"))
+	}
+	if v.IsSet(key("healthCheckInterval")) {
+		c.HealthCheckInterval = v.GetDuration(key("healthCheckInterval"))
 	}
 	if v.IsSet(key("relaunch.enabled")) {
 		c.Relaunch.Enabled = v.GetBool(key("relaunch.enabled"))
@@ -301,6 +310,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SweepInterval < 0 {
 		return keyErr("sweepInterval", "must be >= 0")
+	}
+	if c.HealthCheckInterval <= 0 {
+		return keyErr("healthCheckInterval", "must be > 0")
 	}
 	if c.Relaunch.InitialBackoff <= 0 {
 		return keyErr("relaunch.initialBackoff", "must be > 0")

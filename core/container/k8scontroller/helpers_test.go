@@ -61,6 +61,7 @@ func testConfig() *Config {
 		ReadOnlyRootFilesystem: true,
 		Relaunch:               DefaultRelaunchPolicy,
 		SweepInterval:          DefaultSweepInterval,
+		HealthCheckInterval:    DefaultHealthCheckInterval,
 	}
 }
 
