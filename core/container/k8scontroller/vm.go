@@ -68,6 +68,7 @@ type VM struct {
 	supervisor *supervisor
 
 	builds singleflight.Group
+	health permissionCache
 }
 
 // New creates the VM from the vm.k8s.* configuration in the peer's viper.
