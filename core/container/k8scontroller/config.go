@@ -126,19 +126,24 @@ type Config struct {
 	// chaincodes at once needs more than client-go's 5 and 10.
 	ClientQPS   float32
 	ClientBurst int
+	// HealthCheckInterval (vm.k8s.healthCheckInterval, 30s): how long the
+	// outcome of /healthz's permission check is reused; the API server's
+	// reachability is checked on every call.
+	HealthCheckInterval time.Duration
 }
 
 // Defaults of the vm.k8s.* keys.
 const (
-	DefaultBuildTimeout       = 10 * time.Minute
-	DefaultStopTimeout        = 30 * time.Second
-	DefaultGracePeriod        = 2 * time.Second
-	DefaultMaxCodePackageSize = 100 << 20
-	DefaultRunAsUser          = 10001
-	DefaultSweepInterval      = 5 * time.Minute
-	DefaultImagePullTimeout   = 2 * time.Minute
-	DefaultClientQPS          = 50
-	DefaultClientBurst        = 100
+	DefaultBuildTimeout        = 10 * time.Minute
+	DefaultStopTimeout         = 30 * time.Second
+	DefaultGracePeriod         = 2 * time.Second
+	DefaultMaxCodePackageSize  = 100 << 20
+	DefaultRunAsUser           = 10001
+	DefaultSweepInterval       = 5 * time.Minute
+	DefaultImagePullTimeout    = 2 * time.Minute
+	DefaultClientQPS           = 50
+	DefaultClientBurst         = 100
+	DefaultHealthCheckInterval = 30 * time.Second
 )
 
 // DefaultMaxConcurrentBuilds is vm.k8s.maxConcurrentBuilds when it is not set.
@@ -187,6 +192,7 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		ImagePullTimeout:       DefaultImagePullTimeout,
 		ClientQPS:              DefaultClientQPS,
 		ClientBurst:            DefaultClientBurst,
+		HealthCheckInterval:    DefaultHealthCheckInterval,
 	}
 	if c.PullRegistry == "" {
 		c.PullRegistry = c.Registry
@@ -229,6 +235,9 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 	}
 	if v.IsSet(key("clientBurst")) {
 		c.ClientBurst = v.GetInt(key("clientBurst"))
+	}
+	if v.IsSet(key("healthCheckInterval")) {
+		c.HealthCheckInterval = v.GetDuration(key("healthCheckInterval"))
 	}
 	if v.IsSet(key("relaunch.enabled")) {
 		c.Relaunch.Enabled = v.GetBool(key("relaunch.enabled"))
@@ -349,6 +358,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClientBurst <= 0 {
 		return keyErr("clientBurst", "must be > 0")
+	}
+	if c.HealthCheckInterval <= 0 {
+		return keyErr("healthCheckInterval", "must be > 0")
 	}
 	if c.Relaunch.InitialBackoff <= 0 {
 		return keyErr("relaunch.initialBackoff", "must be > 0")

@@ -64,6 +64,7 @@ vm:
     imagePullTimeout: 90s
     clientQPS: 20.5
     clientBurst: 40
+    healthCheckInterval: 45s
     relaunch:
       enabled: false
       initialBackoff: 500ms
@@ -119,13 +120,14 @@ func TestConfigFromYAML(t *testing.T) {
 		Tolerations: []corev1.Toleration{{
 			Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "chaincode", Effect: corev1.TaintEffectNoSchedule,
 		}},
-		PodAnnotations:   map[string]string{"example.com/team": "blue"},
-		PodLabels:        map[string]string{"team": "blue"},
-		PeerPodName:      "peer0-0",
-		SweepInterval:    time.Minute,
-		ImagePullTimeout: 90 * time.Second,
-		ClientQPS:        20.5,
-		ClientBurst:      40,
+		PodAnnotations:      map[string]string{"example.com/team": "blue"},
+		PodLabels:           map[string]string{"team": "blue"},
+		PeerPodName:         "peer0-0",
+		SweepInterval:       time.Minute,
+		ImagePullTimeout:    90 * time.Second,
+		ClientQPS:           20.5,
+		ClientBurst:         40,
+		HealthCheckInterval: 45 * time.Second,
 		Relaunch: RelaunchPolicy{
 			InitialBackoff:     500 * time.Millisecond,
 			MaxBackoff:         10 * time.Second,
@@ -158,6 +160,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, 2*time.Minute, c.ImagePullTimeout)
 	require.EqualValues(t, 50, c.ClientQPS)
 	require.Equal(t, 100, c.ClientBurst)
+	require.Equal(t, 30*time.Second, c.HealthCheckInterval)
 
 	// with a kubeconfig we are not in-cluster
 	c, err = loadConfig(peerViper(t, "vm:\n  k8s:\n    kubeconfig: /x\n"), nsFile)
@@ -178,6 +181,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 	t.Setenv("CORE_VM_K8S_IMAGEPULLSECRETS", `["env-pull"]`)
 	t.Setenv("CORE_VM_K8S_KANIKOEXTRAARGS", `["--snapshot-mode=redo"]`)
 	t.Setenv("CORE_VM_K8S_NODESELECTOR", ``)
+	t.Setenv("CORE_VM_K8S_HEALTHCHECKINTERVAL", "10s")
 
 	c, err := loadConfig(peerViper(t, coreYAML), "")
 	require.NoError(t, err)
@@ -194,6 +198,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 	require.Equal(t, resource.MustParse("2"), c.Resources.Limits[corev1.ResourceCPU])
 	require.Equal(t, []string{"env-pull"}, c.ImagePullSecrets)
 	require.Equal(t, []string{"--snapshot-mode=redo"}, c.KanikoExtraArgs)
+	require.Equal(t, 10*time.Second, c.HealthCheckInterval)
 	require.Equal(t, map[string]string{"kubernetes.io/os": "linux"}, c.NodeSelector, "viper ignores empty env values")
 }
 
@@ -232,6 +237,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad pod label", func(c *Config) { c.PodLabels = map[string]string{"a b": "c"} }, `vm.k8s.podLabels: "a b" is not a valid label key`},
 		{"bad annotation", func(c *Config) { c.PodAnnotations = map[string]string{"/x": "c"} }, `vm.k8s.podAnnotations: "/x" is not a valid annotation key`},
 		{"negative sweep interval", func(c *Config) { c.SweepInterval = -time.Second }, "vm.k8s.sweepInterval: must be >= 0"},
+		{"zero health check interval", func(c *Config) { c.HealthCheckInterval = 0 }, "vm.k8s.healthCheckInterval: must be > 0"},
+		{"negative health check interval", func(c *Config) { c.HealthCheckInterval = -time.Second }, "vm.k8s.healthCheckInterval: must be > 0"},
 		{"zero initial backoff", func(c *Config) { c.Relaunch.InitialBackoff = 0 }, "vm.k8s.relaunch.initialBackoff: must be > 0"},
 		{"max below initial backoff", func(c *Config) { c.Relaunch.MaxBackoff = time.Millisecond }, "vm.k8s.relaunch.maxBackoff: must be >= vm.k8s.relaunch.initialBackoff"},
 		{"zero crash loop threshold", func(c *Config) { c.Relaunch.CrashLoopThreshold = 0 }, "vm.k8s.relaunch.crashLoopThreshold: must be >= 1"},

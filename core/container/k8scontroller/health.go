@@ -10,12 +10,15 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/pkg/errors"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
+	"k8s.io/utils/clock"
 )
 
 // ChaincodeRules are the RBAC rules the peer's service account needs in
@@ -99,11 +102,48 @@ func (vm *VM) namespacedRules() []nsRules {
 }
 
 // HealthCheck verifies that the API server is reachable and that the peer
-// may do everything the VM does in its namespace.
+// may do everything the VM does in its namespaces. The reachability check
+// (one GET of the server version) runs on every call; the permission check
+// runs at most once per vm.k8s.healthCheckInterval and its outcome, success
+// or failure, is reused until then.
 func (vm *VM) HealthCheck(ctx context.Context) error {
 	if _, err := discovery.ToServerVersionInterfaceWithContext(vm.Client.Discovery()).ServerVersionWithContext(ctx); err != nil {
 		return errors.Wrap(err, "kubernetes API server unreachable")
 	}
+	return vm.health.get(ctx, vm.Clock, vm.Config.HealthCheckInterval, vm.checkPermissions)
+}
+
+// permissionCache holds the outcome of the last permission check. Its zero
+// value is ready to use.
+type permissionCache struct {
+	// mu is held while a check runs, so that concurrent probes wait for
+	// that check instead of starting their own.
+	mu        sync.Mutex
+	checked   bool
+	checkedAt time.Time
+	err       error
+}
+
+// get returns the cached outcome if it is younger than interval, and
+// otherwise runs check and caches its outcome. An outcome cut short by the
+// end of ctx says nothing about the permissions and is not cached.
+func (c *permissionCache) get(ctx context.Context, clk clock.PassiveClock, interval time.Duration, check func(context.Context) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.checked && clk.Since(c.checkedAt) < interval {
+		return c.err
+	}
+	now := clk.Now()
+	err := check(ctx)
+	if ctx.Err() != nil {
+		return err
+	}
+	c.checked, c.checkedAt, c.err = true, now, err
+	return err
+}
+
+// checkPermissions reviews the rules of every namespace the VM works in.
+func (vm *VM) checkPermissions(ctx context.Context) error {
 	var missing []string
 	for _, nr := range vm.namespacedRules() {
 		denied, err := vm.deniedRules(ctx, nr)
@@ -120,35 +160,123 @@ func (vm *VM) HealthCheck(ctx context.Context) error {
 	return nil
 }
 
-// deniedRules reviews every verb of nr and returns those not allowed.
-func (vm *VM) deniedRules(ctx context.Context, nr nsRules) ([]string, error) {
-	var denied []string
-	for _, rule := range nr.Rules {
+// access is one verb on one resource, as the VM needs it.
+type access struct {
+	Verb        string
+	Group       string
+	Resource    string
+	Subresource string
+}
+
+// String is "verb resource[/subresource][.group]", as in error messages.
+func (a access) String() string {
+	res := a.Resource
+	if a.Subresource != "" {
+		res += "/" + a.Subresource
+	}
+	return a.Verb + " " + qualified(a.Group, res)
+}
+
+// accesses lists every verb of rules, in order.
+func accesses(rules []rbacv1.PolicyRule) []access {
+	var list []access
+	for _, rule := range rules {
 		for _, res := range rule.Resources {
 			resource, sub, _ := strings.Cut(res, "/")
 			for _, verb := range rule.Verbs {
-				review := &authorizationv1.SelfSubjectAccessReview{
-					Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-						ResourceAttributes: &authorizationv1.ResourceAttributes{
-							Namespace:   nr.Namespace,
-							Verb:        verb,
-							Group:       rule.APIGroups[0],
-							Resource:    resource,
-							Subresource: sub,
-						},
-					},
-				}
-				resp, err := vm.Client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
-				if err != nil {
-					return nil, errors.Wrapf(err, "cannot review access to %s %s in namespace %s", verb, qualified(rule.APIGroups[0], res), nr.Namespace)
-				}
-				if !resp.Status.Allowed {
-					denied = append(denied, verb+" "+qualified(rule.APIGroups[0], res))
-				}
+				list = append(list, access{Verb: verb, Group: rule.APIGroups[0], Resource: resource, Subresource: sub})
 			}
 		}
 	}
+	return list
+}
+
+// deniedRules returns the verbs of nr the peer may not use. One
+// SelfSubjectRulesReview lists what the peer may do in the namespace; only
+// when the list is incomplete (an authorizer such as a webhook cannot
+// enumerate its rules) is each verb the list does not grant reviewed on its
+// own with a SelfSubjectAccessReview.
+func (vm *VM) deniedRules(ctx context.Context, nr nsRules) ([]string, error) {
+	review := &authorizationv1.SelfSubjectRulesReview{
+		Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: nr.Namespace},
+	}
+	resp, err := vm.Client.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return nil, errors.Wrapf(err, "cannot review rules in namespace %s", nr.Namespace)
+	}
+	var denied []string
+	for _, a := range accesses(nr.Rules) {
+		if granted(resp.Status.ResourceRules, a) {
+			continue
+		}
+		if resp.Status.Incomplete {
+			allowed, err := vm.accessAllowed(ctx, nr.Namespace, a)
+			if err != nil {
+				return nil, err
+			}
+			if allowed {
+				continue
+			}
+		}
+		denied = append(denied, a.String())
+	}
 	return denied, nil
+}
+
+// accessAllowed reviews one access with a SelfSubjectAccessReview.
+func (vm *VM) accessAllowed(ctx context.Context, namespace string, a access) (bool, error) {
+	review := &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace:   namespace,
+				Verb:        a.Verb,
+				Group:       a.Group,
+				Resource:    a.Resource,
+				Subresource: a.Subresource,
+			},
+		},
+	}
+	resp, err := vm.Client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return false, errors.Wrapf(err, "cannot review access to %s in namespace %s", a, namespace)
+	}
+	return resp.Status.Allowed, nil
+}
+
+// granted reports whether one of rules grants a on every object of its
+// resource, matching verbs, API groups and resources as RBAC does ("*",
+// and "*/subresource" for a subresource of any resource). A rule limited to
+// ResourceNames grants only on those objects and so does not count.
+func granted(rules []authorizationv1.ResourceRule, a access) bool {
+	combined := a.Resource
+	if a.Subresource != "" {
+		combined += "/" + a.Subresource
+	}
+	for _, r := range rules {
+		if len(r.ResourceNames) > 0 {
+			continue
+		}
+		if !matches(r.Verbs, a.Verb) || !matches(r.APIGroups, a.Group) {
+			continue
+		}
+		for _, res := range r.Resources {
+			if res == rbacv1.ResourceAll || res == combined ||
+				(a.Subresource != "" && res == "*/"+a.Subresource) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// matches reports whether values holds want or the wildcard "*".
+func matches(values []string, want string) bool {
+	for _, v := range values {
+		if v == want || v == "*" {
+			return true
+		}
+	}
+	return false
 }
 
 func qualified(group, resource string) string {

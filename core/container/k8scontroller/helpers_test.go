@@ -73,6 +73,7 @@ func testConfig() *Config {
 		ImagePullTimeout:       DefaultImagePullTimeout,
 		ClientQPS:              DefaultClientQPS,
 		ClientBurst:            DefaultClientBurst,
+		HealthCheckInterval:    DefaultHealthCheckInterval,
 	}
 }
 

@@ -73,6 +73,7 @@ type VM struct {
 
 	builds singleflight.Group
 	slots  buildSlots
+	health permissionCache
 }
 
 // New creates the VM from the vm.k8s.* configuration in the peer's viper;
