@@ -2,6 +2,7 @@
 
 SHELL       := /bin/bash
 GO          ?= go
+FUZZTIME    ?= 30s
 FABRIC_MOD  := github.com/hyperledger/fabric
 FABRIC_DIR   = vendor/$(FABRIC_MOD)
 BIN         := bin
@@ -12,7 +13,7 @@ FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=3.1.1 \
 
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
-.PHONY: all vendor check-patches peer binaries test unit-test peer-test e2e faults incluster fabric-suites \
+.PHONY: all vendor check-patches peer binaries test unit-test fuzz peer-test e2e faults incluster fabric-suites \
 	fabric-suites-ci demo \
 	peer-image cluster-up cluster-down images clean generate
 
@@ -51,7 +52,11 @@ $(BIN)/%: vendor/.patched $(shell find core cmd -name '*.go' -not -name '*_test.
 binaries: $(addprefix $(BIN)/,$(FABRIC_CMDS))
 
 ## test: the whole suite promised by the README (unit tests, peer start tests, end-to-end on the local cluster)
-test: unit-test peer-test e2e faults incluster fabric-suites-ci
+test: unit-test fuzz peer-test e2e faults incluster fabric-suites-ci
+
+# Fuzzes the code package conversion for FUZZTIME.
+fuzz: vendor
+	$(GO) test -mod=vendor -run=^$$ -fuzz=FuzzBuildContext -fuzztime=$(FUZZTIME) ./core/container/k8scontroller/
 
 unit-test: vendor
 	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/... ./integration/fabric-suites/...

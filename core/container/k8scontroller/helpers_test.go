@@ -264,7 +264,7 @@ func golden(t *testing.T, name string, obj interface{}) {
 	require.Equal(t, string(want), string(got), "%s differs; run go test with -update after checking the change", path)
 }
 
-func gzipped(t *testing.T, s string) []byte {
+func gzipped(t testing.TB, s string) []byte {
 	t.Helper()
 	buf := &bytes.Buffer{}
 	gw := gzip.NewWriter(buf)

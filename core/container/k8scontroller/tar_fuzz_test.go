@@ -1,0 +1,87 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"path"
+	"strings"
+	"testing"
+)
+
+// fuzzMaxSize keeps every fuzzed conversion small.
+const fuzzMaxSize = 64 << 10
+
+func FuzzBuildContext(f *testing.F) {
+	seed := func(entries ...tarEntry) { f.Add(codePackage(f, entries...)) }
+	seed(file("src/main.go", "package main"))
+	seed(file("../x", "x"))
+	seed(file("a/../../x", "x"))
+	seed(file("/etc/passwd", "x"))
+	seed(file(`\x`, "x"))
+	for _, c := range escapeCases {
+		seed(c.entries...)
+	}
+	seed(file("f", "x"), hardlink("h1", "f"), hardlink("h2", "h1"), hardlink("h3", "../h2"))
+	seed(tarEntry{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "c", Devmajor: 1, Devminor: 3}})
+	seed(tarEntry{hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "b", Devmajor: 8}})
+	seed(tarEntry{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p"}})
+	f.Add(gzipped(f, "00000000000000000000000000000030 path="+strings.Repeat("x", 1<<20)+"\n")) // garbage header
+	f.Add(gzipped(f, strings.Repeat("\xff", 1024)))
+	f.Add(gzipped(f, strings.Repeat("\x00", 4<<20))) // expands far past the limit
+	bomb := codePackage(f, file("zeros", strings.Repeat("\x00", 2*fuzzMaxSize)))
+	f.Add(bomb)
+	f.Add(bomb[:len(bomb)/2]) // truncated gzip
+	f.Add([]byte("not gzip at all"))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := &bytes.Buffer{}
+		if err := writeBuildContext(out, bytes.NewReader(data), "FROM x", fuzzMaxSize); err != nil {
+			return
+		}
+		if out.Len() > 4*fuzzMaxSize+64<<10 {
+			t.Fatalf("accepted package produced %d bytes", out.Len())
+		}
+		checkContained(t, out.Bytes())
+	})
+}
+
+// checkContained re-parses an accepted build context and fails if any entry
+// or link leaves its directory.
+func checkContained(t *testing.T, data []byte) {
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatalf("output is not a valid tar stream: %s", err)
+		}
+		name := path.Clean(hdr.Name)
+		top := strings.SplitN(name, "/", 2)[0]
+		if top != inputDir && top != outputDir && top != contextDir {
+			t.Fatalf("entry %q outside the layout", hdr.Name)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeSymlink:
+			target := path.Join(path.Dir(name), hdr.Linkname)
+			if target != inputDir && !strings.HasPrefix(target, inputDir+"/") {
+				t.Fatalf("symlink %q -> %q leaves %s/", hdr.Name, hdr.Linkname, inputDir)
+			}
+		case tar.TypeLink:
+			if !strings.HasPrefix(path.Clean(hdr.Linkname), inputDir+"/") {
+				t.Fatalf("hard link %q -> %q leaves %s/", hdr.Name, hdr.Linkname, inputDir)
+			}
+		case tar.TypeReg, tar.TypeDir:
+		default:
+			t.Fatalf("entry %q has type %q", hdr.Name, string(hdr.Typeflag))
+		}
+	}
+}
