@@ -48,6 +48,10 @@ type buildRequest struct {
 	Input   *buildInput // streamed into the receive container
 }
 
+// BuildFailure is what the peer says when Build fails (Fabric's router says
+// "docker build failed" for DockerVM).
+func (vm *VM) BuildFailure() string { return "chaincode build failed" }
+
 // Build returns an Instance running the image of the chaincode package,
 // building and pushing the image with a Kaniko Job unless the registry
 // already holds it.
@@ -307,7 +311,7 @@ func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (stri
 // is deleted or failed, or a container cannot start (see pullGrace). With
 // jobDone set, it also follows the Job itself and returns when jobDone does.
 func (vm *VM) followBuildPod(ctx context.Context, job *batchv1.Job, cond func(*corev1.Pod) (bool, error), jobDone func(trackedEvent) (bool, error)) error {
-	stopped, err := vm.cache.stopped()
+	stopped, err := vm.cache.ready(ctx)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/pkg/errors"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/utils/clock"
@@ -142,10 +144,14 @@ func (c *permissionCache) get(ctx context.Context, clk clock.PassiveClock, inter
 	return err
 }
 
-// checkPermissions reviews the rules of every namespace the VM works in.
+// checkPermissions checks that every namespace the VM works in exists and
+// reviews the VM's rules there.
 func (vm *VM) checkPermissions(ctx context.Context) error {
 	var missing []string
 	for _, nr := range vm.namespacedRules() {
+		if err := vm.namespaceUsable(ctx, nr.Namespace); err != nil {
+			return err
+		}
 		denied, err := vm.deniedRules(ctx, nr)
 		if err != nil {
 			return err
@@ -156,6 +162,32 @@ func (vm *VM) checkPermissions(ctx context.Context) error {
 	}
 	if len(missing) > 0 {
 		return errors.Errorf("missing permissions %s", strings.Join(missing, "; "))
+	}
+	return nil
+}
+
+// namespaceUsable fails when namespace does not exist or is being deleted.
+// The peer may not read namespaces, so it asks with a dry-run create of an
+// Event, which both the chaincode and the build rules allow; any other
+// refusal is left to the rules review.
+func (vm *VM) namespaceUsable(ctx context.Context, namespace string) error {
+	probe := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: "fabric-peer-k8s-healthz-", Namespace: namespace},
+		InvolvedObject: corev1.ObjectReference{Kind: "Namespace", Name: namespace, APIVersion: "v1"},
+		Reason:         "HealthCheck",
+		Message:        "dry run",
+		Type:           corev1.EventTypeNormal,
+		Source:         corev1.EventSource{Component: fieldManager, Host: vm.PeerID},
+	}
+	_, err := vm.Client.CoreV1().Events(namespace).Create(ctx, probe, metav1.CreateOptions{
+		DryRun:       []string{metav1.DryRunAll},
+		FieldManager: fieldManager,
+	})
+	switch {
+	case apierrors.IsNotFound(err):
+		return errors.Errorf("namespace %s does not exist", namespace)
+	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		return errors.Errorf("namespace %s is being deleted", namespace)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -111,7 +114,7 @@ func TestHealthCheckOneRulesReviewPerNamespace(t *testing.T) {
 		calls := takeCalls(vm)
 		require.Equal(t, []string{"fabric"}, calls.rulesReviews)
 		require.Empty(t, calls.accessReviews)
-		require.Equal(t, 2, calls.total, "server version and one rules review")
+		require.Equal(t, 3, calls.total, "server version, one namespace probe and one rules review")
 	})
 	t.Run("separate build namespace", func(t *testing.T) {
 		cfg := testConfig()
@@ -123,7 +126,7 @@ func TestHealthCheckOneRulesReviewPerNamespace(t *testing.T) {
 		calls := takeCalls(vm)
 		require.Equal(t, []string{"fabric", "fabric-builds"}, calls.rulesReviews)
 		require.Empty(t, calls.accessReviews)
-		require.Equal(t, 3, calls.total, "server version and one rules review per namespace")
+		require.Equal(t, 5, calls.total, "server version, one namespace probe and one rules review per namespace")
 	})
 }
 
@@ -172,7 +175,7 @@ func TestHealthCheckConcurrentProbesReviewOnce(t *testing.T) {
 	}
 	calls := takeCalls(vm)
 	require.Equal(t, []string{"fabric"}, calls.rulesReviews)
-	require.Equal(t, probes+1, calls.total)
+	require.Equal(t, probes+2, calls.total, "a server version per probe, one namespace probe and one rules review")
 }
 
 func TestHealthCheckRechecksMissingPermissions(t *testing.T) {
@@ -303,8 +306,44 @@ func TestRequiredRules(t *testing.T) {
 		"/pods":        {"create", "get", "list", "watch", "delete"},
 		"/pods/attach": {"create", "get"},
 		"/pods/log":    {"get"},
-		"/secrets":     {"create", "get", "list", "delete", "patch"},
+		"/secrets":     {"create", "get", "list", "watch", "delete", "patch"},
 		"/events":      {"create", "patch", "list", "watch"},
 		"batch/jobs":   {"create", "get", "list", "watch", "delete"},
 	}, rules)
+}
+
+func TestHealthCheckNamesMissingNamespace(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"deleted", apierrors.NewNotFound(corev1.Resource("namespaces"), "fabric-builds"), "namespace fabric-builds does not exist"},
+		{"terminating", &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+			Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}},
+		}}, "namespace fabric-builds is being deleted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.BuildNamespace = "fabric-builds"
+			vm, clk := healthVM(t, cfg)
+			grantAllBut(vm, false)
+			gone := true
+			vm.client.PrependReactor("create", "events", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				create := a.(k8stesting.CreateAction)
+				require.Equal(t, []string{metav1.DryRunAll}, a.(k8stesting.CreateActionImpl).CreateOptions.DryRun, "the probe must not write")
+				if gone && a.GetNamespace() == "fabric-builds" {
+					return true, nil, tc.err
+				}
+				return true, create.GetObject(), nil
+			})
+			require.EqualError(t, vm.HealthCheck(context.Background()), tc.want)
+
+			// Recreated: seen at the next check.
+			gone = false
+			clk.Step(cfg.HealthCheckInterval)
+			require.NoError(t, vm.HealthCheck(context.Background()))
+		})
+	}
 }

@@ -9,7 +9,6 @@ package k8scontroller
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/pkg/errors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,8 +24,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// cacheSyncTimeout bounds the initial LIST of the informers.
-const cacheSyncTimeout = time.Minute
 
 // objectCache is the VM's one view of the objects it owns: shared informers,
 // restricted to this peer's labels, for Pods and Secrets in vm.k8s.namespace
@@ -95,28 +92,37 @@ func newObjectCache(client kubernetes.Interface, cfg *Config, peerID string) *ob
 	return c
 }
 
-// start starts the informers, which run until ctx ends, and waits until
-// their caches are filled.
+// start starts the informers, which run until ctx ends. It does not wait
+// for their caches: a peer starts while the API server is unreachable (and
+// says so in /healthz); ready waits for them where they are needed.
 func (c *objectCache) start(ctx context.Context) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.done != nil {
-		c.mu.Unlock()
 		return errors.New("informers already started")
 	}
 	c.done = ctx.Done()
-	c.mu.Unlock()
-
-	syncCtx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
-	defer cancel()
-	for ns, f := range c.factories {
+	for _, f := range c.factories {
 		f.Start(ctx.Done())
-		for typ, ok := range f.WaitForCacheSync(syncCtx.Done()) {
+	}
+	return nil
+}
+
+// ready waits, at most until ctx ends, until the informers' caches are
+// filled, and returns the channel that is closed when the informers stop.
+func (c *objectCache) ready(ctx context.Context) (<-chan struct{}, error) {
+	done, err := c.stopped()
+	if err != nil {
+		return nil, err
+	}
+	for ns, f := range c.factories {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 			if !ok {
-				return errors.Errorf("cannot list %s in namespace %s within %s", typ, ns, cacheSyncTimeout)
+				return nil, errors.Errorf("the cache of %s in namespace %s is not filled: %v", typ, ns, context.Cause(ctx))
 			}
 		}
 	}
-	return nil
+	return done, nil
 }
 
 // shutdown waits until the informers' goroutines have ended; the context
@@ -125,6 +131,14 @@ func (c *objectCache) shutdown() {
 	for _, f := range c.factories {
 		f.Shutdown()
 	}
+}
+
+// started reports whether start was called (the informers may run with a
+// context of their own, as in tests).
+func (c *objectCache) started() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done != nil
 }
 
 // stopped is closed when the informers stop; nil (never ready) before start.

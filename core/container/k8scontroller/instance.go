@@ -218,7 +218,7 @@ type podWait struct {
 // could not start; err is set when following the pod failed.
 func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
 	ns := w.VM.Config.Namespace
-	stopped, err := w.VM.cache.stopped()
+	stopped, err := w.VM.cache.ready(ctx)
 	if err != nil {
 		return -1, nil, err
 	}

@@ -20,6 +20,8 @@ type lifecycle struct {
 	ctx    context.Context // every request of the VM derives from it
 	cancel context.CancelFunc
 	events *eventPipeline // the broadcaster Start created, if any
+	// ownInformers: Start started the shared informers and stops them.
+	ownInformers bool
 	// workers counts the VM's long-running goroutines: the sweeper and the
 	// teardown that stops the relaunch loops and the event broadcaster.
 	workers sync.WaitGroup
@@ -37,11 +39,14 @@ func (vm *VM) Start(ctx context.Context) error {
 		return errors.New("k8scontroller: VM already started")
 	}
 	vm.life.ctx, vm.life.cancel = context.WithCancel(ctx)
-	if err := vm.startInformers(vm.life.ctx); err != nil {
-		vm.life.cancel()
-		vm.stopInformers()
-		vm.life.ctx, vm.life.cancel = nil, nil
-		return err
+	if !vm.cache.started() {
+		if err := vm.startInformers(vm.life.ctx); err != nil {
+			vm.life.cancel()
+			vm.stopInformers()
+			vm.life.ctx, vm.life.cancel = nil, nil
+			return err
+		}
+		vm.life.ownInformers = true
 	}
 
 	if vm.Events == nil {
@@ -82,7 +87,9 @@ func (vm *VM) teardown() {
 	if events != nil && !events.stop(time.Until(deadline)) {
 		logger.Warningf("Kubernetes chaincode VM: events not written within %s were dropped", vm.Config.StopTimeout)
 	}
-	vm.stopInformers()
+	if vm.life.ownInformers {
+		vm.stopInformers()
+	}
 }
 
 // Shutdown stops the VM: it cancels the context of Start, and with it every

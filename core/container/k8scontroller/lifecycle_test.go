@@ -20,19 +20,17 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
-// startedVM is a test VM started with a fake clock; sweeps receives once per
-// sweep.
-func startedVM(t *testing.T) (*testVM, *clocktesting.FakeClock, chan struct{}) {
+// startedVM is a test VM started with a fake clock; sweeps receives the
+// name of every pod a sweep deletes.
+func startedVM(t *testing.T) (*testVM, *clocktesting.FakeClock, chan string) {
 	t.Helper()
 	vm := newTestVM(t, testConfig())
 	vm.RunID = "current"
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	vm.Clock = clock
-	sweeps := make(chan struct{}, 10)
-	vm.client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if a.(k8stesting.ListAction).GetListRestrictions().Labels.String() == vm.ownSelector(true) {
-			sweeps <- struct{}{}
-		}
+	sweeps := make(chan string, 10)
+	vm.client.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		sweeps <- a.(k8stesting.DeleteAction).GetName()
 		return false, nil, nil
 	})
 	require.NoError(t, vm.Start(t.Context()))
@@ -40,10 +38,27 @@ func startedVM(t *testing.T) (*testVM, *clocktesting.FakeClock, chan struct{}) {
 	return vm, clock, sweeps
 }
 
-func awaitSweep(t *testing.T, sweeps chan struct{}) {
+// earlierRunPod creates a pod of an earlier run of this peer, which the next
+// sweep deletes, and waits until the VM's cache holds it.
+func earlierRunPod(t *testing.T, vm *testVM, name string) {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNamespace, Labels: map[string]string{
+		labelManagedBy: fieldManager, labelPeerID: labelValue(vm.PeerID), labelRun: "earlier",
+	}}}
+	_, err := vm.client.CoreV1().Pods(testNamespace).Create(t.Context(), pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	// The sweep reads the informer's cache; nothing signals when it caught up.
+	require.Eventually(t, func() bool {
+		_, err := vm.cache.podLister[testNamespace].Pods(testNamespace).Get(name)
+		return err == nil
+	}, 5*time.Second, time.Millisecond)
+}
+
+func awaitSweep(t *testing.T, sweeps chan string, name string) {
 	t.Helper()
 	select {
-	case <-sweeps:
+	case got := <-sweeps:
+		require.Equal(t, name, got)
 	case <-time.After(5 * time.Second):
 		t.Fatal("no sweep")
 	}
@@ -51,17 +66,18 @@ func awaitSweep(t *testing.T, sweeps chan struct{}) {
 
 func TestShutdownStopsSweeper(t *testing.T) {
 	vm, clock, sweeps := startedVM(t)
-	awaitSweep(t, sweeps) // at start
 	require.Eventually(t, clock.HasWaiters, 5*time.Second, time.Millisecond, "the sweeper has no ticker")
+	earlierRunPod(t, vm, "old-1")
 	clock.Step(vm.Config.SweepInterval)
-	awaitSweep(t, sweeps) // first tick
+	awaitSweep(t, sweeps, "old-1") // first tick
 
+	earlierRunPod(t, vm, "old-2")
 	require.True(t, vm.shutdown(5*time.Second), "the VM's goroutines did not end")
 	// The sweeper has returned: a tick cannot sweep any more.
 	clock.Step(vm.Config.SweepInterval)
 	select {
-	case <-sweeps:
-		t.Fatal("swept after shutdown")
+	case name := <-sweeps:
+		t.Fatalf("swept %s after shutdown", name)
 	default:
 	}
 	require.Error(t, vm.Start(t.Context()), "a VM starts once")

@@ -48,7 +48,7 @@ func (vm *VM) ownSelector(otherRuns bool) labels.Selector {
 // earlier runs: their chaincode certificates died with that peer process.
 // It reads them from the VM's informers.
 func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
-	if _, err := vm.cache.stopped(); err != nil {
+	if _, err := vm.cache.ready(ctx); err != nil {
 		return 0, err
 	}
 	ns, client := vm.Config.Namespace, vm.Client
@@ -98,7 +98,7 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 // the peer could not delete its Secret). Secrets and Pods are read from the
 // VM's informers: the sweep sends no request per Secret.
 func (vm *VM) sweepOrphanSecrets(ctx context.Context, now time.Time) (int, error) {
-	if _, err := vm.cache.stopped(); err != nil {
+	if _, err := vm.cache.ready(ctx); err != nil {
 		return 0, err
 	}
 	ns, client := vm.Config.Namespace, vm.Client

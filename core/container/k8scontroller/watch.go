@@ -106,7 +106,7 @@ func waitJobGone(ctx context.Context, c kubernetes.Interface, ns, name string) e
 // until it is gone; a missing pod is success. With uid set, only that pod is
 // deleted: a pod of that name with another UID counts as gone.
 func (vm *VM) deletePodAndWait(ctx context.Context, ns, name string, uid types.UID, gracePeriodSeconds int64) error {
-	done, err := vm.cache.stopped()
+	done, err := vm.cache.ready(ctx)
 	if err != nil {
 		return errors.WithMessagef(err, "cannot wait for pod %s/%s", ns, name)
 	}
