@@ -9,6 +9,10 @@ SPDX-License-Identifier: Apache-2.0
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -155,4 +159,56 @@ func (n *healNet) healthz(p *nwo.Peer) (int, string) {
 		return resp.StatusCode, err.Error()
 	}
 	return resp.StatusCode, string(b)
+}
+
+// packEntry is one file of a hand-made package: a regular file, or a
+// symlink when link is set.
+type packEntry struct {
+	name, body, link string
+}
+
+// writeRawPackage writes a chaincode package the way `peer lifecycle
+// chaincode package` lays it out (metadata.json and code.tar.gz in a
+// gzipped tar), with whatever metadata and code it is given, so that the
+// peer's refusal of hostile input can be seen.
+func writeRawPackage(file, label, ccType, path string, code []packEntry) error {
+	tgz := func(entries []packEntry) ([]byte, error) {
+		var buf bytes.Buffer
+		gz := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(gz)
+		for _, e := range entries {
+			hdr := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), Typeflag: tar.TypeReg}
+			if e.link != "" {
+				hdr = &tar.Header{Name: e.name, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: e.link}
+			}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return nil, err
+			}
+			if e.link == "" {
+				if _, err := io.WriteString(tw, e.body); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := tw.Close(); err != nil {
+			return nil, err
+		}
+		if err := gz.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	codeTgz, err := tgz(code)
+	if err != nil {
+		return err
+	}
+	md, err := json.Marshal(map[string]string{"path": path, "type": ccType, "label": label})
+	if err != nil {
+		return err
+	}
+	pkg, err := tgz([]packEntry{{name: "metadata.json", body: string(md)}, {name: "code.tar.gz", body: string(codeTgz)}})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, pkg, 0o644)
 }

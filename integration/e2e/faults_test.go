@@ -73,6 +73,36 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		deployed = true
 	})
 
+	It("refuses hostile packages within seconds with a clear error, creating nothing, and keeps serving", func() {
+		requireDeployed()
+		main := packEntry{name: "src/main.go", body: "package main\n\nfunc main() {}\n"}
+		for _, tc := range []struct {
+			name, ccType, path string
+			code               []packEntry
+			want               string
+		}{
+			{"shell in the Go path", "golang", "example.com/cc$(touch /tmp/fpk-pwned)", []packEntry{main}, "is not a valid Go import path"},
+			{"quote and newline in the Go path", "golang", "example.com/cc\"\necho pwned", []packEntry{main}, "is not a valid Go import path"},
+			{"symlink out of the package", "golang", "example.com/cc", []packEntry{main, {name: "src/evil", link: "../../../../etc/passwd"}}, "src/evil"},
+		} {
+			By(tc.name)
+			label := "hostile_" + strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(tc.name))
+			cc := n.h.GoChaincode("hostile", label, "1", "")
+			Expect(writeRawPackage(cc.PackageFile, label, tc.ccType, tc.path, tc.code)).To(Succeed())
+			cc.SetPackageIDFromPackageFile()
+			before := n.jobs.Count()
+			r := n.h.Install(cc, n.h.Org1Peer())
+			Expect(r.OK()).To(BeFalse(), "a hostile package installed: %s", r)
+			Expect(r.Duration).To(BeNumerically("<", 30*time.Second), "%s", r)
+			Expect(r.Output()).To(ContainSubstring(tc.want), "%s", r)
+			Expect(n.jobs.Count()).To(Equal(before), "no build Job for a hostile package")
+			recordLine(fmt.Sprintf("E2E-FAULT fault=hostile-package case=%s recovery_seconds=%.2f note=%s",
+				strings.ReplaceAll(tc.name, " ", "_"), r.Duration.Seconds(), strings.ReplaceAll(lastLines(strings.TrimSpace(r.Output()), 1), " ", "_")))
+		}
+		Expect(n.h.QueryOK(n.h.Org1Peer(), ccName, queryTimeout, "get", "fault")).To(Equal("0"), "the peer keeps serving")
+		n.expectSettled(kv, labels...)
+	})
+
 	It("survives a kube-apiserver restart while chaincode runs: watches resume, nothing launched twice", func() {
 		requireDeployed()
 		t0 := time.Now()
