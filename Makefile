@@ -82,20 +82,27 @@ images:
 E2E_KUBECONFIG ?=
 E2E_TIMEOUT    ?= 60m
 E2E_ARTIFACTS  ?= $(CURDIR)/.build/e2e-logs
+# A spec that runs long prints where it is; the suite's own timeout ends
+# before go test's, so that the spec that did not finish is named and the
+# network is still stopped.
+E2E_GINKGO     = -ginkgo.poll-progress-after=4m -ginkgo.poll-progress-interval=2m
+E2E_SUITE_TIMEOUT ?= 50m
+FAULTS_TIMEOUT ?= 30m
 
 E2E_ENV = KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) E2E_ARTIFACTS=$(E2E_ARTIFACTS)
 
 ## e2e: the end-to-end suite (Kaniko builds, chaincode pods, relaunch, upgrade) on a real cluster
 e2e: binaries
 	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
-	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ -ginkgo.label-filter='!faults'
+	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) -ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults'
 	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/network/...
 
 ## faults: the fault matrix (integration/e2e, label "faults"): cluster components restarted, stopped or
 ## deleted under a running network; needs the local cluster (it restarts its components)
 faults: binaries
 	$(CLUSTER) up
-	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ -ginkgo.label-filter=faults
+	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) \
+		-ginkgo.timeout=$(FAULTS_TIMEOUT) -ginkgo.label-filter=faults
 
 ## peer-image: the peer image on the local cluster (umoci base + in-cluster Kaniko Job)
 peer-image: peer

@@ -12,9 +12,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,13 +43,20 @@ func newClusterCtl(s settings) *clusterCtl {
 	return &clusterCtl{script: script, env: append(os.Environ(), "CLUSTER_DIR="+clusterDir)}
 }
 
+// clusterCtlTimeout bounds one cluster.sh call: a component that does not
+// come back fails the spec instead of holding the suite.
+const clusterCtlTimeout = 5 * time.Minute
+
 // run runs `cluster.sh <verb> <component>` and returns how long it took.
 func (c *clusterCtl) run(verb, component string) time.Duration {
 	start := time.Now()
-	cmd := exec.Command(c.script, verb, component)
+	ctx, cancel := context.WithTimeout(context.Background(), clusterCtlTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.script, verb, component)
 	cmd.Env = c.env
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "cluster.sh %s %s:\n%s", verb, component, out)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "cluster.sh %s %s (after %s):\n%s", verb, component, time.Since(start).Round(time.Second), out)
 	fmt.Fprintf(GinkgoWriter, "cluster.sh %s %s (%.1fs)\n", verb, component, time.Since(start).Seconds())
 	return time.Since(start)
 }
@@ -149,7 +158,13 @@ func (n *healNet) removeImageFromNode(pod *corev1.Pod) {
 func (n *healNet) healthz(p *nwo.Peer) (int, string) {
 	_, client := nwo.PeerOperationalClients(n.h.Network, p)
 	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", n.h.Network.PeerPort(p, nwo.OperationsPort))
-	resp, err := client.Get(url)
+	ctx, cancel := context.WithTimeout(n.ctx, 45*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}

@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-
 // objectCache is the VM's one view of the objects it owns: shared informers,
 // restricted to this peer's labels, for Pods and Secrets in vm.k8s.namespace
 // and Jobs and build Pods in vm.k8s.buildNamespace (one informer factory when

@@ -129,7 +129,9 @@ func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
 	require.NoError(t, vm.Start(t.Context()))
 	t.Cleanup(vm.Shutdown)
 
-	vm.supervisor.exited(testCCID, vm.supervisor.started(testCCID))
+	generation := vm.supervisor.started(testCCID)
+	clock.Step(time.Minute) // a stable run: relaunched at once
+	vm.supervisor.exited(testCCID, generation)
 	select {
 	case <-launches: // the first relaunch fails: the loop backs off
 	case <-time.After(5 * time.Second):

@@ -211,17 +211,25 @@ func (s *supervisor) exited(ccid string, generation uint64) {
 		return
 	}
 	c.looping, c.exitedAt = true, now
+	// A pod that ended soon after its launch may end a launch still in
+	// flight in the peer, about to fail with that exit: relaunching at once
+	// would join it and count the same exit twice.
+	firstDelay := time.Duration(0)
+	if now.Sub(c.startedAt) < s.Policy.StableAfter {
+		firstDelay = s.Policy.InitialBackoff
+	}
 	s.loops.Add(1)
 	s.spawn(func() {
 		defer s.loops.Done()
-		s.relaunchLoop(ccid, c, generation)
+		s.relaunchLoop(ccid, c, generation, firstDelay)
 	})
 }
 
 // relaunchLoop launches ccid, whose launch exitedGeneration ended, until a
 // launch leads to a new pod that is not already gone again, the chaincode is
 // stopped or launched by someone else, it crash loops, or the VM shuts down.
-func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint64) {
+// The first attempt waits at least firstDelay.
+func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint64, firstDelay time.Duration) {
 	for attempt := 1; ; attempt++ {
 		s.mu.Lock()
 		if c.failures > s.Policy.CrashLoopThreshold {
@@ -231,7 +239,17 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint6
 			s.Reporter.CrashLoop(ccid, failures)
 			return
 		}
+		if c.stopped || c.generation != exitedGeneration || s.shuttingDown() {
+			// Stopped on purpose, launched on demand already, or the VM
+			// shuts down: nothing to relaunch.
+			c.looping = false
+			s.mu.Unlock()
+			return
+		}
 		delay, done := s.Policy.backoff(c.failures), s.done
+		if attempt == 1 && delay < firstDelay {
+			delay = firstDelay
+		}
 		s.mu.Unlock()
 
 		if delay > 0 {

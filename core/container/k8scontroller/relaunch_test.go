@@ -144,6 +144,7 @@ func TestNoRelaunchAfterDeliberateStop(t *testing.T) {
 
 	// A later launch by the peer re-arms the supervisor.
 	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute)
 	h.sup.exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 	require.Equal(t, 1, h.launchCount())
@@ -172,8 +173,9 @@ func TestCrashLoopStopsRelaunching(t *testing.T) {
 	h.script = func(int) error { return h.crash() }
 
 	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load()) // failure 1: relaunched at once
-	h.awaitLaunch()                      // failure 2
+	h.sup.exited(testCCID, h.gen.Load()) // failure 1: a fast exit, relaunched after InitialBackoff
+	h.stepWhenWaiting(time.Second)
+	h.awaitLaunch() // failure 2
 	h.stepWhenWaiting(time.Second)
 	h.awaitLaunch() // failure 3
 	h.stepWhenWaiting(2 * time.Second)
@@ -205,13 +207,14 @@ func TestStableRunResetsFailures(t *testing.T) {
 	}
 
 	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load()) // failure 1
-	h.awaitLaunch()                      // crashes: failure 2
+	h.sup.exited(testCCID, h.gen.Load()) // failure 1, a fast exit
+	h.stepWhenWaiting(time.Second)
+	h.awaitLaunch() // crashes: failure 2
 	h.stepWhenWaiting(time.Second)
 	h.awaitLaunch() // registers
 	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
 	_, downtime := h.reporter.RelaunchedArgsForCall(0)
-	require.Equal(t, time.Second, downtime)
+	require.Equal(t, 2*time.Second, downtime)
 
 	// It then runs for longer than StableAfter: the next crash is a first failure.
 	h.clock.Step(time.Minute)
@@ -251,6 +254,7 @@ func TestRelaunchLoopYieldsToLaunchOnDemand(t *testing.T) {
 	h.script = func(int) error { return errors.New("registry unavailable") }
 
 	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute)
 	h.sup.exited(testCCID, h.gen.Load())
 	h.awaitLaunch() // fails without a pod: the loop backs off
 
@@ -278,6 +282,7 @@ func TestStopDuringBackoffEndsLoop(t *testing.T) {
 	h.script = func(int) error { return h.crash() }
 
 	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute) // a stable run: relaunched at once
 	h.sup.exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 
@@ -336,6 +341,7 @@ func TestShutdownEndsRelaunchLoopAfterLaunchInProgress(t *testing.T) {
 	}
 
 	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute) // a stable run: relaunched at once
 	h.sup.exited(testCCID, h.gen.Load())
 	<-launching
 	close(done)
@@ -348,4 +354,21 @@ func TestShutdownEndsRelaunchLoopAfterLaunchInProgress(t *testing.T) {
 	require.True(t, h.loopEnded())
 	require.Zero(t, h.reporter.RelaunchFailedCallCount(), "a launch cut short by the shutdown is no failure")
 	require.Zero(t, h.reporter.CrashLoopCallCount())
+}
+
+func TestFirstRelaunchAfterFastExitWaitsForTheFailingLaunch(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.start() }
+
+	// The pod ends right after its launch: Fabric's launch of it is still
+	// failing, and a launch at once would join it.
+	h.gen.Store(h.sup.started(testCCID))
+	h.sup.exited(testCCID, h.gen.Load())
+	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond, "the loop does not wait before its first launch")
+	require.Zero(t, h.launchCount(), "relaunched while the failing launch may still be in flight")
+
+	h.clock.Step(testPolicy().InitialBackoff)
+	h.awaitLaunch()
+	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, h.reporter.RelaunchFailedCallCount())
 }
