@@ -190,7 +190,7 @@ start_apiserver() {
 }
 
 start_controllers() {
-	start_proc kube-controller-manager "$BIN/k8s" kube-controller-manager \
+	supervise kube-controller-manager "$BIN/k8s" kube-controller-manager \
 		--kubeconfig="$CONF/controller-manager.kubeconfig" \
 		--authentication-kubeconfig="$CONF/controller-manager.kubeconfig" \
 		--authorization-kubeconfig="$CONF/controller-manager.kubeconfig" \
@@ -199,7 +199,7 @@ start_controllers() {
 		--use-service-account-credentials=true \
 		--cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
 		--allocate-node-cidrs=false --v=1
-	start_proc kube-scheduler "$BIN/k8s" kube-scheduler \
+	supervise kube-scheduler "$BIN/k8s" kube-scheduler \
 		--kubeconfig="$CONF/scheduler.kubeconfig" \
 		--authentication-kubeconfig="$CONF/scheduler.kubeconfig" --authorization-kubeconfig="$CONF/scheduler.kubeconfig" \
 		--bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false --v=1

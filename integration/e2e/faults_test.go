@@ -96,8 +96,9 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 			Expect(r.Duration).To(BeNumerically("<", 30*time.Second), "%s", r)
 			Expect(r.Output()).To(ContainSubstring(tc.want), "%s", r)
 			Expect(n.jobs.Count()).To(Equal(before), "no build Job for a hostile package")
+			_, why, _ := strings.Cut(lastLines(strings.TrimSpace(r.Output()), 1), cc.PackageID+": ")
 			recordLine(fmt.Sprintf("E2E-FAULT fault=hostile-package case=%s recovery_seconds=%.2f note=%s",
-				strings.ReplaceAll(tc.name, " ", "_"), r.Duration.Seconds(), strings.ReplaceAll(lastLines(strings.TrimSpace(r.Output()), 1), " ", "_")))
+				strings.ReplaceAll(tc.name, " ", "_"), r.Duration.Seconds(), strings.ReplaceAll(why, " ", "_")))
 		}
 		Expect(n.h.QueryOK(n.h.Org1Peer(), ccName, queryTimeout, "get", "fault")).To(Equal("0"), "the peer keeps serving")
 		n.expectSettled(kv, labels...)

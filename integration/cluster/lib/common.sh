@@ -77,14 +77,29 @@ start_proc() {
 	log "started $n (pid $p)"
 }
 
-# stop NAME [TIMEOUT_S]: SIGTERM, wait, then SIGKILL; by pid only.
+# supervise NAME CMD...: start_proc, and start CMD again a second after it
+# exits, as systemd (Restart=always) or the kubelet (static pods) do for the
+# control plane of a real cluster: kube-scheduler, for one, exits by design
+# when its cache goes wrong around an API server restart.
+supervise() {
+	local n=$1; shift
+	start_proc "$n" bash -c 'while :; do "$@"; echo "supervise: exited with status $?, starting again in 1s"; sleep 1; done' "$n" "$@"
+}
+
+# group_running PGID: a process of that group (each session we start is one) still runs
+group_running() { awk -v g="$1" '$5 == g && $3 != "Z" { f = 1 } END { exit !f }' /proc/[0-9]*/stat 2>/dev/null; }
+
+# stop NAME [TIMEOUT_S]: SIGTERM to its process group, wait, then SIGKILL; by pid only.
 stop_proc() {
 	local n=$1 to=${2:-15} p i
 	if ! alive "$n"; then rm -f "$RUN/$n.pid"; return 0; fi
 	p=$(pid_of "$n")
-	kill "$p" 2>/dev/null || true
-	for ((i = 0; i < to * 10; i++)); do running "$p" || break; sleep 0.1; done
-	if running "$p"; then log "$n did not stop in ${to}s, SIGKILL"; kill -9 "$p" 2>/dev/null || true; fi
+	kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true
+	for ((i = 0; i < to * 10; i++)); do running "$p" || group_running "$p" || break; sleep 0.1; done
+	if running "$p" || group_running "$p"; then
+		log "$n did not stop in ${to}s, SIGKILL"
+		kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+	fi
 	rm -f "$RUN/$n.pid"
 	log "stopped $n ($p)"
 }
