@@ -27,6 +27,8 @@ const (
 	reasonRelaunched     = "Relaunched"
 	reasonRelaunchFailed = "RelaunchFailed"
 	reasonCrashLoop      = "CrashLoop"
+	reasonOOMKilled      = "OOMKilled"
+	reasonExited         = "Exited"
 
 	// reasonFailedCreate is the Job controller's event when it cannot
 	// create a pod.

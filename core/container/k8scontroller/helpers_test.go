@@ -136,6 +136,7 @@ func (w *watchCounter) count(resource string) int {
 type testMetrics struct {
 	buildDuration, podStart *metricsfakes.Histogram
 	failures, cacheHits     *metricsfakes.Counter
+	exits                   *metricsfakes.Counter
 }
 
 // newTestVM returns a VM on a fake clientset holding objs, with its
@@ -148,11 +149,13 @@ func newTestVM(t *testing.T, cfg *Config, objs ...runtime.Object) *testVM {
 		podStart:      &metricsfakes.Histogram{},
 		failures:      &metricsfakes.Counter{},
 		cacheHits:     &metricsfakes.Counter{},
+		exits:         &metricsfakes.Counter{},
 	}
 	tm.buildDuration.WithReturns(tm.buildDuration)
 	tm.podStart.WithReturns(tm.podStart)
 	tm.failures.WithReturns(tm.failures)
 	tm.cacheHits.WithReturns(tm.cacheHits)
+	tm.exits.WithReturns(tm.exits)
 
 	client := fake.NewClientset(objs...)
 	watches := &watchCounter{counts: map[string]int{}, opened: make(chan struct{}, 1)}
@@ -174,6 +177,7 @@ func newTestVM(t *testing.T, cfg *Config, objs ...runtime.Object) *testVM {
 			ImageBuildFailures: tm.failures,
 			ImageCacheHits:     tm.cacheHits,
 			PodStartDuration:   tm.podStart,
+			ChaincodeExits:     tm.exits,
 		},
 		BuilderImage: "localhost:5000/fabric-peer-k8s/ccenv:3.1",
 		Clock:        clock.RealClock{},

@@ -9,6 +9,7 @@ package k8scontroller
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -293,6 +294,7 @@ func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done b
 		w.observeStart(true)
 	case cs != nil && cs.State.Terminated != nil:
 		w.observeStart(cs.State.Terminated.StartedAt.After(w.createdAt))
+		w.reportExit(pod, cs.State.Terminated)
 		return int(cs.State.Terminated.ExitCode), nil, true
 	}
 	if w.grace == nil {
@@ -326,6 +328,57 @@ func (w *podWait) observeStart(success bool) {
 	w.observed = true
 	w.VM.Metrics.PodStartDuration.With("chaincode", w.CCID, "success", strconv.FormatBool(success)).
 		Observe(w.VM.Clock.Since(w.createdAt).Seconds())
+}
+
+// reportExit reports the termination of the chaincode container of pod: it
+// is counted by the reason Kubernetes gives, and a container killed for
+// running out of memory, or failing while its pod is not being deleted, is
+// logged and recorded as a Warning event on the pod. evaluate calls it on the
+// first terminated status it sees and Wait then returns, so each terminated
+// container is reported once however often the informer delivers its pod.
+func (w *podWait) reportExit(pod *corev1.Pod, term *corev1.ContainerStateTerminated) {
+	reason := term.Reason
+	if reason == "" {
+		reason = "Unknown"
+	}
+	w.VM.Metrics.ChaincodeExits.With("chaincode", w.CCID, "reason", reason).Add(1)
+
+	container := fmt.Sprintf("container %s of pod %s/%s", chaincodeContainer, pod.Namespace, pod.Name)
+	switch {
+	case term.Reason == reasonOOMKilled:
+		msg := container + " was killed for running out of memory (no memory limit is set)"
+		if limit := memoryLimit(pod); limit != "" {
+			msg = container + " was killed for exceeding its memory limit " + limit
+		}
+		logger.Warningf("Chaincode %s: %s", w.CCID, msg)
+		w.VM.event(pod, corev1.EventTypeWarning, reasonOOMKilled, "Chaincode %s: %s", w.CCID, msg)
+	case term.ExitCode != 0 && pod.DeletionTimestamp == nil:
+		msg := fmt.Sprintf("%s exited with code %d (%s)", container, term.ExitCode, reason)
+		if term.Message != "" {
+			msg += ": " + term.Message
+		}
+		msg = truncateMessage(msg)
+		logger.Warningf("Chaincode %s: %s", w.CCID, msg)
+		w.VM.event(pod, corev1.EventTypeWarning, reasonExited, "Chaincode %s: %s", w.CCID, msg)
+	default:
+		// A clean exit, or the end of a pod being deleted (by Stop, for
+		// example).
+		logger.Infof("Chaincode %s: %s exited with code %d (%s)", w.CCID, container, term.ExitCode, reason)
+	}
+}
+
+// memoryLimit returns the memory limit of the chaincode container of pod, or
+// "" when it has none.
+func memoryLimit(pod *corev1.Pod) string {
+	for _, c := range pod.Spec.Containers {
+		if c.Name != chaincodeContainer {
+			continue
+		}
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && !q.IsZero() {
+			return q.String()
+		}
+	}
+	return ""
 }
 
 // removeStuck deletes a pod that cannot start, and its Secret, so that

@@ -54,6 +54,13 @@ var (
 		LabelNames:   []string{"chaincode"},
 		StatsdFormat: "%{#fqname}.%{chaincode}",
 	}
+	chaincodeExits = metrics.CounterOpts{
+		Namespace:    "k8scontroller",
+		Name:         "chaincode_exits",
+		Help:         "The number of chaincode containers seen terminated, by the reason Kubernetes gives (OOMKilled, Error, Completed, or Unknown).",
+		LabelNames:   []string{"chaincode", "reason"},
+		StatsdFormat: "%{#fqname}.%{chaincode}.%{reason}",
+	}
 	relaunchDuration = metrics.HistogramOpts{
 		Namespace:    "k8scontroller",
 		Name:         "chaincode_relaunch_duration",
@@ -72,6 +79,7 @@ type Metrics struct {
 	Relaunches         metrics.Counter
 	CrashLoops         metrics.Counter
 	RelaunchDuration   metrics.Histogram
+	ChaincodeExits     metrics.Counter
 }
 
 // NewMetrics registers the k8scontroller metrics with p.
@@ -84,5 +92,6 @@ func NewMetrics(p metrics.Provider) *Metrics {
 		Relaunches:         p.NewCounter(relaunches),
 		CrashLoops:         p.NewCounter(crashLoops),
 		RelaunchDuration:   p.NewHistogram(relaunchDuration),
+		ChaincodeExits:     p.NewCounter(chaincodeExits),
 	}
 }

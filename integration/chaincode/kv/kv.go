@@ -17,6 +17,8 @@ SPDX-License-Identifier: Apache-2.0
 //	del   k         delete k
 //	info            JSON describing this build and the process it runs in
 //	crash           terminate the chaincode process with exit status 3
+//	hog   n         allocate n more MiB, write to every page and keep it all
+//	                referenced (to drive the container into its memory limit)
 package main
 
 import (
@@ -24,6 +26,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"sync"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
@@ -98,9 +102,40 @@ func (kvStore) Invoke(stub shim.ChaincodeStubInterface) *peer.Response {
 		fmt.Fprintf(os.Stderr, "kv chaincode: crash requested, exiting with status %d\n", CrashExitCode)
 		os.Exit(CrashExitCode)
 		return shim.Error("unreachable")
+	case "hog":
+		if len(args) != 1 {
+			return shim.Error(fmt.Sprintf("hog takes 1 argument (MiB), got %d", len(args)))
+		}
+		mib, err := strconv.Atoi(args[0])
+		if err != nil || mib <= 0 {
+			return shim.Error(fmt.Sprintf("hog: %q is not a positive number of MiB", args[0]))
+		}
+		return shim.Success([]byte(fmt.Sprintf("holding %d MiB", hog(mib))))
 	default:
-		return shim.Error(fmt.Sprintf("unknown function %q (want init, put, get, del, version, info or crash)", fn))
+		return shim.Error(fmt.Sprintf("unknown function %q (want init, put, get, del, version, info, crash or hog)", fn))
 	}
+}
+
+var (
+	hogMu sync.Mutex
+	// hogged keeps what hog allocated referenced for the life of the process.
+	hogged [][]byte
+)
+
+// hog allocates mib MiB more, writing to every page so that it is resident,
+// and returns the number of MiB held in all.
+func hog(mib int) int {
+	hogMu.Lock()
+	defer hogMu.Unlock()
+	page := os.Getpagesize()
+	for i := 0; i < mib; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += page {
+			b[j] = 1
+		}
+		hogged = append(hogged, b)
+	}
+	return len(hogged)
 }
 
 func putPairs(stub shim.ChaincodeStubInterface, args []string) *peer.Response {
