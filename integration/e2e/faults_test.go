@@ -24,13 +24,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// faultsMemoryLimit is the memory limit of the fault suite's chaincode
+// containers: ample for kv, which its hog function then exceeds.
+const faultsMemoryLimit = "128Mi"
+
 // The fault matrix: components of the cluster fail under a running
 // two-org network (one namespace shared by both peers) whose peers relaunch
 // chaincode on short cycles. Each fault records an E2E-FAULT line: time
 // until chaincode served again and the namespace's objects afterwards.
 var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 	var (
-		n        = &healNet{}
+		n        = &healNet{memoryLimit: faultsMemoryLimit}
 		cl       *clusterCtl
 		kv       nwo.Chaincode // the committed kv definition
 		deployed bool
@@ -295,6 +299,31 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		Expect(n.runningPod(other, kv.PackageID).UID).To(Equal(otherPod.UID), "the other peer's chaincode pod was not touched")
 		n.expectSettled(kv, labels...)
 		n.recordFault("eviction", d, "")
+	})
+
+	It("relaunches chaincode OOMKilled by its memory limit and reports why", func() {
+		requireDeployed()
+		p := n.h.Org1Peer()
+		pod := n.runningPod(p, kv.PackageID)
+		n.waitStable(pod)
+		before := n.relaunches(p, kv.PackageID)
+		t0 := time.Now()
+		r := n.h.Query(p, ccName, queryTimeout, "hog", "512")
+		Expect(r.OK()).To(BeFalse(), "512 MiB held under a %s limit: %s", faultsMemoryLimit, r)
+		Eventually(func() int { return n.relaunches(p, kv.PackageID) }, relaunchTimeout, 50*time.Millisecond).
+			Should(BeNumerically(">", before), "no relaunch after the OOM kill")
+		d := time.Since(t0)
+		var oom []corev1.Event
+		Eventually(func() []corev1.Event {
+			oom = n.events.Find("OOMKilled", func(e *corev1.Event) bool { return e.InvolvedObject.UID == pod.UID })
+			return oom
+		}, time.Minute, 100*time.Millisecond).ShouldNot(BeEmpty(), "no OOMKilled event for pod %s", pod.Name)
+		Expect(oom[0].Type).To(Equal(corev1.EventTypeWarning))
+		Expect(oom[0].Message).To(SatisfyAll(ContainSubstring(kv.PackageID), ContainSubstring(pod.Name), ContainSubstring(faultsMemoryLimit)))
+		Expect(n.h.PeerLog(p)).To(ContainSubstring("was killed for exceeding its memory limit " + faultsMemoryLimit))
+		Expect(n.h.QueryOK(p, ccName, queryTimeout, "get", "fault")).To(Equal("1"))
+		n.expectSettled(kv, labels...)
+		n.recordFault("oom-killed", d, "OOMKilled_event;relaunched")
 	})
 
 	It("builds exactly once when two peers install the same package at the same instant", func() {

@@ -41,6 +41,9 @@ type healNet struct {
 
 	ctrBin, ctrAddress string
 	kills              killStats
+	// memoryLimit, when set, is the memory limit of every chaincode
+	// container (vm.k8s.resources).
+	memoryLimit string
 }
 
 // start brings up a two-org network in its own namespace (<E2E_NAMESPACE>-
@@ -62,6 +65,12 @@ func (n *healNet) start(suffix string) {
 		MaxBackoff:         healMaxBackoff.String(),
 		CrashLoopThreshold: healCrashLoopThreshold,
 		StableAfter:        healStableAfter.String(),
+	}
+	if n.memoryLimit != "" {
+		if n.s.Peer.VM.Extra == nil {
+			n.s.Peer.VM.Extra = map[string]interface{}{}
+		}
+		n.s.Peer.VM.Extra["resources"] = map[string]interface{}{"limits": map[string]string{"memory": n.memoryLimit}}
 	}
 	n.ctrBin = firstNonEmpty(os.Getenv("E2E_CTR"), "ctr")
 	n.ctrAddress = firstNonEmpty(os.Getenv("E2E_CONTAINERD_ADDRESS"), filepath.Join(n.s.RepoRoot, ".cluster", "run", "containerd.sock"))

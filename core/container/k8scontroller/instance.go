@@ -75,7 +75,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	i.generation = generation
 	i.mu.Unlock()
 
-	if err := i.VM.deletePodAndWait(ctx, ns, i.PodName, "", 0); err != nil {
+	if err := i.VM.deletePodAndWait(ctx, ns, i.PodName, "", 0, nil); err != nil {
 		return errors.WithMessagef(err, "chaincode %s: cannot remove previous pod", i.CCID)
 	}
 	if err := deleteSecret(ctx, client, ns, i.SecretName); err != nil {
@@ -159,10 +159,13 @@ func (i *Instance) Stop() error {
 	ctx, cancel := context.WithTimeout(i.VM.requestContext(), cfg.StopTimeout)
 	defer cancel()
 	grace := int64(cfg.GracePeriod.Seconds())
-	if err := i.VM.deletePodAndWait(ctx, cfg.Namespace, i.PodName, "", grace); err != nil {
-		return errors.WithMessagef(err, "chaincode %s: stop failed", i.CCID)
+	// The Secret goes as soon as the pod is being deleted (its container
+	// keeps the copy it mounted), so that a peer that exits before the
+	// pod's grace period ends leaves only a terminating pod behind.
+	deleteSecret := func(ctx context.Context) error {
+		return deleteSecret(ctx, i.VM.Client, cfg.Namespace, i.SecretName)
 	}
-	if err := deleteSecret(ctx, i.VM.Client, cfg.Namespace, i.SecretName); err != nil {
+	if err := i.VM.deletePodAndWait(ctx, cfg.Namespace, i.PodName, "", grace, deleteSecret); err != nil {
 		return errors.WithMessagef(err, "chaincode %s: stop failed", i.CCID)
 	}
 	return nil
@@ -388,7 +391,7 @@ func (w *podWait) removeStuck(pod *corev1.Pod, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.VM.requestContext()), w.VM.Config.StopTimeout)
 	defer cancel()
 	logger.Warningf("Chaincode %s: deleting pod %s/%s: %s", w.CCID, pod.Namespace, pod.Name, cause)
-	if err := w.VM.deletePodAndWait(ctx, pod.Namespace, pod.Name, pod.UID, 0); err != nil {
+	if err := w.VM.deletePodAndWait(ctx, pod.Namespace, pod.Name, pod.UID, 0, nil); err != nil {
 		return errors.WithMessagef(cause, "also failed to delete the pod: %s", err)
 	}
 	if err := w.deleteSecret(ctx, pod.UID); err != nil {

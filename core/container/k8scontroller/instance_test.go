@@ -346,6 +346,38 @@ func TestStop(t *testing.T) {
 	require.NoError(t, inst.Stop(), "idempotent")
 }
 
+// A pod in its grace period when the peer exits must leave no Secret
+// behind: Stop deletes it as soon as the pod is being deleted.
+func TestStopDeletesSecretWhilePodTerminates(t *testing.T) {
+	cfg := testConfig()
+	cfg.StopTimeout = 300 * time.Millisecond
+	vm := newTestVM(t, cfg)
+	inst := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, inst.Start(testTLS))
+	vm.client.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		// Like a kubelet still running the container: the pod is marked
+		// for deletion and stays.
+		// (The tracker, not the clientset, whose lock the reactor holds.)
+		gvr := corev1.SchemeGroupVersion.WithResource("pods")
+		obj, err := vm.client.Tracker().Get(gvr, a.GetNamespace(), a.(k8stesting.DeleteAction).GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		pod := obj.(*corev1.Pod).DeepCopy()
+		now := metav1.Now()
+		pod.DeletionTimestamp = &now
+		return true, nil, vm.client.Tracker().Update(gvr, pod, pod.Namespace)
+	})
+
+	err := inst.Stop()
+	require.ErrorContains(t, err, "chaincode "+testCCID+": stop failed: pod fabric/"+inst.PodName+" was not removed")
+	pod, err := getPod(t, vm, inst.PodName)
+	require.NoError(t, err)
+	require.NotNil(t, pod.DeletionTimestamp)
+	_, err = getSecret(t, vm, inst.SecretName)
+	require.True(t, apierrors.IsNotFound(err), "the Secret of a terminating pod is left: %v", err)
+}
+
 func TestStopAPIError(t *testing.T) {
 	vm := newTestVM(t, testConfig())
 	vm.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {

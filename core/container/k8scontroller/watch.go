@@ -104,8 +104,10 @@ func waitJobGone(ctx context.Context, c kubernetes.Interface, ns, name string) e
 
 // deletePodAndWait deletes a pod and waits, through the VM's informers,
 // until it is gone; a missing pod is success. With uid set, only that pod is
-// deleted: a pod of that name with another UID counts as gone.
-func (vm *VM) deletePodAndWait(ctx context.Context, ns, name string, uid types.UID, gracePeriodSeconds int64) error {
+// deleted: a pod of that name with another UID counts as gone. Once the
+// pod is being deleted (or is missing), deleted, when not nil, runs before
+// the wait.
+func (vm *VM) deletePodAndWait(ctx context.Context, ns, name string, uid types.UID, gracePeriodSeconds int64, deleted func(context.Context) error) error {
 	done, err := vm.cache.ready(ctx)
 	if err != nil {
 		return errors.WithMessagef(err, "cannot wait for pod %s/%s", ns, name)
@@ -115,11 +117,17 @@ func (vm *VM) deletePodAndWait(ctx context.Context, ns, name string, uid types.U
 		opts.Preconditions = metav1.NewUIDPreconditions(string(uid))
 	}
 	err = vm.Client.CoreV1().Pods(ns).Delete(ctx, name, opts)
-	if apierrors.IsNotFound(err) || (uid != "" && apierrors.IsConflict(err)) {
-		return nil
-	}
-	if err != nil {
+	gone := apierrors.IsNotFound(err) || (uid != "" && apierrors.IsConflict(err))
+	if err != nil && !gone {
 		return errors.Wrapf(err, "cannot delete pod %s/%s", ns, name)
+	}
+	if deleted != nil {
+		if err := deleted(ctx); err != nil {
+			return err
+		}
+	}
+	if gone {
+		return nil
 	}
 	if err := vm.cache.pods[ns].waitGone(ctx, done, ns, name, string(uid)); err != nil {
 		return errors.WithMessagef(err, "pod %s/%s was not removed", ns, name)

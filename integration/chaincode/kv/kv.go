@@ -41,9 +41,13 @@ const Build = "kv-1"
 // CrashExitCode is the exit status used by the crash function.
 const CrashExitCode = 3
 
-type kvStore struct{}
+type kvStore struct {
+	mu sync.Mutex
+	// hogged keeps what hog allocated referenced for the life of the process.
+	hogged [][]byte
+}
 
-func (kvStore) Init(stub shim.ChaincodeStubInterface) *peer.Response {
+func (*kvStore) Init(stub shim.ChaincodeStubInterface) *peer.Response {
 	_, args := stub.GetFunctionAndParameters()
 	if len(args) == 0 {
 		return shim.Success(nil)
@@ -51,7 +55,7 @@ func (kvStore) Init(stub shim.ChaincodeStubInterface) *peer.Response {
 	return putPairs(stub, args)
 }
 
-func (kvStore) Invoke(stub shim.ChaincodeStubInterface) *peer.Response {
+func (kv *kvStore) Invoke(stub shim.ChaincodeStubInterface) *peer.Response {
 	fn, args := stub.GetFunctionAndParameters()
 	switch fn {
 	case "init":
@@ -110,32 +114,26 @@ func (kvStore) Invoke(stub shim.ChaincodeStubInterface) *peer.Response {
 		if err != nil || mib <= 0 {
 			return shim.Error(fmt.Sprintf("hog: %q is not a positive number of MiB", args[0]))
 		}
-		return shim.Success([]byte(fmt.Sprintf("holding %d MiB", hog(mib))))
+		return shim.Success([]byte(fmt.Sprintf("holding %d MiB", kv.hog(mib))))
 	default:
 		return shim.Error(fmt.Sprintf("unknown function %q (want init, put, get, del, version, info, crash or hog)", fn))
 	}
 }
 
-var (
-	hogMu sync.Mutex
-	// hogged keeps what hog allocated referenced for the life of the process.
-	hogged [][]byte
-)
-
 // hog allocates mib MiB more, writing to every page so that it is resident,
 // and returns the number of MiB held in all.
-func hog(mib int) int {
-	hogMu.Lock()
-	defer hogMu.Unlock()
+func (kv *kvStore) hog(mib int) int {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
 	page := os.Getpagesize()
 	for i := 0; i < mib; i++ {
 		b := make([]byte, 1<<20)
 		for j := 0; j < len(b); j += page {
 			b[j] = 1
 		}
-		hogged = append(hogged, b)
+		kv.hogged = append(kv.hogged, b)
 	}
-	return len(hogged)
+	return len(kv.hogged)
 }
 
 func putPairs(stub shim.ChaincodeStubInterface, args []string) *peer.Response {
@@ -155,7 +153,7 @@ func putPairs(stub shim.ChaincodeStubInterface, args []string) *peer.Response {
 
 func main() {
 	fmt.Fprintf(os.Stderr, "kv chaincode %s starting (ccid=%s)\n", Build, os.Getenv("CORE_CHAINCODE_ID_NAME"))
-	if err := shim.Start(kvStore{}); err != nil {
+	if err := shim.Start(&kvStore{}); err != nil {
 		fmt.Fprintf(os.Stderr, "kv chaincode %s: %s\n", Build, err)
 		os.Exit(1)
 	}
