@@ -118,8 +118,12 @@ if [ ! -f "$MODCC/go.mod" ]; then
 		done
 	} >"$MODCC/go.mod"
 	cp go.sum "$MODCC/go.sum"
-	(cd "$MODCC" && GOFLAGS=-mod=mod GOPROXY=off GOWORK=off GOTOOLCHAIN=local $GO mod tidy &&
-		GOFLAGS=-mod=mod GOPROXY=off GOWORK=off GOTOOLCHAIN=local $GO mod vendor) || die "cannot vendor the module chaincode offline"
+	# tidy may select versions (e.g. of grpc) that Fabric's go.sum does not
+	# list: it takes them, and their checksums, through the module proxy
+	# (GOPROXY=off would need a checksum database cached by an earlier run);
+	# the vendoring after it is offline.
+	(cd "$MODCC" && GOFLAGS=-mod=mod GOWORK=off GOTOOLCHAIN=local $GO mod tidy &&
+		GOFLAGS=-mod=mod GOPROXY=off GOWORK=off GOTOOLCHAIN=local $GO mod vendor) || die "cannot vendor the module chaincode"
 fi
 
 # --- 2. offline Go for the chaincode packaging (peer CLI and nwo) -------------
