@@ -1,0 +1,240 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package k8scontroller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metricsfakes "github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+)
+
+// Tests of what an instance reports when its chaincode container ends, and
+// of the relaunch that follows.
+
+// supervisedVM arms the VM's supervisor with a launch function that records
+// relaunches, and records events.
+func supervisedVM(t *testing.T) (*testVM, *record.FakeRecorder, chan string) {
+	vm := newTestVM(t, testConfig())
+	rec := record.NewFakeRecorder(100)
+	vm.Events = rec
+	relaunched := make(chan string, 10)
+	vm.supervisor = newSupervisor(testPolicy(), clock.RealClock{}, relaunchReport{VM: vm.VM})
+	relaunches, crashLoops, duration := &metricsfakes.Counter{}, &metricsfakes.Counter{}, &metricsfakes.Histogram{}
+	relaunches.WithReturns(relaunches)
+	crashLoops.WithReturns(crashLoops)
+	duration.WithReturns(duration)
+	vm.Metrics.Relaunches, vm.Metrics.CrashLoops, vm.Metrics.RelaunchDuration = relaunches, crashLoops, duration
+	vm.EnableRelaunch(func(ccid string) error {
+		relaunched <- ccid
+		return nil
+	})
+	return vm, rec, relaunched
+}
+
+func TestCrashedPodIsRelaunched(t *testing.T) {
+	vm, rec, relaunched := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
+
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}})
+	r := <-results
+	require.Equal(t, 137, r.code)
+	requireRelaunched(t, relaunched)
+}
+
+func requireRelaunched(t *testing.T, relaunched chan string) {
+	t.Helper()
+	select {
+	case ccid := <-relaunched:
+		require.Equal(t, testCCID, ccid)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the crashed chaincode was not relaunched")
+	}
+}
+
+// requireExits checks that the chaincode exits counter was incremented once
+// for each of reasons, in order.
+func requireExits(t *testing.T, vm *testVM, reasons ...string) {
+	t.Helper()
+	exits := vm.metrics.exits
+	require.Equal(t, len(reasons), exits.WithCallCount(), "one count per terminated container")
+	require.Equal(t, len(reasons), exits.AddCallCount())
+	for k, reason := range reasons {
+		require.Equal(t, []string{"chaincode", testCCID, "reason", reason}, exits.WithArgsForCall(k))
+		require.Equal(t, 1.0, exits.AddArgsForCall(k))
+	}
+}
+
+// recordedEvents returns the events recorded so far.
+func recordedEvents(rec *record.FakeRecorder) []string {
+	var events []string
+	for {
+		select {
+		case e := <-rec.Events:
+			events = append(events, e)
+		default:
+			return events
+		}
+	}
+}
+
+// eventsWithReason returns the events of events with reason.
+func eventsWithReason(events []string, reason string) []string {
+	var found []string
+	for _, e := range events {
+		if f := strings.Fields(e); len(f) > 1 && f[1] == reason {
+			found = append(found, e)
+		}
+	}
+	return found
+}
+
+func TestOOMKilledChaincodeIsReported(t *testing.T) {
+	vm, rec, relaunched := supervisedVM(t)
+	vm.Config.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
+	inst, results := startedInstance(t, vm)
+	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
+
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
+	setContainerState(t, vm, inst.PodName, running)
+	setContainerState(t, vm, inst.PodName, running)
+	oom := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}
+	setContainerState(t, vm, inst.PodName, oom)
+	setContainerState(t, vm, inst.PodName, oom) // the same termination seen again
+	r := <-results
+	require.NoError(t, r.err)
+	require.Equal(t, 137, r.code)
+
+	// Wait reports the termination before it returns.
+	events := recordedEvents(rec)
+	oomEvents := eventsWithReason(events, reasonOOMKilled)
+	require.Len(t, oomEvents, 1, "events: %q", events)
+	require.True(t, strings.HasPrefix(oomEvents[0], "Warning "), oomEvents[0])
+	require.Contains(t, oomEvents[0], testCCID)
+	require.Contains(t, oomEvents[0], testNamespace+"/"+inst.PodName)
+	require.Contains(t, oomEvents[0], "64Mi")
+	require.Equal(t, "Warning OOMKilled Chaincode "+testCCID+": container chaincode of pod "+testNamespace+"/"+inst.PodName+
+		" was killed for exceeding its memory limit 64Mi", oomEvents[0])
+	requireExits(t, vm, "OOMKilled")
+
+	requireRelaunched(t, relaunched)
+	require.Empty(t, eventsWithReason(recordedEvents(rec), reasonOOMKilled), "reported once")
+	requireExits(t, vm, "OOMKilled")
+}
+
+func TestOOMKilledWithoutMemoryLimit(t *testing.T) {
+	vm, rec, _ := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}})
+	r := <-results
+	require.Equal(t, 137, r.code)
+	oomEvents := eventsWithReason(recordedEvents(rec), reasonOOMKilled)
+	require.Len(t, oomEvents, 1)
+	require.Contains(t, oomEvents[0], testNamespace+"/"+inst.PodName)
+	require.Contains(t, oomEvents[0], "no memory limit")
+	requireExits(t, vm, "OOMKilled")
+}
+
+func TestErrorExitIsCounted(t *testing.T) {
+	vm, rec, relaunched := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
+
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}})
+	r := <-results
+	require.NoError(t, r.err)
+	require.Equal(t, 2, r.code)
+
+	events := recordedEvents(rec)
+	require.Empty(t, eventsWithReason(events, reasonOOMKilled))
+	exited := eventsWithReason(events, reasonExited)
+	require.Len(t, exited, 1, "events: %q", events)
+	require.Equal(t, "Warning "+reasonExited+" Chaincode "+testCCID+": container chaincode of pod "+
+		testNamespace+"/"+inst.PodName+" exited with code 2 (Error)", exited[0])
+	requireExits(t, vm, "Error")
+	requireRelaunched(t, relaunched)
+}
+
+func TestExitOfDeletedPodIsCountedOnly(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	rec := record.NewFakeRecorder(100)
+	vm.Events = rec
+	inst, results := startedInstance(t, vm)
+	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
+
+	// The pod is being deleted (by Stop, or by someone else): its container
+	// ends on SIGTERM.
+	pod, err := getPod(t, vm, inst.PodName)
+	require.NoError(t, err)
+	now := metav1.Now()
+	pod.DeletionTimestamp = &now
+	_, err = vm.client.CoreV1().Pods(testNamespace).Update(context.Background(), pod, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 143, Reason: "Error"}})
+	r := <-results
+	require.Equal(t, 143, r.code)
+
+	require.Empty(t, recordedEvents(rec), "no warning for a container ended by the deletion of its pod")
+	requireExits(t, vm, "Error")
+}
+
+func TestStoppedPodIsNotRelaunched(t *testing.T) {
+	vm, _, relaunched := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	require.NoError(t, inst.Stop())
+	r := <-results
+	require.Equal(t, -1, r.code)
+	requireNoRelaunch(t, vm, relaunched)
+}
+
+// requireNoRelaunch checks, once Wait has returned, that the supervisor
+// started no relaunch: it decides before Wait returns.
+func requireNoRelaunch(t *testing.T, vm *testVM, relaunched chan string) {
+	t.Helper()
+	vm.supervisor.mu.Lock()
+	looping := vm.supervisor.charge(testCCID).looping
+	vm.supervisor.mu.Unlock()
+	require.False(t, looping, "no relaunch loop started")
+	require.Empty(t, relaunched)
+}
+
+func TestReplacedPodIsNotRelaunched(t *testing.T) {
+	vm, _, relaunched := supervisedVM(t)
+	// Like the API server, give every pod its own UID, so that a Wait whose
+	// watch starts after the replacement sees a different pod.
+	created := 0
+	vm.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		created++
+		a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).UID = types.UID(fmt.Sprintf("pod-uid-%d", created))
+		return false, nil, nil
+	})
+	inst, results := startedInstance(t, vm)
+	// The peer launches again (for example on demand): the earlier Wait ends
+	// without reporting an exit.
+	next := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, next.Start(testTLS))
+	r := <-results
+	require.NoError(t, r.err)
+	require.Equal(t, -1, r.code)
+	requireNoRelaunch(t, vm, relaunched)
+	pod, err := getPod(t, vm, inst.PodName)
+	require.NoError(t, err)
+	require.Equal(t, next.podUID, pod.UID, "the new pod is left alone")
+}
