@@ -22,10 +22,12 @@ import (
 // Every key can be overridden like any other core.yaml key: the peer's viper
 // uses the env prefix CORE and replaces "." with "_", so vm.k8s.kanikoImage is
 // CORE_VM_K8S_KANIKOIMAGE. Structured keys (resources, nodeSelector,
-// tolerations, podAnnotations, podLabels, imagePullSecrets, kanikoExtraArgs)
-// are YAML in core.yaml and a JSON document in the environment variable.
-// Note that viper lower-cases map keys read from core.yaml; use the JSON
-// environment form for case-sensitive annotation or label keys.
+// tolerations, affinity, podAnnotations, podLabels, imagePullSecrets,
+// kanikoExtraArgs) are YAML in core.yaml and a JSON document in the
+// environment variable. Note that viper lower-cases map keys read from
+// core.yaml; use the JSON environment form for case-sensitive annotation or
+// label keys. Per-chaincode settings live in the ConfigMap named by
+// vm.k8s.chaincodeConfigMap (ChaincodeSettings).
 const ConfigPrefix = "vm.k8s."
 
 // inClusterNamespaceFile is where Kubernetes mounts the pod's namespace.
@@ -107,6 +109,15 @@ type Config struct {
 	PodAnnotations map[string]string
 	// PodLabels (vm.k8s.podLabels, none) added to chaincode pods.
 	PodLabels map[string]string
+	// Affinity (vm.k8s.affinity, none) of chaincode pods.
+	Affinity *corev1.Affinity
+	// PriorityClassName (vm.k8s.priorityClassName, "") of chaincode pods.
+	PriorityClassName string
+	// ChaincodeConfigMap (vm.k8s.chaincodeConfigMap, "" = off): name of a
+	// ConfigMap in Namespace whose entries, keyed by chaincode package
+	// label, hold per-chaincode settings merged over the settings above at
+	// every launch (see ChaincodeSettings).
+	ChaincodeConfigMap string
 	// PeerPodName (vm.k8s.peerPodName, "", usually set from the downward API):
 	// when set, every object the VM creates is owned by this pod.
 	PeerPodName string
@@ -177,6 +188,8 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		ServiceAccount:         v.GetString(key("serviceAccount")),
 		BuildServiceAccount:    v.GetString(key("buildServiceAccount")),
 		KanikoImage:            v.GetString(key("kanikoImage")),
+		PriorityClassName:      v.GetString(key("priorityClassName")),
+		ChaincodeConfigMap:     v.GetString(key("chaincodeConfigMap")),
 		BuildTimeout:           DefaultBuildTimeout,
 		StopTimeout:            DefaultStopTimeout,
 		GracePeriod:            DefaultGracePeriod,
@@ -270,6 +283,7 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		{"tolerations", &c.Tolerations},
 		{"podAnnotations", &c.PodAnnotations},
 		{"podLabels", &c.PodLabels},
+		{"affinity", &c.Affinity},
 	}
 	for _, s := range structured {
 		if err := decodeStructured(v.Get(key(s.key)), s.target); err != nil {
@@ -379,6 +393,8 @@ func (c *Config) Validate() error {
 		{"serviceAccount", c.ServiceAccount},
 		{"buildServiceAccount", c.BuildServiceAccount},
 		{"peerPodName", c.PeerPodName},
+		{"priorityClassName", c.PriorityClassName},
+		{"chaincodeConfigMap", c.ChaincodeConfigMap},
 	}
 	for _, n := range names {
 		if n.value == "" {

@@ -34,6 +34,15 @@ func ChaincodeRules() []rbacv1.PolicyRule {
 	}
 }
 
+// SettingsRules are the RBAC rules the peer's service account needs in
+// vm.k8s.namespace when vm.k8s.chaincodeConfigMap is set: one informer
+// lists and watches that ConfigMap.
+func SettingsRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}},
+	}
+}
+
 // BuildRules are the RBAC rules the peer's service account needs in
 // vm.k8s.buildNamespace for build Jobs: their pods are watched, attached to
 // (the code package is streamed in; the WebSocket upgrade is a GET, SPDY a
@@ -50,9 +59,12 @@ func BuildRules() []rbacv1.PolicyRule {
 }
 
 // RequiredRules are the rules of a deployment where chaincode and builds
-// share one namespace (the default): ChaincodeRules and BuildRules merged.
+// share one namespace (the default) and per-chaincode settings are read
+// from a ConfigMap: ChaincodeRules, SettingsRules and BuildRules merged.
+// Without vm.k8s.chaincodeConfigMap the health check does not ask for
+// SettingsRules.
 func RequiredRules() []rbacv1.PolicyRule {
-	return mergeRules(ChaincodeRules(), BuildRules())
+	return mergeRules(ChaincodeRules(), SettingsRules(), BuildRules())
 }
 
 // mergeRules unions the verbs of rules on the same group and resource,
@@ -97,10 +109,14 @@ type nsRules struct {
 // namespacedRules are the rules to check, per namespace.
 func (vm *VM) namespacedRules() []nsRules {
 	cfg := vm.Config
-	if cfg.BuildNamespace == cfg.Namespace {
-		return []nsRules{{cfg.Namespace, RequiredRules()}}
+	chaincode := ChaincodeRules()
+	if cfg.ChaincodeConfigMap != "" {
+		chaincode = mergeRules(chaincode, SettingsRules())
 	}
-	return []nsRules{{cfg.Namespace, ChaincodeRules()}, {cfg.BuildNamespace, BuildRules()}}
+	if cfg.BuildNamespace == cfg.Namespace {
+		return []nsRules{{cfg.Namespace, mergeRules(chaincode, BuildRules())}}
+	}
+	return []nsRules{{cfg.Namespace, chaincode}, {cfg.BuildNamespace, BuildRules()}}
 }
 
 // HealthCheck verifies that the API server is reachable and that the peer

@@ -308,6 +308,7 @@ func TestRequiredRules(t *testing.T) {
 		"/pods/log":    {"get"},
 		"/secrets":     {"create", "get", "list", "watch", "delete", "patch"},
 		"/events":      {"create", "patch", "list", "watch"},
+		"/configmaps":  {"get", "list", "watch"},
 		"batch/jobs":   {"create", "get", "list", "watch", "delete"},
 	}, rules)
 }

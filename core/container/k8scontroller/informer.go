@@ -37,6 +37,10 @@ type objectCache struct {
 	podLister map[string]corelisters.PodLister
 	secrets   corelisters.SecretLister
 	jobLister batchlisters.JobLister
+	// settings follows the ConfigMap of vm.k8s.chaincodeConfigMap; nil
+	// when it is not set. ready does not wait for it: only launches need
+	// it, and they wait themselves.
+	settings *settingsCache
 
 	mu   sync.Mutex
 	done <-chan struct{} // nil until started
@@ -88,6 +92,9 @@ func newObjectCache(client kubernetes.Interface, cfg *Config, peerID string) *ob
 		return client.BatchV1().Jobs(buildNS).Get(ctx, name, metav1.GetOptions{})
 	})
 	c.jobLister = jobs.Lister()
+	if cfg.ChaincodeConfigMap != "" {
+		c.settings = newSettingsCache(client, cfg.Namespace, cfg.ChaincodeConfigMap)
+	}
 	return c
 }
 
@@ -103,6 +110,9 @@ func (c *objectCache) start(ctx context.Context) error {
 	c.done = ctx.Done()
 	for _, f := range c.factories {
 		f.Start(ctx.Done())
+	}
+	if c.settings != nil {
+		c.settings.factory.Start(ctx.Done())
 	}
 	return nil
 }
@@ -129,6 +139,9 @@ func (c *objectCache) ready(ctx context.Context) (<-chan struct{}, error) {
 func (c *objectCache) shutdown() {
 	for _, f := range c.factories {
 		f.Shutdown()
+	}
+	if c.settings != nil {
+		c.settings.factory.Shutdown()
 	}
 }
 

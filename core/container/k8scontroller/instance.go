@@ -68,6 +68,11 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	ctx, cancel := context.WithTimeout(i.VM.requestContext(), 2*cfg.StopTimeout)
 	defer cancel()
 
+	settings, err := i.VM.chaincodeSettings(ctx, i.CCID)
+	if err != nil {
+		return errors.WithMessagef(err, "chaincode %s", i.CCID)
+	}
+
 	// A new generation first, so that the end of the previous pod, deleted
 	// below, is not taken for a crash.
 	generation := i.VM.supervisor.started(i.CCID)
@@ -101,6 +106,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 		Args:       args,
 		Env:        chaincodeEnv(i.CCID, i.VM.MSPID, i.VM.LoggingEnv, secret != ""),
 		Owner:      i.VM.Owner,
+		Settings:   settings,
 	})
 	i.VM.stampRun(&pod.ObjectMeta)
 	created, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{FieldManager: fieldManager})

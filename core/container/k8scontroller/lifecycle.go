@@ -22,16 +22,18 @@ type lifecycle struct {
 	events *eventPipeline // the broadcaster Start created, if any
 	// ownInformers: Start started the shared informers and stops them.
 	ownInformers bool
-	// workers counts the VM's long-running goroutines: the sweeper and the
-	// teardown that stops the relaunch loops and the event broadcaster.
+	// workers counts the VM's long-running goroutines: the sweeper, the
+	// settings report, and the teardown that stops the relaunch loops and
+	// the event broadcaster.
 	workers sync.WaitGroup
 }
 
 // Start starts the VM's background work, bound to ctx: the event broadcaster
-// (unless Events is already set), the periodic sweep, and the context of
-// relaunch loops. Every request the VM makes from then on derives from ctx.
-// Cancelling ctx stops all of it, like Shutdown, without waiting. Start must
-// be called once, before the VM builds or runs chaincode.
+// (unless Events is already set), the periodic sweep, the report of the
+// per-chaincode settings ConfigMap, and the context of relaunch loops. Every
+// request the VM makes from then on derives from ctx. Cancelling ctx stops
+// all of it, like Shutdown, without waiting. Start must be called once,
+// before the VM builds or runs chaincode.
 func (vm *VM) Start(ctx context.Context) error {
 	vm.life.mu.Lock()
 	defer vm.life.mu.Unlock()
@@ -55,6 +57,7 @@ func (vm *VM) Start(ctx context.Context) error {
 	}
 	vm.supervisor.run(vm.life.ctx.Done())
 	vm.goWorker(func(ctx context.Context) { vm.runSweeper(ctx, vm.Config.SweepInterval) })
+	vm.goWorker(vm.reportSettings)
 	vm.goWorker(func(ctx context.Context) {
 		<-ctx.Done()
 		vm.teardown()

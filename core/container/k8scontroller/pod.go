@@ -120,18 +120,23 @@ type chaincodePodParams struct {
 	Args       []string
 	Env        []string
 	Owner      *metav1.OwnerReference
+	// Settings are the chaincode's own settings (vm.k8s.chaincodeConfigMap),
+	// merged over cfg; nil: cfg alone.
+	Settings *ChaincodeSettings
 }
 
 // newChaincodePod returns the pod running a chaincode image with DockerVM's
-// arguments and environment under a restricted security context.
+// arguments and environment under a restricted security context, with the
+// chaincode's settings merged over the global template (mergeSettings).
 func newChaincodePod(cfg *Config, p chaincodePodParams) *corev1.Pod {
+	tmpl := mergeSettings(cfg, p.Settings)
 	meta := chaincodeObjectMeta(p.Name, cfg.Namespace, p.Name, p.PeerID, p.CCID, p.Owner)
-	for k, v := range cfg.PodLabels {
+	for k, v := range tmpl.Labels {
 		if _, reserved := meta.Labels[k]; !reserved {
 			meta.Labels[k] = v
 		}
 	}
-	for k, v := range cfg.PodAnnotations {
+	for k, v := range tmpl.Annotations {
 		if _, reserved := meta.Annotations[k]; !reserved {
 			meta.Annotations[k] = v
 		}
@@ -159,13 +164,15 @@ func newChaincodePod(cfg *Config, p chaincodePodParams) *corev1.Pod {
 		ObjectMeta: meta,
 		Spec: corev1.PodSpec{
 			RestartPolicy:                corev1.RestartPolicyNever,
-			ServiceAccountName:           cfg.ServiceAccount,
+			ServiceAccountName:           tmpl.ServiceAccount,
+			PriorityClassName:            tmpl.PriorityClassName,
 			AutomountServiceAccountToken: boolPtr(false),
 			EnableServiceLinks:           boolPtr(false),
 			HostNetwork:                  cfg.HostNetwork,
 			DNSPolicy:                    dnsPolicy(cfg.HostNetwork),
-			NodeSelector:                 copyMap(cfg.NodeSelector),
-			Tolerations:                  cfg.Tolerations,
+			NodeSelector:                 tmpl.NodeSelector,
+			Tolerations:                  tmpl.Tolerations,
+			Affinity:                     tmpl.Affinity,
 			ImagePullSecrets:             pullSecrets(cfg.ImagePullSecrets),
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   boolPtr(true),
@@ -177,8 +184,8 @@ func newChaincodePod(cfg *Config, p chaincodePodParams) *corev1.Pod {
 				Name:      chaincodeContainer,
 				Image:     p.Image,
 				Args:      p.Args,
-				Env:       envVars(p.Env),
-				Resources: cfg.Resources,
+				Env:       envVars(mergeEnv(p.Env, tmpl.Env)),
+				Resources: tmpl.Resources,
 				SecurityContext: &corev1.SecurityContext{
 					RunAsNonRoot:             boolPtr(true),
 					RunAsUser:                int64Ptr(cfg.RunAsUser),

@@ -40,6 +40,16 @@ func TestBuildNamespaceRoleMatchesBuildRules(t *testing.T) {
 	require.Equal(t, k8scontroller.BuildRules(), role.Rules)
 }
 
+// The shipped peer reads per-chaincode settings, so that the health check
+// asks for every rule of the Role (the in-cluster suite removes each in turn
+// and expects /healthz to name it).
+func TestPeerEnvNamesTheChaincodeSettingsConfigMap(t *testing.T) {
+	var vmEnv corev1.ConfigMap
+	readYAML(t, "peer-env.yaml", &vmEnv)
+	require.Equal(t, "fabric-chaincode-settings", vmEnv.Data["CORE_VM_K8S_CHAINCODECONFIGMAP"])
+	require.Contains(t, k8scontroller.RequiredRules(), k8scontroller.SettingsRules()[0])
+}
+
 func TestRoleBindingBindsThePeerServiceAccount(t *testing.T) {
 	raw, err := os.ReadFile("rolebinding.yaml")
 	require.NoError(t, err)
