@@ -71,6 +71,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 
 	BeforeAll(func() {
 		s = loadSettings()
+		enableChaincodeSettings(&s.Peer)
 		ctx, cancel = context.WithCancel(context.Background())
 		reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(s.Peer.VM.Registry, "/", 2)[0])
 		fmt.Fprintf(GinkgoWriter, "repo %s, kubeconfig %s, namespace %s\n", s.RepoRoot, s.Kubeconfig, s.Namespace)
@@ -300,6 +301,11 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 			}
 			return problems
 		}, cleanupTimeout, 2*time.Second).Should(BeEmpty())
+	})
+
+	It("(c2) applies per-chaincode settings from the ConfigMap at the next launch and reports an invalid entry by name", func() {
+		requireDeployed()
+		chaincodeSettingsSpec{Ctx: ctx, Kube: kube, H: h, Namespace: s.Namespace, CCName: ccName, CC: kv1}.run()
 	})
 
 	It("(d) upgrades to a new package: a new image is built and its pods serve the new code", func() {

@@ -198,10 +198,9 @@ func (vm *VM) reportSettings(ctx context.Context) {
 	if c == nil {
 		return
 	}
-	if err := c.waitSynced(ctx); err != nil {
-		if ctx.Err() == nil {
-			logger.Warningf("Kubernetes chaincode VM: %s", err)
-		}
+	// Until the first list succeeds (the peer may lack the permission, which
+	// /healthz names) there is nothing to report; launches fail meanwhile.
+	if c.waitSynced(ctx) != nil {
 		return
 	}
 	sub, cancel := c.tracker.subscribe(c.namespace, c.name)
