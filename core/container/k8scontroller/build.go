@@ -54,9 +54,13 @@ func (vm *VM) BuildFailure() string { return "chaincode build failed" }
 
 // Build returns an Instance running the image of the chaincode package,
 // building and pushing the image with a Kaniko Job unless the registry
-// already holds it.
+// already holds it. A package of type k8s names a prebuilt image, which is
+// only looked up (see buildPrebuilt).
 func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code io.Reader) (container.Instance, error) {
 	ccType := strings.ToUpper(md.Type)
+	if ccType == prebuiltType {
+		return vm.buildPrebuilt(ccid, code)
+	}
 	req, err := vm.prepareBuild(ccid, ccType, md.Path, code)
 	if err != nil {
 		return nil, err

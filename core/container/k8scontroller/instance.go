@@ -60,7 +60,7 @@ func (i *Instance) ChaincodeServerInfo() (*ccintf.ChaincodeServerInfo, error) {
 func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	cfg, client := i.VM.Config, i.VM.Client
 	ns := cfg.Namespace
-	args, err := chaincodeArgs(i.Type, peerConnection.Address)
+	args, env, err := containerLaunch(i.Type, i.CCID, i.VM.MSPID, peerConnection.Address, i.VM.LoggingEnv, peerConnection.TLSConfig != nil)
 	if err != nil {
 		return errors.WithMessagef(err, "chaincode %s", i.CCID)
 	}
@@ -104,7 +104,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 		PeerID:     i.VM.PeerID,
 		Image:      i.Image,
 		Args:       args,
-		Env:        chaincodeEnv(i.CCID, i.VM.MSPID, i.VM.LoggingEnv, secret != ""),
+		Env:        env,
 		Owner:      i.VM.Owner,
 		Settings:   settings,
 	})

@@ -30,20 +30,31 @@ type imageRegistry interface {
 // remoteRegistry implements imageRegistry with go-containerregistry.
 type remoteRegistry struct {
 	Insecure bool
+	// InsecureHost, when set, limits Insecure to references in that
+	// registry (vm.k8s.registry's): the registries that packages of type k8s
+	// name are looked up with verified TLS (or plain HTTP on loopback and
+	// private addresses, as go-containerregistry does by default).
+	InsecureHost string
+}
+
+// insecureFor tells whether ref is looked up without TLS verification.
+func (r *remoteRegistry) insecureFor(ref name.Reference) bool {
+	return r.Insecure && (r.InsecureHost == "" || ref.Context().RegistryStr() == r.InsecureHost)
 }
 
 func (r *remoteRegistry) Digest(ctx context.Context, ref string) (string, error) {
-	var nameOpts []name.Option
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-	if r.Insecure {
-		nameOpts = append(nameOpts, name.Insecure)
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		return "", errors.Wrapf(err, "invalid image reference %q", ref)
+	}
+	if r.insecureFor(parsed) {
+		if parsed, err = name.ParseReference(ref, name.Insecure); err != nil {
+			return "", errors.Wrapf(err, "invalid image reference %q", ref)
+		}
 		tr := remote.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // vm.k8s.registryInsecure
 		opts = append(opts, remote.WithTransport(tr))
-	}
-	parsed, err := name.ParseReference(ref, nameOpts...)
-	if err != nil {
-		return "", errors.Wrapf(err, "invalid image reference %q", ref)
 	}
 	desc, err := remote.Head(parsed, opts...)
 	if err != nil {

@@ -110,7 +110,7 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		LoggingEnv:   p.LoggingEnv,
 		Config:       cfg,
 		Client:       client,
-		Registry:     &remoteRegistry{Insecure: cfg.RegistryInsecure},
+		Registry:     &remoteRegistry{Insecure: cfg.RegistryInsecure, InsecureHost: registryHost(cfg.Registry)},
 		Attacher:     &apiAttacher{Config: restConfig, Client: client},
 		Platforms:    p.Platforms,
 		Metrics:      NewMetrics(p.MetricsProvider),
