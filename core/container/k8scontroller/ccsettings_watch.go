@@ -101,16 +101,23 @@ func (c *settingsCache) lookup(ctx context.Context, label string) (*ChaincodeSet
 	if err != nil || cm == nil {
 		return nil, err
 	}
-	value, ok := cm.Data[label]
-	if !ok {
-		return nil, nil
-	}
-	s, err := parseChaincodeSettings(label, value)
+	s, err := entrySettings(cm, label)
 	if err != nil {
 		return nil, errors.WithMessagef(err, "entry %q of %s is invalid; the chaincode is not launched until the entry is fixed or removed",
 			label, c.ref())
 	}
 	return s, nil
+}
+
+// entrySettings parses the entry key of cm: nil when there is none.
+func entrySettings(cm *corev1.ConfigMap, key string) (*ChaincodeSettings, error) {
+	if value, ok := cm.Data[key]; ok {
+		return parseChaincodeSettings(key, value)
+	}
+	if _, ok := cm.BinaryData[key]; ok {
+		return nil, errBinaryData
+	}
+	return nil, nil
 }
 
 // chaincodeSettings returns the settings the launch of ccid uses: nil when
@@ -122,17 +129,17 @@ func (vm *VM) chaincodeSettings(ctx context.Context, ccid string) (*ChaincodeSet
 	return vm.cache.settings.lookup(ctx, chaincodeLabel(ccid))
 }
 
+// errBinaryData is the problem of an entry under binaryData.
+var errBinaryData = errors.New("the entry is under binaryData, which is not read; put the settings under data")
+
 // entryProblems parses every entry of cm and returns why each invalid one
 // cannot be used, by key.
 func entryProblems(cm *corev1.ConfigMap) map[string]error {
 	problems := map[string]error{}
-	for _, key := range sortedKeys(cm.Data) {
-		if _, err := parseChaincodeSettings(key, cm.Data[key]); err != nil {
+	for _, key := range append(sortedKeys(cm.Data), sortedKeys(cm.BinaryData)...) {
+		if _, err := entrySettings(cm, key); err != nil {
 			problems[key] = err
 		}
-	}
-	for _, key := range sortedKeys(cm.BinaryData) {
-		problems[key] = errors.New("binaryData is not read; put the settings under data")
 	}
 	return problems
 }

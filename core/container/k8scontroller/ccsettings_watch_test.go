@@ -209,6 +209,17 @@ func TestSettingsInvalidEntryFailsOnlyItsChaincode(t *testing.T) {
 	pod, _ := chaincodeContainerOf(t, vm, other.PodName)
 	require.Equal(t, "green", pod.Labels["team"])
 
+	// An entry under binaryData is not read: an error, not silently ignored.
+	cm := settingsConfigMap(nil)
+	cm.BinaryData = map[string][]byte{testCCLabel: []byte("{}")}
+	sub, cancel := vm.cache.settings.tracker.subscribe(testNamespace, testSettingsConfigMap)
+	_, err = vm.client.CoreV1().ConfigMaps(testNamespace).Update(t.Context(), cm, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	awaitSettings(t, sub, func(cm *corev1.ConfigMap) bool { return cm != nil && len(cm.BinaryData) == 1 })
+	cancel()
+	require.ErrorContains(t, inst.Start(testTLS), `entry "mycc_1.0" of ConfigMap fabric/chaincode-settings (vm.k8s.chaincodeConfigMap) is invalid; `+
+		`the chaincode is not launched until the entry is fixed or removed: the entry is under binaryData, which is not read`)
+
 	// Fixed: it launches.
 	updateSettings(t, vm, map[string]string{testCCLabel: "resources: {limits: {memory: 1Gi}}"})
 	require.NoError(t, inst.Start(testTLS))
