@@ -87,6 +87,7 @@ func TestParseChaincodeSettingsErrors(t *testing.T) {
 		{"reserved env", "mycc", "env: {CORE_CHAINCODE_ID_NAME: other:1}",
 			[]string{"env: CORE_CHAINCODE_ID_NAME is set by the peer for the chaincode to reach it and cannot be overridden"}},
 		{"reserved env MSP", "mycc", "env: {CORE_PEER_LOCALMSPID: Org2MSP}", []string{"env: CORE_PEER_LOCALMSPID is set by the peer"}},
+		{"reserved env peer address", "mycc", "env: {CORE_PEER_ADDRESS: 'evil:7051'}", []string{"env: CORE_PEER_ADDRESS is set by the peer"}},
 		{"bad env name", "mycc", "env: {'1BAD': x}", []string{`env: "1BAD" is not a valid environment variable name`}},
 		{"reserved label", "mycc", "podLabels: {app.kubernetes.io/managed-by: me}",
 			[]string{"podLabels: app.kubernetes.io/managed-by is set by the peer, which selects its pods by it"}},
