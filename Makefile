@@ -13,7 +13,7 @@ FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=3.1.1 \
 
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
-.PHONY: all vendor check-patches peer binaries test unit-test fuzz peer-test e2e faults incluster fabric-suites \
+.PHONY: all vendor check-patches peer binaries test unit-test fuzz peer-test e2e faults soak incluster fabric-suites \
 	fabric-suites-ci demo \
 	peer-image cluster-up cluster-down images clean generate
 
@@ -103,6 +103,20 @@ faults: binaries
 	$(CLUSTER) up
 	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) \
 		-ginkgo.timeout=$(FAULTS_TIMEOUT) -ginkgo.label-filter=faults
+
+# The soak runs the self-healing suite's cycles spec (with the two specs it
+# builds on) for SOAK_CYCLES cycles of about 10 s each.
+SOAK_CYCLES        ?= 200
+SOAK_TIMEOUT       ?= 150m
+SOAK_SUITE_TIMEOUT ?= 140m
+SOAK_FOCUS         := Self-healing chaincode (deploys two kv packages|upgrades: the superseded|returns to the same Pods)
+
+## soak: SOAK_CYCLES (200) invoke/kill/upgrade cycles of the self-healing suite on the local cluster; the Org1
+## peer's RSS, open FDs and goroutines are sampled (E2E-SOAK lines) and must stay flat; not part of `make test`
+soak: binaries
+	$(CLUSTER) up
+	$(E2E_ENV) E2E_HEAL_CYCLES=$(SOAK_CYCLES) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(SOAK_TIMEOUT) -v ./integration/e2e/ \
+		$(E2E_GINKGO) -ginkgo.timeout=$(SOAK_SUITE_TIMEOUT) -ginkgo.label-filter='!faults' -ginkgo.focus='$(SOAK_FOCUS)'
 
 ## peer-image: the peer image on the local cluster (umoci base + in-cluster Kaniko Job)
 peer-image: peer

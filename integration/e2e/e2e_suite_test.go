@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,8 @@ import (
 //	E2E_REGISTRY_ADDR            host:port the test sends registry HEAD requests to (default 127.0.0.1:5000;
 //	                             plain HTTP, the host part of E2E_REGISTRY is mapped to it)
 //	E2E_KANIKO_IMAGE, E2E_CCENV_IMAGE, E2E_BASEOS_IMAGE  image overrides (defaults: the local cluster's)
+//	E2E_HEAL_CYCLES              install/invoke/kill/upgrade cycles of the self-healing suite (default 20;
+//	                             `make soak` runs 200)
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
 	suiteConfig, reporterConfig := GinkgoConfiguration()
@@ -90,6 +93,20 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
+}
+
+// envInt is the positive integer in environment variable name, def when it
+// is unset. Anything else panics: it is read while the spec tree is built.
+func envInt(name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil || i < 1 {
+		panic(fmt.Sprintf("%s=%q: want a positive integer", name, v))
+	}
+	return i
 }
 
 // Timings and product gaps are printed as they happen (stdout and

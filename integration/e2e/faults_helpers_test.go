@@ -28,6 +28,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // clusterCtl stops, starts and restarts components of the local cluster
@@ -59,6 +61,65 @@ func (c *clusterCtl) run(verb, component string) time.Duration {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "cluster.sh %s %s (after %s):\n%s", verb, component, time.Since(start).Round(time.Second), out)
 	fmt.Fprintf(GinkgoWriter, "cluster.sh %s %s (%.1fs)\n", verb, component, time.Since(start).Seconds())
 	return time.Since(start)
+}
+
+// shutdownBound bounds the time from the exit of a peer stopped with
+// SIGTERM until its chaincode Pods and Secrets are gone (Fabric calls the
+// VM's Stop for every running chaincode on the way out).
+const shutdownBound = 45 * time.Second
+
+// peerObjects lists the Pods, Secrets and Jobs of the namespace that carry
+// p's peer label (network.LabelPeerID), as "kind/name" -> UID; terminating
+// and finished pods are included.
+func (n *healNet) peerObjects(p *nwo.Peer) map[string]types.UID {
+	out := map[string]types.UID{}
+	for _, o := range n.labelled(network.LabelPeerID) {
+		if o.value == p.ID() {
+			out[o.kind+"/"+o.meta.Name] = o.meta.UID
+		}
+	}
+	return out
+}
+
+// peerRuns groups p's objects by the peer process (run, network.LabelRun)
+// that created them: run -> ["kind/name", ...].
+func (n *healNet) peerRuns(p *nwo.Peer) map[string][]string {
+	runs := map[string][]string{}
+	for _, o := range n.labelled(network.LabelPeerID) {
+		if run := o.meta.Labels[network.LabelRun]; o.value == p.ID() && run != "" {
+			runs[run] = append(runs[run], o.kind+"/"+o.meta.Name)
+		}
+	}
+	return runs
+}
+
+// labelledObject is a Pod, Secret or Job with the value of one label.
+type labelledObject struct {
+	kind, value string
+	meta        metav1.ObjectMeta
+}
+
+// labelled lists the namespace's Pods, Secrets and Jobs that carry label.
+func (n *healNet) labelled(label string) []labelledObject {
+	inv := n.inventory()
+	var out []labelledObject
+	add := func(kind string, meta metav1.ObjectMeta) {
+		if v, ok := meta.Labels[label]; ok {
+			out = append(out, labelledObject{kind: kind, value: v, meta: meta})
+		}
+	}
+	for _, pods := range [][]corev1.Pod{inv.ChaincodePods, inv.BuildPods, inv.OtherPods} {
+		for _, p := range pods {
+			add("pod", p.ObjectMeta)
+		}
+	}
+	for _, s := range inv.Secrets {
+		add("secret", s.ObjectMeta)
+	}
+	for _, j := range inv.Jobs {
+		add("job", j.ObjectMeta)
+	}
+	return out
 }
 
 // faultRecord is one line of the fault table: how long until chaincode

@@ -10,6 +10,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // faultsMemoryLimit is the memory limit of the fault suite's chaincode
@@ -38,8 +40,11 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		cl       *clusterCtl
 		kv       nwo.Chaincode // the committed kv definition
 		deployed bool
-		labels   = []string{"kvfault_1"}
-		serial   int // of the packages prepared so far
+		// ccexit exits at start-up; it is installed on Org1 only.
+		ccexit          nwo.Chaincode
+		ccexitInstalled bool
+		labels          = []string{"kvfault_1"}
+		serial          int // of the packages prepared so far
 	)
 
 	requireDeployed := func() {
@@ -68,6 +73,13 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 	})
 
 	It("deploys the kv chaincode on both peers", func() {
+		// ccexit is built alongside kv for the shared-namespace spec; its
+		// install ends within this spec, so no later one sees its build.
+		ccexit = n.h.GoChaincode("ccexit", "ccexit_1", "1", prepareChaincode(n.h, n.s, "exit", "ccexit", nil))
+		r := n.h.Package(&ccexit)
+		Expect(r.OK()).To(BeTrue(), "%s", r)
+		exitInstall := n.installAsync(ccexit, n.h.Org1Peer())
+
 		kv = newPackage()
 		n.h.Deploy(&kv)
 		n.h.InvokeOK(ccName, invokeTimeout, "put", "fault", "0")
@@ -75,6 +87,11 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 			Expect(n.h.QueryOK(p, ccName, queryTimeout, "get", "fault")).To(Equal("0"))
 		}
 		deployed = true
+
+		r = <-exitInstall
+		Expect(r.OK()).To(BeTrue(), "install of ccexit on %s: %s", n.h.Org1Peer().ID(), r)
+		ccexitInstalled = true
+		n.expectSettled(kv, labels...)
 	})
 
 	It("refuses hostile packages within seconds with a clear error, creating nothing, and keeps serving", func() {
@@ -414,5 +431,111 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		if left == 0 {
 			n.h.RestartPeers()
 		}
+	})
+
+	It("keeps two peers in one namespace apart: one peer's stop, SIGKILL and crash loop never touch the other's objects", func() {
+		requireDeployed()
+		if !ccexitInstalled {
+			Skip("needs ccexit installed on Org1 by the first spec")
+		}
+		org1, org2 := n.h.Org1Peer(), n.h.Org2Peer()
+		defer func() {
+			// Whatever failed, the next spec finds both peers running.
+			if !n.h.PeerRunning(org1) {
+				n.h.RestartPeer(org1)
+			}
+		}()
+
+		By("running kv on both peers")
+		n.h.InvokeOK(ccName, invokeTimeout, "put", "shared", "1")
+		for _, p := range n.h.Peers {
+			n.runningPod(p, kv.PackageID)
+		}
+		Eventually(func() map[string]types.UID { return n.peerObjects(org2) }, time.Minute, 200*time.Millisecond).
+			Should(SatisfyAll(HaveLen(2), HaveKey(HavePrefix("pod/")), HaveKey(HavePrefix("secret/"))),
+				"one chaincode pod and its Secret of %s", org2.ID())
+		org2Objects := n.peerObjects(org2)
+		org2Relaunches := n.relaunches(org2, kv.PackageID)
+		fmt.Fprintf(GinkgoWriter, "objects of %s: %v\nobjects of %s: %v\n", org1.ID(), n.peerObjects(org1), org2.ID(), org2Objects)
+		org2Untouched := func(step string) {
+			ExpectWithOffset(1, n.peerObjects(org2)).To(Equal(org2Objects), "%s: the objects of %s changed", step, org2.ID())
+			ExpectWithOffset(1, n.h.QueryOK(org2, ccName, queryTimeout, "get", "shared")).NotTo(BeEmpty(), "%s: query on %s", step, org2.ID())
+			ExpectWithOffset(1, n.relaunches(org2, kv.PackageID)).To(Equal(org2Relaunches), "%s: %s relaunched its chaincode", step, org2.ID())
+		}
+
+		By("stopping Org1's peer with SIGTERM: its own Pods and Secrets go, Org2's stay")
+		t0 := time.Now()
+		Expect(n.h.StopPeer(org1, 2*time.Minute)).To(Succeed())
+		Expect(n.h.PeerRunning(org2)).To(BeTrue())
+		Eventually(func() map[string]types.UID { return n.peerObjects(org1) }, shutdownBound, 200*time.Millisecond).
+			Should(BeEmpty(), "objects of %s after its SIGTERM", org1.ID())
+		n.recordFault("shared-ns-sigterm-one-peer", time.Since(t0), "own_objects_deleted;other_peer_untouched")
+		org2Untouched("after the SIGTERM of " + org1.ID())
+
+		By("restarting Org1's peer: kv launches again under its new run")
+		n.h.RestartPeer(org1)
+		n.h.InvokeOK(ccName, invokeTimeout, "put", "shared", "2")
+		n.runningPod(org1, kv.PackageID)
+		org2Untouched("after the restart of " + org1.ID())
+
+		By("SIGKILL of Org1's peer and a restart: the sweep removes only Org1's objects of the killed run")
+		killedRuns := n.peerRuns(org1)
+		Expect(killedRuns).NotTo(BeEmpty(), "objects of %s carry %s", org1.ID(), network.LabelRun)
+		for run := range n.peerRuns(org2) {
+			Expect(killedRuns).NotTo(HaveKey(run), "the peers share a run ID")
+		}
+		Expect(n.h.KillPeer(org1, time.Minute)).To(Succeed())
+		org2Untouched("after the SIGKILL of " + org1.ID())
+		t1 := time.Now()
+		n.h.RestartPeer(org1)
+		Eventually(func() []string {
+			var left []string
+			for run, objs := range n.peerRuns(org1) {
+				if _, killed := killedRuns[run]; killed {
+					left = append(left, objs...)
+				}
+			}
+			return left
+		}, sweepBound, 200*time.Millisecond).Should(BeEmpty(), "objects of the killed run of %s", org1.ID())
+		n.recordFault("shared-ns-sigkill-one-peer", time.Since(t1), "killed_run_swept_at_restart;other_peer_untouched")
+		org2Untouched("after the sweep of " + org1.ID())
+		n.h.InvokeOK(ccName, invokeTimeout, "put", "shared", "3")
+		Expect(n.h.QueryOK(org1, ccName, queryTimeout, "get", "shared")).To(Equal("3"))
+
+		By("committing ccexit, installed on Org1 only: Org1 launches it at commit and it crash-loops")
+		isExitPod := func(p *corev1.Pod) bool {
+			return network.IsChaincodePod(p) && p.Annotations[network.AnnotationCCID] == ccexit.PackageID
+		}
+		t2 := time.Now()
+		n.h.ApproveAndCommit(ccexit)
+		var crash []corev1.Event
+		Eventually(func() []corev1.Event {
+			crash = n.events.Find("CrashLoop", func(e *corev1.Event) bool { return strings.Contains(e.Message, ccexit.PackageID) })
+			return crash
+		}, 2*time.Minute, 100*time.Millisecond).ShouldNot(BeEmpty(), "no CrashLoop Event for %s", ccexit.PackageID)
+		Expect(n.h.PeerLog(org1)).To(ContainSubstring(fmt.Sprintf("Chaincode %s: crash loop after %d consecutive failures", ccexit.PackageID, healCrashLoopThreshold)))
+		Eventually(func() []string {
+			var live []string
+			for _, p := range network.LivePods(n.inventory().ChaincodePods) {
+				if isExitPod(&p) {
+					live = append(live, p.Name+"["+string(p.Status.Phase)+"]")
+				}
+			}
+			return live
+		}, time.Minute, 200*time.Millisecond).Should(BeEmpty(), "live ccexit pods after the crash loop")
+		launched := n.pods.Find(isExitPod)
+		Expect(launched).To(HaveLen(healCrashLoopThreshold+1), "one launch at commit and %d relaunches", healCrashLoopThreshold)
+		for _, l := range launched {
+			Expect(l.Pod.Labels[network.LabelPeerID]).To(Equal(org1.ID()), "ccexit is installed on %s only", org1.ID())
+		}
+		n.recordFault("shared-ns-crash-loop-one-peer", time.Since(t2), "crash_loop_on_one_peer;other_peer_untouched")
+		fmt.Fprintf(os.Stdout, "E2E-INFO after the crash loop of %s on %s:\n%s\n", ccexit.PackageID, org1.ID(), n.inventory())
+		Expect(n.h.PeerLog(org2)).NotTo(ContainSubstring("Chaincode "+ccexit.PackageID+":"), "%s has not installed ccexit", org2.ID())
+		org2Untouched("after the crash loop on " + org1.ID())
+		n.h.InvokeOK(ccName, invokeTimeout, "put", "shared", "4")
+		for _, p := range n.h.Peers {
+			Expect(n.h.QueryOK(p, ccName, queryTimeout, "get", "shared")).To(Equal("4"))
+		}
+		Expect(n.peerObjects(org2)).To(Equal(org2Objects), "the objects of %s changed", org2.ID())
 	})
 })

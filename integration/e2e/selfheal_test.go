@@ -42,8 +42,6 @@ const (
 	// healKills is the number of kills of the recovery measurement (half
 	// SIGKILL of the chaincode process, half pod deletion, both peers).
 	healKills = 12
-	// healCycles is the number of install/invoke/kill/upgrade cycles.
-	healCycles = 20
 	// relaunchTimeout bounds the wait for one re-registration.
 	relaunchTimeout = time.Minute
 	// crashLoopQuiet is how long no new pod may appear after the CrashLoop
@@ -54,6 +52,11 @@ const (
 	// created at peer start-up.
 	sweepBound = 30 * time.Second
 )
+
+// healCycles is the number of install/invoke/kill/upgrade cycles (about 10 s
+// each): E2E_HEAL_CYCLES, 20 by default; `make soak` runs 200 and watches
+// the peer's resources (soak_helpers_test.go).
+var healCycles = envInt("E2E_HEAL_CYCLES", 20)
 
 // defaultRelaunchP50Bound is the asserted median kill-to-re-registration
 // time (E2E_RELAUNCH_P50_BOUND overrides, e.g. "10s" on a slow cluster).
@@ -265,6 +268,7 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 		jobsBefore := n.jobs.Count()
 		fmt.Fprintf(os.Stdout, "E2E-INFO before %d cycles: %+v\n%s\n", healCycles, before, n.inventory())
 
+		soak := newSoakRecorder(n, n.h.Org1Peer(), healCycles)
 		start := time.Now()
 		current := kvB
 		seq := 2
@@ -289,6 +293,7 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 			currentKV = next
 			n.killAndWait("cycle", i, n.h.Peers[(i/2)%2], next, method, "cycle", strconv.Itoa(i))
 			current = next
+			soak.after(i)
 		}
 		recordTiming("heal_cycles_total", time.Since(start))
 		n.kills.summaryLine("cycle")
@@ -307,6 +312,7 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 		}, time.Minute, 500*time.Millisecond).Should(BeEmpty())
 		recordTiming("heal_cycles_settle", time.Since(settle))
 		Expect(n.jobs.Count()).To(Equal(jobsBefore), "no build Job during the cycles")
+		soak.expectFlat()
 		fmt.Fprintf(os.Stdout, "E2E-INFO after %d cycles: %+v (before: %+v)\n", healCycles, count(), before)
 	})
 

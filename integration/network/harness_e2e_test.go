@@ -9,8 +9,10 @@ SPDX-License-Identifier: Apache-2.0
 package network
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +20,8 @@ import (
 )
 
 // TestHarnessStartStop brings the network up with k8s-mode peers, creates and
-// joins testchannel, packages the kv chaincode and stops. It needs bin/ but no
+// joins testchannel, packages the kv chaincode, samples, stops, kills and
+// restarts one peer next to the other and both together, and stops. It needs bin/ but no
 // cluster: the VM does not talk to the API server before the first install,
 // so a kubeconfig pointing nowhere is enough (HARNESS_KUBECONFIG overrides).
 func TestHarnessStartStop(t *testing.T) {
@@ -70,6 +73,50 @@ current-context: none
 	Expect(r.OK()).To(BeTrue(), "%s", r)
 	Expect(cc.PackageID).To(HavePrefix("kv_1:"))
 
+	// Each peer is a process of its own: one can be sampled, stopped,
+	// killed and restarted while the other runs.
+	org1, org2 := h.Org1Peer(), h.Org2Peer()
+	st, err := h.PeerStats(context.Background(), org1)
+	Expect(err).NotTo(HaveOccurred())
+	t.Logf("E2E-SOAK %s %s", org1.ID(), st)
+	Expect(st.PID).To(Equal(h.PeerPID(org1)))
+	Expect(st.RSSBytes).To(BeNumerically(">", 1<<20))
+	Expect(st.FDs).To(BeNumerically(">", 3))
+	Expect(st.Goroutines).To(BeNumerically(">", 10))
+	Expect(st.HeapInuseBytes).To(BeNumerically(">", 0))
+	org2PID := h.PeerPID(org2)
+	Expect(org2PID).NotTo(BeZero())
+	Expect(org2PID).NotTo(Equal(st.PID))
+
+	Expect(h.StopPeer(org1, time.Minute)).To(Succeed())
+	Expect(h.PeerRunning(org1)).To(BeFalse())
+	Expect(h.PeerPID(org1)).To(BeZero())
+	_, err = h.PeerStats(context.Background(), org1)
+	Expect(err).To(MatchError(ContainSubstring("not running")))
+	Expect(h.Running()).To(BeTrue())
+	Expect(h.PeerPID(org2)).To(Equal(org2PID), "%s keeps running", org2.ID())
+	_, err = h.PeerStats(context.Background(), org2)
+	Expect(err).NotTo(HaveOccurred())
+
+	h.RestartPeer(org1)
+	Expect(h.PeerPID(org1)).NotTo(BeZero())
+	Expect(h.PeerPID(org1)).NotTo(Equal(st.PID))
+	Expect(h.KillPeer(org1, time.Minute)).To(Succeed())
+	Expect(h.PeerPID(org2)).To(Equal(org2PID), "%s keeps running", org2.ID())
+	h.RestartPeer(org1)
+	Expect(strings.Count(h.PeerLog(org1), "Kubernetes chaincode VM: namespace harness-smoke")).To(Equal(3), "the log keeps all three runs")
+	Expect(strings.Count(h.CurrentPeerLog(org1), "Kubernetes chaincode VM: namespace harness-smoke")).To(Equal(1))
+	Expect(strings.Count(h.PeerLog(org2), "Kubernetes chaincode VM: namespace harness-smoke")).To(Equal(1))
+
+	Expect(h.StopPeers(time.Minute)).To(Succeed())
+	Expect(h.Running()).To(BeFalse())
+	h.RestartPeers()
+	Expect(h.PeerRunning(org1) && h.PeerRunning(org2)).To(BeTrue())
+	Expect(h.KillPeers(time.Minute)).To(Succeed())
+	Expect(h.Running()).To(BeFalse())
+	h.RestartPeers()
+
 	Expect(h.Stop()).To(Succeed())
+	Expect(h.Running()).To(BeFalse())
 	Expect(filepath.Join(h.LogDir(), h.Org1Peer().ID()+".log")).To(BeAnExistingFile())
 }

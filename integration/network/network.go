@@ -30,7 +30,6 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/tedsuo/ifrit"
 	ginkgomon "github.com/tedsuo/ifrit/ginkgomon_v2"
-	"github.com/tedsuo/ifrit/grouper"
 )
 
 // ChannelName is the application channel the harness creates.
@@ -74,7 +73,10 @@ type Harness struct {
 	// earlierLogs holds what peers wrote in runs before a RestartPeers.
 	earlierLogs map[string]string
 	ordererProc ifrit.Process
-	peerProc    ifrit.Process
+	// peerProcs holds the running peer processes by peer ID: each peer is
+	// a process of its own, so that one can be stopped, killed or
+	// restarted while the other runs.
+	peerProcs map[string]ifrit.Process
 }
 
 // New prepares the network: binaries are checked, a component server started
@@ -110,7 +112,8 @@ func New(opts Options) (*Harness, error) {
 		return nil, err
 	}
 
-	h := &Harness{Opts: opts, PeerConfig: pc, peerRunners: map[string]*ginkgomon.Runner{}, earlierLogs: map[string]string{}}
+	h := &Harness{Opts: opts, PeerConfig: pc, peerRunners: map[string]*ginkgomon.Runner{}, earlierLogs: map[string]string{},
+		peerProcs: map[string]ifrit.Process{}}
 	if h.Opts.RootDir == "" {
 		dir, err := os.MkdirTemp("", "fabric-peer-k8s-net-")
 		if err != nil {
@@ -185,7 +188,7 @@ func (h *Harness) Start() {
 	h.ordererProc = ifrit.Invoke(h.ordererRunner)
 	waitReady("orderer", h.ordererProc, h.ordererRunner, n.EventuallyTimeout)
 
-	h.startPeers()
+	h.startPeers(h.Peers...)
 
 	// channelparticipation.JoinOrdererJoinPeersAppChannel without ginkgo.By,
 	// which exits the process outside a Ginkgo suite.
@@ -201,43 +204,123 @@ func (h *Harness) Start() {
 	n.JoinChannel(ChannelName, h.Orderer, h.Peers...)
 }
 
-// startPeers starts both peers (fresh runners) and waits until they are ready.
-func (h *Harness) startPeers() {
-	members := grouper.Members{}
-	for _, p := range h.Peers {
+// startPeers starts the given peers (fresh runners, one process each, all
+// launched before any is waited for) and waits until they are ready.
+func (h *Harness) startPeers(peers ...*nwo.Peer) {
+	for _, p := range peers {
+		Expect(h.peerProcs).NotTo(HaveKey(p.ID()), "%s is still running", p.ID())
 		r := h.Network.PeerRunner(p, h.Opts.PeerEnv...)
 		h.peerRunners[p.ID()] = r
-		members = append(members, grouper.Member{Name: p.ID(), Runner: r})
+		h.peerProcs[p.ID()] = ifrit.Background(r)
 	}
-	h.peerProc = ifrit.Invoke(grouper.NewParallel(syscall.SIGTERM, members))
-	waitReady("peers", h.peerProc, nil, h.Network.EventuallyTimeout)
+	for _, p := range peers {
+		waitReady(p.ID(), h.peerProcs[p.ID()], h.peerRunners[p.ID()], h.Network.EventuallyTimeout)
+	}
+}
+
+// signalPeer sends sig to p's process, if it runs, and waits up to timeout
+// for it to exit (a process that ignores SIGTERM that long is killed).
+func (h *Harness) signalPeer(p *nwo.Peer, sig os.Signal, timeout time.Duration) error {
+	proc := h.peerProcs[p.ID()]
+	if proc == nil {
+		return nil
+	}
+	delete(h.peerProcs, p.ID())
+	proc.Signal(sig)
+	return waitExit(p.ID(), proc, sig, time.After(timeout), timeout)
+}
+
+// signalPeers signals every running peer at once, then waits up to timeout
+// for all of them to exit.
+func (h *Harness) signalPeers(sig os.Signal, timeout time.Duration) error {
+	type running struct {
+		id   string
+		proc ifrit.Process
+	}
+	var procs []running
+	for _, p := range h.Peers {
+		if proc := h.peerProcs[p.ID()]; proc != nil {
+			procs = append(procs, running{p.ID(), proc})
+			delete(h.peerProcs, p.ID())
+			proc.Signal(sig)
+		}
+	}
+	deadline := time.After(timeout)
+	var errs []string
+	for _, r := range procs {
+		if err := waitExit(r.id, r.proc, sig, deadline, timeout); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// waitExit waits for a signalled peer process to exit, until deadline.
+func waitExit(name string, proc ifrit.Process, sig os.Signal, deadline <-chan time.Time, timeout time.Duration) error {
+	select {
+	case err := <-proc.Wait():
+		// ginkgomon reports a non-zero exit as an error ("exit status N");
+		// a peer that exits because of the signal is fine.
+		if err != nil && !strings.Contains(err.Error(), "signal") && !strings.Contains(err.Error(), "exit status") {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	case <-deadline:
+		if sig == syscall.SIGKILL {
+			return fmt.Errorf("%s did not exit within %s after SIGKILL", name, timeout)
+		}
+		proc.Signal(syscall.SIGKILL)
+		<-proc.Wait()
+		return fmt.Errorf("%s did not stop within %s after %s (killed)", name, timeout, sig)
+	}
 }
 
 // KillPeers sends SIGKILL to both peer processes (no shutdown path runs:
 // the VM cannot stop its chaincode pods) and waits until they are gone.
 func (h *Harness) KillPeers(timeout time.Duration) error {
-	if h.peerProc == nil {
-		return nil
-	}
-	p := h.peerProc
-	h.peerProc = nil
-	p.Signal(syscall.SIGKILL)
-	select {
-	case <-p.Wait():
-		return nil
-	case <-time.After(timeout):
-		return fmt.Errorf("peers did not exit within %s after SIGKILL", timeout)
-	}
+	return h.signalPeers(syscall.SIGKILL, timeout)
+}
+
+// KillPeer sends SIGKILL to one peer's process and waits until it is gone;
+// the other peer keeps running.
+func (h *Harness) KillPeer(p *nwo.Peer, timeout time.Duration) error {
+	return h.signalPeer(p, syscall.SIGKILL, timeout)
+}
+
+// StopPeer sends SIGTERM to one peer's process and waits until it has
+// exited (it is killed after timeout); the other peer keeps running.
+func (h *Harness) StopPeer(p *nwo.Peer, timeout time.Duration) error {
+	return h.signalPeer(p, syscall.SIGTERM, timeout)
 }
 
 // RestartPeers starts the peers again after StopPeers or KillPeers, with the
 // same configuration and ledgers; PeerLog keeps the output of earlier runs.
 func (h *Harness) RestartPeers() {
-	Expect(h.peerProc).To(BeNil(), "peers are still running")
-	for _, p := range h.Peers {
+	h.RestartPeer(h.Peers...)
+}
+
+// RestartPeer starts the given peers again after StopPeer or KillPeer (or
+// StopPeers, KillPeers), with the same configuration and ledgers, and waits
+// until they are ready; PeerLog keeps the output of their earlier runs.
+func (h *Harness) RestartPeer(peers ...*nwo.Peer) {
+	for _, p := range peers {
+		Expect(h.peerProcs).NotTo(HaveKey(p.ID()), "%s is still running", p.ID())
 		h.earlierLogs[p.ID()] = h.PeerLog(p)
 	}
-	h.startPeers()
+	h.startPeers(peers...)
+}
+
+// PeerPID is the process ID of p's running peer process, 0 when it does
+// not run.
+func (h *Harness) PeerPID(p *nwo.Peer) int {
+	r := h.peerRunners[p.ID()]
+	if h.peerProcs[p.ID()] == nil || r == nil || r.Command == nil || r.Command.Process == nil {
+		return 0
+	}
+	return r.Command.Process.Pid
 }
 
 // waitReady fails with the process' exit error when it dies before becoming ready.
@@ -292,30 +375,16 @@ func (h *Harness) OrdererLog() string {
 	return string(h.ordererRunner.Err().Contents())
 }
 
-// Running tells whether the peers are up.
-func (h *Harness) Running() bool { return h.peerProc != nil }
+// Running tells whether any peer is up.
+func (h *Harness) Running() bool { return len(h.peerProcs) > 0 }
 
-// StopPeers sends SIGTERM to the peers and waits until they have exited.
+// PeerRunning tells whether p is up.
+func (h *Harness) PeerRunning(p *nwo.Peer) bool { return h.peerProcs[p.ID()] != nil }
+
+// StopPeers sends SIGTERM to the running peers at once and waits until they
+// have exited.
 func (h *Harness) StopPeers(timeout time.Duration) error {
-	if h.peerProc == nil {
-		return nil
-	}
-	p := h.peerProc
-	h.peerProc = nil
-	p.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.Wait():
-		// ginkgomon reports a non-zero exit after SIGTERM as an error; peers
-		// that exit because of the signal are fine.
-		if err != nil && !strings.Contains(err.Error(), "signal") && !strings.Contains(err.Error(), "exit status") {
-			return err
-		}
-		return nil
-	case <-time.After(timeout):
-		p.Signal(syscall.SIGKILL)
-		<-p.Wait()
-		return fmt.Errorf("peers did not stop within %s after SIGTERM (killed)", timeout)
-	}
+	return h.signalPeers(syscall.SIGTERM, timeout)
 }
 
 // Stop stops the peers, then the orderer. It can be called more than once.
