@@ -81,6 +81,35 @@ func (n *healNet) peerObjects(p *nwo.Peer) map[string]types.UID {
 	return out
 }
 
+// unsettled says what keeps p's objects from a steady state: a chaincode
+// pod of p that is not Running or is terminating, a Job, or a number of
+// Secrets other than one per pod. Empty when p runs at least one chaincode
+// and nothing of it is in flux.
+func (n *healNet) unsettled(p *nwo.Peer) []string {
+	var problems []string
+	pods, secrets := 0, 0
+	for _, o := range n.labelled(network.LabelPeerID) {
+		if o.value != p.ID() {
+			continue
+		}
+		switch o.kind {
+		case "pod":
+			pods++
+			if o.meta.DeletionTimestamp != nil || o.phase != corev1.PodRunning {
+				problems = append(problems, fmt.Sprintf("pod/%s is %s", o.meta.Name, o.phase))
+			}
+		case "secret":
+			secrets++
+		default:
+			problems = append(problems, o.kind+"/"+o.meta.Name)
+		}
+	}
+	if pods == 0 || pods != secrets {
+		problems = append(problems, fmt.Sprintf("%d pods, %d secrets", pods, secrets))
+	}
+	return problems
+}
+
 // peerRuns groups p's objects by the peer process (run, network.LabelRun)
 // that created them: run -> ["kind/name", ...].
 func (n *healNet) peerRuns(p *nwo.Peer) map[string][]string {
@@ -93,31 +122,33 @@ func (n *healNet) peerRuns(p *nwo.Peer) map[string][]string {
 	return runs
 }
 
-// labelledObject is a Pod, Secret or Job with the value of one label.
+// labelledObject is a Pod, Secret or Job with the value of one label (and,
+// for a Pod, its phase).
 type labelledObject struct {
 	kind, value string
 	meta        metav1.ObjectMeta
+	phase       corev1.PodPhase
 }
 
 // labelled lists the namespace's Pods, Secrets and Jobs that carry label.
 func (n *healNet) labelled(label string) []labelledObject {
 	inv := n.inventory()
 	var out []labelledObject
-	add := func(kind string, meta metav1.ObjectMeta) {
+	add := func(kind string, meta metav1.ObjectMeta, phase corev1.PodPhase) {
 		if v, ok := meta.Labels[label]; ok {
-			out = append(out, labelledObject{kind: kind, value: v, meta: meta})
+			out = append(out, labelledObject{kind: kind, value: v, meta: meta, phase: phase})
 		}
 	}
 	for _, pods := range [][]corev1.Pod{inv.ChaincodePods, inv.BuildPods, inv.OtherPods} {
 		for _, p := range pods {
-			add("pod", p.ObjectMeta)
+			add("pod", p.ObjectMeta, p.Status.Phase)
 		}
 	}
 	for _, s := range inv.Secrets {
-		add("secret", s.ObjectMeta)
+		add("secret", s.ObjectMeta, "")
 	}
 	for _, j := range inv.Jobs {
-		add("job", j.ObjectMeta)
+		add("job", j.ObjectMeta, "")
 	}
 	return out
 }

@@ -451,9 +451,12 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		for _, p := range n.h.Peers {
 			n.runningPod(p, kv.PackageID)
 		}
-		Eventually(func() map[string]types.UID { return n.peerObjects(org2) }, time.Minute, 200*time.Millisecond).
-			Should(SatisfyAll(HaveLen(2), HaveKey(HavePrefix("pod/")), HaveKey(HavePrefix("secret/"))),
-				"one chaincode pod and its Secret of %s", org2.ID())
+		// Earlier specs may have left other chaincode committed: Fabric
+		// launches every installed and committed chaincode at peer start, so
+		// Org2 may run several. Wait until each of its pods runs and has
+		// its Secret, then take that set as Org2's.
+		Eventually(func() []string { return n.unsettled(org2) }, 2*time.Minute, 200*time.Millisecond).
+			Should(BeEmpty(), "chaincode pods of %s running, one Secret each", org2.ID())
 		org2Objects := n.peerObjects(org2)
 		org2Relaunches := n.relaunches(org2, kv.PackageID)
 		fmt.Fprintf(GinkgoWriter, "objects of %s: %v\nobjects of %s: %v\n", org1.ID(), n.peerObjects(org1), org2.ID(), org2Objects)
