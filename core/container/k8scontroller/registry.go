@@ -143,8 +143,8 @@ func (r *remoteRegistry) Digest(ctx context.Context, ref string) (string, error)
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
 		return "", errors.Wrapf(err, "cannot look up image %s: %s", ref, authFailure(host, secret))
 	case unknownAuthority(err) && r.RootCAs != nil:
-		return "", errors.Wrapf(err, "cannot look up image %s: the TLS certificate of %s is not signed by a CA of %s%s (%s) or of the system",
-			ref, host, ConfigPrefix, "registryCA", r.RootCAsFile)
+		return "", errors.Wrapf(err, "cannot look up image %s: the TLS certificate of %s is not signed by a CA of %sregistryCA (%s) or of the system",
+			ref, host, ConfigPrefix, r.RootCAsFile)
 	case unknownAuthority(err):
 		return "", errors.Wrapf(err, "cannot look up image %s: the TLS certificate of %s is not signed by a CA of the system (set %sregistryCA)",
 			ref, host, ConfigPrefix)
