@@ -81,6 +81,9 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 		return vm.newInstance(ccid, ccType, req.PullRef+"@"+digest), nil
 	}
 
+	if err := vm.checkRegistryCA(ctx); err != nil {
+		return nil, errors.WithMessagef(err, "chaincode %s", ccid)
+	}
 	v, err, _ := vm.builds.Do(req.Ref, func() (interface{}, error) {
 		if err := vm.slots.acquire(ctx, vm.Config.MaxConcurrentBuilds); err != nil {
 			vm.Metrics.ImageBuildFailures.With("chaincode", ccid).Add(1)
@@ -153,6 +156,27 @@ func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildReq
 			Owner:        vm.buildOwner(),
 		},
 	}, nil
+}
+
+// checkRegistryCA fails a build before its Job is created when the build
+// pod could not mount vm.k8s.registryCAConfigMap: the pod would wait for
+// the volume until the build timeout.
+func (vm *VM) checkRegistryCA(ctx context.Context) error {
+	ns, name := vm.Config.BuildNamespace, vm.Config.RegistryCAConfigMap
+	if name == "" {
+		return nil
+	}
+	cm, err := vm.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) does not exist", ns, name, ConfigPrefix)
+	}
+	if err != nil {
+		return errors.Wrapf(err, "cannot read ConfigMap %s/%s (%sregistryCAConfigMap)", ns, name, ConfigPrefix)
+	}
+	if _, ok := cm.Data[registryCAKey]; !ok {
+		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) has no key %s", ns, name, ConfigPrefix, registryCAKey)
+	}
+	return nil
 }
 
 // buildOwner owns build Jobs: the peer's pod, unless the Jobs run in

@@ -186,6 +186,45 @@ func TestBuildCacheMiss(t *testing.T) {
 	}
 }
 
+func TestBuildChecksRegistryCAConfigMap(t *testing.T) {
+	ca := func(data map[string]string) runtime.Object {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "registry-ca", Namespace: "fabric-builds"}, Data: data}
+	}
+	tests := []struct {
+		name    string
+		objects []runtime.Object
+		wantErr string
+	}{
+		{"present", []runtime.Object{ca(map[string]string{"ca.crt": "PEM"})}, ""},
+		{"absent", nil, "chaincode " + testCCID + ": ConfigMap fabric-builds/registry-ca (vm.k8s.registryCAConfigMap) does not exist"},
+		{"no ca.crt", []runtime.Object{ca(map[string]string{"ca.pem": "PEM"})}, "chaincode " + testCCID + ": ConfigMap fabric-builds/registry-ca (vm.k8s.registryCAConfigMap) has no key ca.crt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.BuildNamespace = "fabric-builds"
+			cfg.RegistryCAConfigMap = "registry-ca"
+			vm := newTestVM(t, cfg, tt.objects...)
+			newFakeJobController(t, vm, succeed)
+
+			_, err := vm.Build(testCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
+			created := 0
+			for _, a := range vm.client.Actions() {
+				if a.Matches("create", "jobs") {
+					created++
+				}
+			}
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				require.Equal(t, 1, created)
+				return
+			}
+			require.EqualError(t, err, tt.wantErr)
+			require.Zero(t, created, "no build Job that could not mount the CA")
+		})
+	}
+}
+
 func TestBuildJobFailure(t *testing.T) {
 	vm := newTestVM(t, testConfig())
 	newFakeJobController(t, vm, failCompile)

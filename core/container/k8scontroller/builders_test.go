@@ -59,6 +59,28 @@ func TestNewBuildJobGolden(t *testing.T) {
 	require.Empty(t, job.OwnerReferences)
 }
 
+func TestNewBuildJobRegistryCA(t *testing.T) {
+	cfg := testConfig()
+	cfg.RegistryInsecure = false
+	cfg.Registry = "registry.example.com:5443/fabric-cc"
+	cfg.PushSecret = "regcred"
+	cfg.RegistryCAConfigMap = "registry-ca"
+	job := newBuildJob(cfg, buildJobParams{Name: "j", CCID: testCCID, Destination: "registry.example.com:5443/fabric-cc/x:t", BuilderImage: "b"})
+	spec := job.Spec.Template.Spec
+	kaniko := spec.Containers[0]
+	require.Contains(t, kaniko.Args, "--registry-certificate=registry.example.com:5443=/kaniko/registry-ca/ca.crt")
+	require.NotContains(t, kaniko.Args, "--skip-tls-verify")
+	require.Contains(t, kaniko.VolumeMounts, corev1.VolumeMount{Name: "registry-ca", MountPath: "/kaniko/registry-ca", ReadOnly: true})
+	require.Contains(t, kaniko.VolumeMounts, corev1.VolumeMount{Name: "docker-config", MountPath: "/kaniko/.docker", ReadOnly: true})
+	require.Contains(t, spec.Volumes, corev1.Volume{Name: "registry-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "registry-ca"},
+		Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+	}}})
+	for _, c := range spec.InitContainers {
+		require.Len(t, c.VolumeMounts, 1, "only Kaniko talks to the registry: %s", c.Name)
+	}
+}
+
 func TestNewChaincodePodGolden(t *testing.T) {
 	name := podName("dev", "peer0.org1.example.com", testCCID)
 	args, err := chaincodeArgs("GOLANG", "peer0.org1.example.com:7052")

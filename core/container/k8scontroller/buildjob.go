@@ -37,8 +37,11 @@ const (
 
 	workVolume       = "chaincode"
 	dockerConfigVol  = "docker-config"
+	registryCAVol    = "registry-ca"
 	kanikoWorkspace  = "/workspace"
 	kanikoDockerDir  = "/kaniko/.docker"
+	kanikoCADir      = "/kaniko/registry-ca"
+	registryCAKey    = "ca.crt"
 	buildJobTTL      = int32(3600)
 	terminationLog   = "/dev/termination-log"
 	dockerConfigJSON = "config.json"
@@ -85,6 +88,9 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 	if cfg.RegistryInsecure {
 		kanikoArgs = append(kanikoArgs, "--insecure", "--insecure-pull", "--skip-tls-verify", "--skip-tls-verify-pull")
 	}
+	if cfg.RegistryCAConfigMap != "" {
+		kanikoArgs = append(kanikoArgs, "--registry-certificate="+registryHost(cfg.Registry)+"="+kanikoCADir+"/"+registryCAKey)
+	}
 	kanikoArgs = append(kanikoArgs, cfg.KanikoExtraArgs...)
 
 	kanikoMounts := []corev1.VolumeMount{{Name: workVolume, MountPath: kanikoWorkspace, SubPath: contextDir}}
@@ -96,6 +102,16 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 				SecretName: cfg.PushSecret,
 				Items:      []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: dockerConfigJSON}},
+			}},
+		})
+	}
+	if cfg.RegistryCAConfigMap != "" {
+		kanikoMounts = append(kanikoMounts, corev1.VolumeMount{Name: registryCAVol, MountPath: kanikoCADir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{
+			Name: registryCAVol,
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: cfg.RegistryCAConfigMap},
+				Items:                []corev1.KeyToPath{{Key: registryCAKey, Path: registryCAKey}},
 			}},
 		})
 	}

@@ -56,8 +56,20 @@ type Config struct {
 	// RegistryInsecure (vm.k8s.registryInsecure, false): plain HTTP and no
 	// TLS verification, both for the peer's lookup and for Kaniko.
 	RegistryInsecure bool
+	// RegistryCA (vm.k8s.registryCA, ""): path of a PEM file, readable by
+	// the peer, with the CA certificates that sign the registries' TLS
+	// certificates, trusted by the peer's lookups next to the system's CAs.
+	// It is read when the peer starts.
+	RegistryCA string
+	// RegistryCAConfigMap (vm.k8s.registryCAConfigMap, ""): name of a
+	// ConfigMap in BuildNamespace whose key ca.crt holds the same CA for
+	// Kaniko: it is mounted into the build pod and passed to Kaniko as
+	// --registry-certificate for Registry's host.
+	RegistryCAConfigMap string
 	// PushSecret (vm.k8s.pushSecret, ""): name of a kubernetes.io/dockerconfigjson
-	// Secret mounted into Kaniko as /kaniko/.docker/config.json.
+	// Secret in BuildNamespace, mounted into Kaniko as
+	// /kaniko/.docker/config.json; the peer's registry lookups authenticate
+	// with it too.
 	PushSecret string
 	// ImagePullSecrets (vm.k8s.imagePullSecrets, []): Secret names used to pull
 	// builder, Kaniko and chaincode images.
@@ -184,6 +196,8 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		Registry:               strings.TrimSuffix(v.GetString(key("registry")), "/"),
 		PullRegistry:           strings.TrimSuffix(v.GetString(key("pullRegistry")), "/"),
 		RegistryInsecure:       v.GetBool(key("registryInsecure")),
+		RegistryCA:             v.GetString(key("registryCA")),
+		RegistryCAConfigMap:    v.GetString(key("registryCAConfigMap")),
 		PushSecret:             v.GetString(key("pushSecret")),
 		ServiceAccount:         v.GetString(key("serviceAccount")),
 		BuildServiceAccount:    v.GetString(key("buildServiceAccount")),
@@ -390,6 +404,7 @@ func (c *Config) Validate() error {
 	}
 	names := []struct{ key, value string }{
 		{"pushSecret", c.PushSecret},
+		{"registryCAConfigMap", c.RegistryCAConfigMap},
 		{"serviceAccount", c.ServiceAccount},
 		{"buildServiceAccount", c.BuildServiceAccount},
 		{"peerPodName", c.PeerPodName},

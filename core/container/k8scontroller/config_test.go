@@ -27,6 +27,8 @@ vm:
     registry: localhost:5000/fabric-cc/
     registryInsecure: true
     pushSecret: regcred
+    registryCA: /etc/registry/ca.crt
+    registryCAConfigMap: registry-ca
     imagePullSecrets: [pull1, pull2]
     serviceAccount: chaincode
     buildServiceAccount: builder
@@ -97,6 +99,8 @@ func TestConfigFromYAML(t *testing.T) {
 		PullRegistry:        "localhost:5000/fabric-cc",
 		RegistryInsecure:    true,
 		PushSecret:          "regcred",
+		RegistryCA:          "/etc/registry/ca.crt",
+		RegistryCAConfigMap: "registry-ca",
 		ImagePullSecrets:    []string{"pull1", "pull2"},
 		ServiceAccount:      "chaincode",
 		BuildServiceAccount: "builder",
@@ -229,6 +233,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative concurrent builds", func(c *Config) { c.MaxConcurrentBuilds = -1 }, "vm.k8s.maxConcurrentBuilds: must be > 0"},
 		{"root", func(c *Config) { c.RunAsUser = 0 }, "vm.k8s.runAsUser: must be > 0"},
 		{"bad push secret", func(c *Config) { c.PushSecret = "Reg_Cred" }, `vm.k8s.pushSecret: "Reg_Cred" is not a valid object name`},
+		{"bad registry CA ConfigMap", func(c *Config) { c.RegistryCAConfigMap = "Registry CA" }, `vm.k8s.registryCAConfigMap: "Registry CA" is not a valid object name`},
 		{"bad service account", func(c *Config) { c.ServiceAccount = "a b" }, `vm.k8s.serviceAccount: "a b"`},
 		{"bad build service account", func(c *Config) { c.BuildServiceAccount = "-x" }, `vm.k8s.buildServiceAccount: "-x"`},
 		{"bad peer pod", func(c *Config) { c.PeerPodName = "Peer" }, `vm.k8s.peerPodName: "Peer"`},

@@ -58,6 +58,17 @@ func BuildRules() []rbacv1.PolicyRule {
 	}
 }
 
+// RegistryRules are the RBAC rules the peer's service account needs in
+// vm.k8s.buildNamespace to read vm.k8s.pushSecret (its registry lookups
+// authenticate with it) and vm.k8s.registryCAConfigMap (checked before a
+// build Job mounts it); each only when that key is set.
+func RegistryRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}},
+	}
+}
+
 // RequiredRules are the rules of a deployment where chaincode and builds
 // share one namespace (the default) and per-chaincode settings are read
 // from a ConfigMap: ChaincodeRules, SettingsRules and BuildRules merged.
@@ -113,10 +124,18 @@ func (vm *VM) namespacedRules() []nsRules {
 	if cfg.ChaincodeConfigMap != "" {
 		chaincode = mergeRules(chaincode, SettingsRules())
 	}
-	if cfg.BuildNamespace == cfg.Namespace {
-		return []nsRules{{cfg.Namespace, mergeRules(chaincode, BuildRules())}}
+	build := BuildRules()
+	registry := RegistryRules()
+	if cfg.PushSecret != "" {
+		build = mergeRules(build, registry[:1])
 	}
-	return []nsRules{{cfg.Namespace, chaincode}, {cfg.BuildNamespace, BuildRules()}}
+	if cfg.RegistryCAConfigMap != "" {
+		build = mergeRules(build, registry[1:])
+	}
+	if cfg.BuildNamespace == cfg.Namespace {
+		return []nsRules{{cfg.Namespace, mergeRules(chaincode, build)}}
+	}
+	return []nsRules{{cfg.Namespace, chaincode}, {cfg.BuildNamespace, build}}
 }
 
 // HealthCheck verifies that the API server is reachable and that the peer

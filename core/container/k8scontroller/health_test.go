@@ -208,6 +208,30 @@ func TestHealthCheckSeparateBuildNamespace(t *testing.T) {
 	require.EqualError(t, err, "missing permissions in namespace fabric: patch secrets; in namespace fabric-builds: create pods/attach")
 }
 
+func TestHealthCheckRegistrySettingsInBuildNamespace(t *testing.T) {
+	tests := []struct {
+		name       string
+		pushSecret string
+		caMap      string
+		want       string
+	}{
+		{"none", "", "", "missing permissions in namespace fabric: get secrets"},
+		{"push secret", "regcred", "", "missing permissions in namespace fabric: get secrets; in namespace fabric-builds: get secrets"},
+		{"CA ConfigMap", "", "registry-ca", "missing permissions in namespace fabric: get secrets; in namespace fabric-builds: get configmaps"},
+		{"both", "regcred", "registry-ca", "missing permissions in namespace fabric: get secrets; in namespace fabric-builds: get secrets, get configmaps"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.BuildNamespace = "fabric-builds"
+			cfg.PushSecret, cfg.RegistryCAConfigMap = tt.pushSecret, tt.caMap
+			vm, _ := healthVM(t, cfg)
+			grantAllBut(vm, false, "get secrets", "get configmaps")
+			require.EqualError(t, vm.HealthCheck(context.Background()), tt.want)
+		})
+	}
+}
+
 func TestHealthCheckWildcardRules(t *testing.T) {
 	vm, _ := healthVM(t, testConfig())
 	answerRules(vm, false,

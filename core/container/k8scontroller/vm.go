@@ -103,6 +103,10 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		return nil, errors.Wrap(err, "cannot create Kubernetes client")
 	}
 
+	registry, err := newRemoteRegistry(cfg, client.CoreV1())
+	if err != nil {
+		return nil, err
+	}
 	vm := &VM{
 		PeerID:       p.PeerID,
 		NetworkID:    p.NetworkID,
@@ -110,7 +114,7 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		LoggingEnv:   p.LoggingEnv,
 		Config:       cfg,
 		Client:       client,
-		Registry:     &remoteRegistry{Insecure: cfg.RegistryInsecure, InsecureHost: registryHost(cfg.Registry)},
+		Registry:     registry,
 		Attacher:     &apiAttacher{Config: restConfig, Client: client},
 		Platforms:    p.Platforms,
 		Metrics:      NewMetrics(p.MetricsProvider),
