@@ -42,6 +42,8 @@ cmd_deps() {
 	for p in "${PACKAGES[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
+	# npm compiles TypeScript chaincode on the host (e2e); any Node.js with npm will do
+	command -v npm >/dev/null || missing+=(nodejs npm)
 	[ ${#missing[@]} -eq 0 ] && { log "deps: all packages installed"; return 0; }
 	log "deps: installing ${missing[*]}"
 	apt-get update -qq
@@ -415,6 +417,7 @@ cmd_env() {
 		export KANIKO_IMAGE=$KANIKO_IMAGE
 		export CCENV_IMAGE=$CCENV_IMAGE
 		export BASEOS_IMAGE=$BASEOS_IMAGE
+		export NODEENV_IMAGE=$NODEENV_IMAGE
 		export BUSYBOX_IMAGE=$BUSYBOX_IMAGE
 	EOF
 }

@@ -35,7 +35,8 @@ import (
 //	E2E_REGISTRY                 vm.k8s.registry (default localhost:5000/fabric-cc)
 //	E2E_REGISTRY_ADDR            host:port the test sends registry HEAD requests to (default 127.0.0.1:5000;
 //	                             plain HTTP, the host part of E2E_REGISTRY is mapped to it)
-//	E2E_KANIKO_IMAGE, E2E_CCENV_IMAGE, E2E_BASEOS_IMAGE  image overrides (defaults: the local cluster's)
+//	E2E_KANIKO_IMAGE, E2E_CCENV_IMAGE, E2E_BASEOS_IMAGE, E2E_NODEENV_IMAGE  image overrides (defaults: the
+//	                             local cluster's)
 //	E2E_HEAL_CYCLES              install/invoke/kill/upgrade cycles of the self-healing suite (default 20;
 //	                             `make soak` runs 200)
 func TestE2E(t *testing.T) {
@@ -83,6 +84,7 @@ func loadSettings() settings {
 	s.Peer.VM.KanikoImage = firstNonEmpty(os.Getenv("E2E_KANIKO_IMAGE"), s.Peer.VM.KanikoImage)
 	s.Peer.CCEnvImage = firstNonEmpty(os.Getenv("E2E_CCENV_IMAGE"), s.Peer.CCEnvImage)
 	s.Peer.BaseOSImage = firstNonEmpty(os.Getenv("E2E_BASEOS_IMAGE"), s.Peer.BaseOSImage)
+	s.Peer.NodeEnvImage = firstNonEmpty(os.Getenv("E2E_NODEENV_IMAGE"), s.Peer.NodeEnvImage)
 	return s
 }
 

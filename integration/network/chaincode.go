@@ -59,6 +59,48 @@ func goModVendor(dir string) error {
 	return nil
 }
 
+// PrepareNodeChaincode copies the Node.js project at src (which must have a
+// package.json) into dst (which must not exist) and lets edit change the
+// copy. The copy is packaged as it is: its dependencies are installed by the
+// build on the peer, from package-lock.json.
+func PrepareNodeChaincode(src, dst string, edit func(dir string) error) error {
+	if _, err := os.Stat(filepath.Join(src, "package.json")); err != nil {
+		return fmt.Errorf("%s is not a Node.js project: %w", src, err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("%s already exists", dst)
+	}
+	if err := copyTree(src, dst); err != nil {
+		return err
+	}
+	if edit != nil {
+		if err := edit(dst); err != nil {
+			return fmt.Errorf("editing chaincode copy: %w", err)
+		}
+	}
+	return nil
+}
+
+// BuildTypeScriptChaincode compiles the TypeScript project in dir as
+// Fabric's documentation has it done before packaging: npm ci (with the
+// development dependencies, for tsc) and npm run build, with the host's npm.
+// The package then carries the compiled output; Fabric's node platform
+// leaves node_modules out of it.
+func BuildTypeScriptChaincode(dir string) error {
+	for _, args := range [][]string{
+		{"ci", "--no-audit", "--no-fund"},
+		{"run", "build"},
+	} {
+		cmd := exec.Command("npm", args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("npm %s in %s: %w\n%s", strings.Join(args, " "), dir, err, out)
+		}
+	}
+	return nil
+}
+
 func copyTree(src, dst string) error {
 	return filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
 		if err != nil {
@@ -68,7 +110,7 @@ func copyTree(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if info.IsDir() && rel != "." && (rel == "vendor" || strings.HasPrefix(info.Name(), ".")) {
+		if info.IsDir() && rel != "." && (rel == "vendor" || info.Name() == "node_modules" || strings.HasPrefix(info.Name(), ".")) {
 			return filepath.SkipDir
 		}
 		target := filepath.Join(dst, rel)
@@ -110,6 +152,14 @@ func (h *Harness) GoChaincode(name, label, sequence, path string) nwo.Chaincode 
 		// upgrade or a broken peer does not block the other org.
 		SignaturePolicy: `OR ('Org1MSP.member','Org2MSP.member')`,
 	}
+}
+
+// NodeChaincode describes a Node.js (JavaScript or compiled TypeScript)
+// chaincode at path for nwo's lifecycle helpers; packaged with --lang node.
+func (h *Harness) NodeChaincode(name, label, sequence, path string) nwo.Chaincode {
+	cc := h.GoChaincode(name, label, sequence, path)
+	cc.Lang = "node"
+	return cc
 }
 
 // Result is the outcome of one peer CLI command.

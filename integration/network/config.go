@@ -23,6 +23,7 @@ const (
 	DefaultKanikoImage  = "localhost:5000/fabric-peer-k8s/kaniko-executor:v1.25.1"
 	DefaultCCEnvImage   = "localhost:5000/fabric-peer-k8s/ccenv:3.1"
 	DefaultBaseOSImage  = "localhost:5000/fabric-peer-k8s/baseos:3.1"
+	DefaultNodeEnvImage = "localhost:5000/fabric-peer-k8s/nodeenv:2.5"
 )
 
 // K8sVMConfig is the vm.k8s section of core.yaml. The yaml names follow
@@ -74,6 +75,9 @@ type PeerConfig struct {
 	// CCEnvImage is chaincode.builder, BaseOSImage chaincode.golang.runtime.
 	CCEnvImage  string
 	BaseOSImage string
+	// NodeEnvImage is chaincode.node.runtime: the image Fabric's node
+	// platform builds Node.js chaincode in and runs it from.
+	NodeEnvImage string
 	// InstallTimeout is chaincode.installTimeout: the peer's bound on an
 	// install, i.e. on the Kaniko build.
 	InstallTimeout time.Duration
@@ -99,6 +103,7 @@ func DefaultPeerConfig(kubeconfig, namespace string) PeerConfig {
 		},
 		CCEnvImage:     DefaultCCEnvImage,
 		BaseOSImage:    DefaultBaseOSImage,
+		NodeEnvImage:   DefaultNodeEnvImage,
 		InstallTimeout: 12 * time.Minute,
 		StartupTimeout: 5 * time.Minute,
 	}
@@ -149,6 +154,9 @@ func (c PeerConfig) CoreTemplate() (string, error) {
 	edits := [][2]string{
 		{"  builder: $(DOCKER_NS)/fabric-ccenv:$(PROJECT_VERSION)\n", "  builder: " + c.CCEnvImage + "\n"},
 		{"    runtime: $(DOCKER_NS)/fabric-baseos:$(PROJECT_VERSION)\n", "    runtime: " + c.BaseOSImage + "\n"},
+	}
+	if c.NodeEnvImage != "" {
+		edits = append(edits, [2]string{"    runtime: $(DOCKER_NS)/fabric-nodeenv:latest\n", "    runtime: " + c.NodeEnvImage + "\n"})
 	}
 	if c.InstallTimeout > 0 {
 		edits = append(edits, [2]string{"  installTimeout: 300s\n", fmt.Sprintf("  installTimeout: %s\n", c.InstallTimeout)})

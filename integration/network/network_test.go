@@ -62,6 +62,7 @@ func TestCoreTemplateHasK8sVM(t *testing.T) {
 	for _, want := range []string{
 		"\n  builder: " + DefaultCCEnvImage + "\n",
 		"\n    runtime: " + DefaultBaseOSImage + "\n",
+		"\n  node:\n    runtime: " + DefaultNodeEnvImage + "\n",
 		"\n  installTimeout: 12m0s\n",
 		"\npeer:\n", "\nchaincode:\n", "\nledger:\n",
 	} {

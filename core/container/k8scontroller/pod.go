@@ -31,14 +31,16 @@ const (
 	tmpVolume          = "tmp"
 )
 
-// nodeStartScript is DockerVM's start script for Node.js chaincode.
+// nodeStartScript is DockerVM's start script for Node.js chaincode, with
+// exec: the shell is the container's PID 1, which ignores SIGTERM, so
+// without exec a deleted pod would stop only when its grace period ends.
 const nodeStartScript = `
 set -e
 if [ -x /chaincode/start.sh ]; then
-	/chaincode/start.sh --peer.address %[1]s
+	exec /chaincode/start.sh --peer.address %[1]s
 else
 	cd /usr/local/src
-	npm start -- --peer.address %[1]s
+	exec npm start -- --peer.address %[1]s
 fi
 `
 

@@ -19,6 +19,7 @@ IMAGE_PREFIX=$REGISTRY_HOST/fabric-peer-k8s
 KANIKO_IMAGE=$IMAGE_PREFIX/kaniko-executor:$KANIKO_VERSION
 CCENV_IMAGE=$IMAGE_PREFIX/ccenv:3.1
 BASEOS_IMAGE=$IMAGE_PREFIX/baseos:3.1
+NODEENV_IMAGE=$IMAGE_PREFIX/nodeenv:2.5
 BUSYBOX_IMAGE=$IMAGE_PREFIX/busybox:1
 
 BIN=$CLUSTER_DIR/bin          # k8s multicall binary, kubectl symlink, kaniko executor

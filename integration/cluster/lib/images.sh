@@ -287,6 +287,142 @@ image_ccenv() {
 	log "image ccenv: built in $(($(date +%s) - s))s"
 }
 
+# ---------------------------------------------------------------- nodeenv (Node.js builder + runtime)
+# Equivalent of Fabric's fabric-nodeenv: Fabric's node platform uses chaincode.node.runtime both as
+# the image its build script (npm install --production) runs in and as the FROM of the chaincode
+# image, started with `npm start -- --peer.address ...` in /usr/local/src. Debian bookworm's nodejs
+# (18) and npm, installed with apt in a chroot of a minbase system (debootstrap alone does not
+# resolve npm's virtual dependencies).
+
+NODEENV_PACKAGES="nodejs npm"
+
+# nodeenv_rootfs_tar: path of the cached rootfs tarball with nodejs and npm (built on first use).
+# ccenv keeps its own ccenv_rootfs_tar so that its cached rootfs and image stay valid.
+nodeenv_rootfs_tar() {
+	local key out mirror r
+	key=$(hash_str "$CCENV_SUITE" "$NODEENV_PACKAGES" "$(declare -f nodeenv_rootfs_tar)" | cut -c1-16)
+	out=$CACHE/nodeenv-rootfs-$CCENV_SUITE-$key.tar
+	if [ -f "$out" ]; then echo "$out"; return 0; fi
+	mirror=$(debian_mirror)
+	r=${CACHE:?}/work-debootstrap-nodeenv; rm -rf "$r"; mkdir -p "$CACHE"
+	log "debootstrap --variant=minbase $CCENV_SUITE + apt-get install $NODEENV_PACKAGES from $mirror"
+	local s; s=$(date +%s)
+	debootstrap --variant=minbase --include=ca-certificates "$CCENV_SUITE" "$r" "$mirror" \
+		>"$LOGS/debootstrap-nodeenv.log" 2>&1 || { tail -n 20 "$LOGS/debootstrap-nodeenv.log" >&2; die "debootstrap failed"; }
+	cp /etc/resolv.conf "$r/etc/resolv.conf"
+	# shellcheck disable=SC2016,SC2086 # script for the inner shell; the package list is split
+	unshare -m -- sh -ec '
+		r=$1; shift
+		mount -t proc proc "$r/proc"
+		mount --rbind /dev "$r/dev"
+		chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive \
+			sh -ec "apt-get update -q && apt-get install -y -q --no-install-recommends $*"
+	' sh "$r" $NODEENV_PACKAGES >>"$LOGS/debootstrap-nodeenv.log" 2>&1 ||
+		{ tail -n 20 "$LOGS/debootstrap-nodeenv.log" >&2; die "apt-get install $NODEENV_PACKAGES failed"; }
+	log "debootstrap + apt-get took $(($(date +%s) - s))s"
+	# shellcheck disable=SC2115 # $r is set above
+	rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/apt/lists/* \
+		"$r"/usr/share/doc/* "$r"/usr/share/man/* "$r"/usr/share/info/* "$r"/var/log/* "$r"/dev/* \
+		"$r"/etc/hostname "$r"/etc/resolv.conf "$r"/tmp/* "$r"/root/.npm
+	find "$r/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} + 2>/dev/null || true
+	chmod 1777 "$r/tmp"
+	layer_tar "$r" "$out.tmp"
+	mv "$out.tmp" "$out"
+	rm -rf "$r"
+	log "cached nodeenv rootfs: $out ($(du -h "$out" | cut -f1))"
+	echo "$out"
+}
+
+# nodeenv_layer DIR: fabric-nodeenv's layout (/chaincode/{input,output}, /chaincode/build.sh and
+# start.sh, /usr/local/src) and the chaincode user (10001) next to the rootfs's /etc files.
+nodeenv_layer() {
+	local d=$1 base=$2
+	mkdir -p "$d/chaincode/input" "$d/chaincode/output" "$d/usr/local/src" "$d/etc" "$d/home/chaincode" "$d/tmp"
+	chmod 0777 "$d/chaincode/input" "$d/chaincode/output"
+	chmod 1777 "$d/tmp"
+	# Fabric's node platform runs /chaincode/build.sh when the builder image has one; build pods
+	# mount their shared volume on /chaincode, so there the platform's own fallback runs instead
+	# (the same copy + npm install --production, which installs what package-lock.json pins).
+	cat >"$d/chaincode/build.sh" <<-'EOF'
+		#!/bin/sh
+		set -e
+		cp -R /chaincode/input/src/. /chaincode/output
+		cd /chaincode/output
+		if [ -f package-lock.json ] || [ -f npm-shrinkwrap.json ]; then
+			npm ci --omit=dev
+		else
+			npm install --omit=dev
+		fi
+	EOF
+	cat >"$d/chaincode/start.sh" <<-'EOF'
+		#!/bin/sh
+		set -e
+		cd /usr/local/src
+		exec npm start -- "$@"
+	EOF
+	chmod 0755 "$d/chaincode/build.sh" "$d/chaincode/start.sh"
+	# the host's CA bundle, as in the other images: npm in build pods verifies the registry with it
+	mkdir -p "$d/etc/ssl/certs"
+	cp /etc/ssl/certs/ca-certificates.crt "$d/etc/ssl/certs/ca-certificates.crt"
+	tar -C "$d" -xf "$base" ./etc/passwd ./etc/group
+	grep -q '^chaincode:' "$d/etc/passwd" || echo 'chaincode:x:10001:10001:chaincode:/home/chaincode:/bin/sh' >>"$d/etc/passwd"
+	grep -q '^chaincode:' "$d/etc/group" || echo 'chaincode:x:10001:' >>"$d/etc/group"
+	chown 10001:10001 "$d/home/chaincode"
+}
+
+# nodeenv_selftest ROOTFS: `npm start -- --peer.address ...` (start.sh) runs as the chaincode user
+# on a read-only view of the image with only /tmp writable, as in a chaincode pod.
+nodeenv_selftest() {
+	local r=$1 out
+	cat >"$r/usr/local/src/package.json" <<-'EOF'
+		{"name": "selftest", "version": "1.0.0", "scripts": {"start": "node selftest.js"}}
+	EOF
+	echo 'console.log("selftest args: " + process.argv.slice(2).join(" "));' >"$r/usr/local/src/selftest.js"
+	# shellcheck disable=SC2016 # script for the inner shell
+	out=$(unshare -m -- sh -ec '
+		r=$1
+		mount --bind "$r" "$r"
+		mount -o remount,bind,ro "$r"
+		mount -t proc proc "$r/proc"
+		mount --rbind /dev "$r/dev"
+		mount -t tmpfs tmpfs "$r/tmp"
+		chroot --userspec=10001:10001 "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/tmp npm_config_cache=/tmp/.npm NPM_CONFIG_UPDATE_NOTIFIER=false \
+			/chaincode/start.sh --peer.address selftest:7052
+	' sh "$r" 2>&1) || { echo "$out" >&2; die "nodeenv selftest: npm start failed"; }
+	echo "$out" | grep -q -- 'selftest args: --peer.address selftest:7052' || { echo "$out" >&2; die "nodeenv selftest: unexpected output"; }
+	rm -f "$r/usr/local/src/package.json" "$r/usr/local/src/selftest.js"
+	log "nodeenv selftest ok (npm start as 10001 on a read-only root, node $(chroot "$r" node --version))"
+}
+
+image_nodeenv() {
+	local key base w
+	base=$(nodeenv_rootfs_tar)
+	key=$(hash_str "$(declare -f image_nodeenv nodeenv_layer nodeenv_selftest oci_image layer_tar)" "$base" \
+		"$(hash_files /etc/ssl/certs/ca-certificates.crt)")
+	if image_cached nodeenv "$key" "$NODEENV_IMAGE"; then log "image nodeenv: cached"; return 0; fi
+	local s; s=$(date +%s)
+	w=$IMAGES/work/nodeenv; rm -rf "$w"; mkdir -p "$w/layer" "$w/rootfs"
+	nodeenv_layer "$w/layer" "$base"
+	layer_tar "$w/layer" "$w/layer-nodeenv.tar"
+	tar -C "$w/rootfs" -xf "$base"
+	tar -C "$w/rootfs" -xf "$w/layer-nodeenv.tar"
+	nodeenv_selftest "$w/rootfs"
+	rm -rf "$w/rootfs"
+	# HOME and the npm cache in /tmp: chaincode pods run as a non-root user on a read-only root
+	# filesystem with only /tmp writable. Build pods reach the npm registry (vm.k8s.build.hostNetwork).
+	oci_image "$w/layout" "${NODEENV_IMAGE##*:}" --config.cmd /bin/sh --config.workingdir /usr/local/src \
+		--config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		--config.env HOME=/tmp --config.env npm_config_cache=/tmp/.npm \
+		--config.env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+		--config.env NPM_CONFIG_UPDATE_NOTIFIER=false --config.env NPM_CONFIG_FUND=false \
+		--config.env NPM_CONFIG_AUDIT=false -- "$base" "$w/layer-nodeenv.tar"
+	push_image "$w/layout" "${NODEENV_IMAGE##*:}" "$NODEENV_IMAGE"
+	rm -rf "$w"
+	echo "$key" >"$IMAGES/nodeenv.stamp"
+	log "image nodeenv: built in $(($(date +%s) - s))s"
+}
+
 build_images() {
 	mkdir -p "$IMAGES" "$CACHE" "$LOGS"
 	image_pause
@@ -295,4 +431,5 @@ build_images() {
 	image_baseos
 	image_kaniko
 	image_ccenv
+	image_nodeenv
 }
