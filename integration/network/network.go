@@ -42,7 +42,8 @@ type Options struct {
 	// RepoRoot/bin unless BinDir is set.
 	RepoRoot string
 	BinDir   string
-	// Kubeconfig and Namespace for the VM (the namespace must exist).
+	// Kubeconfig and Namespace for the VM (the namespace must exist); not
+	// needed when Peer.Docker selects DockerVM.
 	Kubeconfig string
 	Namespace  string
 	// Peer overrides DefaultPeerConfig(Kubeconfig, Namespace) when non-nil.
@@ -57,6 +58,9 @@ type Options struct {
 	EventuallyTimeout time.Duration
 	// PeerEnv is added to the environment of peer processes.
 	PeerEnv []string
+	// PeerEnvByID is added to the environment of the peer with that ID
+	// (nwo's Peer.ID(), e.g. "Org1.peer0"), after PeerEnv.
+	PeerEnvByID map[string][]string
 }
 
 // Harness is a running (or runnable) network.
@@ -86,17 +90,20 @@ func New(opts Options) (*Harness, error) {
 	if opts.BinDir == "" {
 		opts.BinDir = filepath.Join(opts.RepoRoot, "bin")
 	}
-	if opts.Kubeconfig == "" || opts.Namespace == "" {
-		return nil, fmt.Errorf("network: Kubeconfig and Namespace are required")
+	docker := opts.Peer != nil && opts.Peer.Docker != nil
+	if !docker {
+		if opts.Kubeconfig == "" || opts.Namespace == "" {
+			return nil, fmt.Errorf("network: Kubeconfig and Namespace are required")
+		}
+		kc, err := filepath.Abs(opts.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(kc); err != nil {
+			return nil, fmt.Errorf("network: kubeconfig: %w", err)
+		}
+		opts.Kubeconfig = kc
 	}
-	kc, err := filepath.Abs(opts.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(kc); err != nil {
-		return nil, fmt.Errorf("network: kubeconfig: %w", err)
-	}
-	opts.Kubeconfig = kc
 	if opts.EventuallyTimeout == 0 {
 		opts.EventuallyTimeout = 2 * time.Minute
 	}
@@ -105,6 +112,7 @@ func New(opts Options) (*Harness, error) {
 	if opts.Peer != nil {
 		pc = *opts.Peer
 	}
+	var err error
 	coreTemplate, err := pc.CoreTemplate()
 	if err != nil {
 		return nil, err
@@ -205,7 +213,8 @@ func (h *Harness) Start() {
 func (h *Harness) startPeers() {
 	members := grouper.Members{}
 	for _, p := range h.Peers {
-		r := h.Network.PeerRunner(p, h.Opts.PeerEnv...)
+		env := append(append([]string(nil), h.Opts.PeerEnv...), h.Opts.PeerEnvByID[p.ID()]...)
+		r := h.Network.PeerRunner(p, env...)
 		h.peerRunners[p.ID()] = r
 		members = append(members, grouper.Member{Name: p.ID(), Runner: r})
 	}
@@ -290,6 +299,15 @@ func (h *Harness) OrdererLog() string {
 		return ""
 	}
 	return string(h.ordererRunner.Err().Contents())
+}
+
+// PeerPID is the process ID of p's peer process (0 when it is not running).
+func (h *Harness) PeerPID(p *nwo.Peer) int {
+	r := h.peerRunners[p.ID()]
+	if h.peerProc == nil || r == nil || r.Command == nil || r.Command.Process == nil {
+		return 0
+	}
+	return r.Command.Process.Pid
 }
 
 // Running tells whether the peers are up.
