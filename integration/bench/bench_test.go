@@ -9,6 +9,8 @@ package main
 import (
 	"math"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +153,41 @@ func TestRequestVerb(t *testing.T) {
 		if got := requestVerb(c.method, u); got != c.want {
 			t.Errorf("%s %s: %s, want %s", c.method, c.url, got, c.want)
 		}
+	}
+}
+
+func TestCharts(t *testing.T) {
+	total := func(v float64) *float64 { return &v }
+	dm := 85.0
+	r := &Report{
+		Config: &config{Clients: 8},
+		VMs: map[string]*VMResult{
+			"k8s": {VM: "k8s", Samples: map[string][]float64{sFloor: {1.0, 1.2}, sFirstLaunchPeer: {1.3, 1.5}, sRelaunchQuiet: {1.8, 2.0}},
+				Invoke: &LoadResult{latencies: []float64{30, 40, 50, 100}},
+				Rest: []RestPoint{
+					{Chaincodes: 0, PeerRSSMiB: 80, PeerAPIRequestsPerMinTotal: total(1), APIRequestsPerMinTotal: total(30)},
+					{Chaincodes: 7, PeerRSSMiB: 93, PeerAPIRequestsPerMinTotal: total(3), APIRequestsPerMinTotal: total(41)},
+				}},
+			"docker": {VM: "docker", Samples: map[string][]float64{sFloor: {0.1, 0.1}},
+				Query: &LoadResult{latencies: []float64{1, 2, 3}},
+				Rest:  []RestPoint{{Chaincodes: 0, PeerRSSMiB: 70, DockerdRSSMiB: &dm}, {Chaincodes: 7, PeerRSSMiB: 75, DockerdRSSMiB: &dm}}},
+		},
+	}
+	dir := t.TempDir()
+	files, err := writeCharts(r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 {
+		t.Fatalf("charts %v", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || len(b) < 1000 || string(b[1:4]) != "PNG" {
+			t.Errorf("%s: not a PNG (%d bytes, %v)", f, len(b), err)
+		}
+	}
+	if files, err := writeCharts(&Report{Config: &config{}, VMs: map[string]*VMResult{}}, dir); err != nil || len(files) != 0 {
+		t.Errorf("an empty report gives charts %v, %v", files, err)
 	}
 }
