@@ -83,6 +83,8 @@ func (r *Report) compute() {
 		k.Samples[sFloor], d.Samples[sFloor], "client-go create → watch sees Running; docker CLI until it returns")
 	fig(sFirstLaunchPeer, "first launch: definition committed → chaincode registered (peer's chaincode_launch_duration, Org1)", "s",
 		k.Samples[sFirstLaunchPeer], d.Samples[sFirstLaunchPeer], "Fabric launches at commit where the package is installed")
+	fig(sFirstLaunchPull, "… of which the node pulled the new image (kubelet's Pulled event)", "s",
+		k.Samples[sFirstLaunchPull], d.Samples[sFirstLaunchPull], "k8s: built by a Job and pushed to the registry; DockerVM builds on its own daemon, nothing to pull")
 	fig(sFirstLaunchQuery, "first launch as a client sees it: commit CLI started → first query answered (Org2)", "s",
 		k.Samples[sFirstLaunchQuery], d.Samples[sFirstLaunchQuery], "includes ordering and validation of the commit")
 	fig(sInstallBuild, "install with a build (kv chaincode, Org1, CLI wall time)", "s",
@@ -168,8 +170,17 @@ func (r *Report) computeTargets(k, d *VMResult) {
 	floor, launch := r.figure(sFloor).K8s, r.figure(sFirstLaunchPeer).K8s
 	if floor != nil && launch != nil {
 		bound := 1.2*floor.P50 + 0.2
-		add("first launch (commit → registered), p50", "≤ 1.2 × bare pod start + 200 ms",
-			fmt.Sprintf("%ss (bound %ss from a bare pod p50 of %ss)", fmtNum(launch.P50), fmtNum(bound), fmtNum(floor.P50)), b(launch.P50 <= bound))
+		m := fmt.Sprintf("%ss (bound %ss from a bare pod p50 of %ss)", fmtNum(launch.P50), fmtNum(bound), fmtNum(floor.P50))
+		if pull := r.figure(sFirstLaunchPull).K8s; pull != nil && len(k.Samples[sFirstLaunchPull]) == len(k.Samples[sFirstLaunchPeer]) {
+			var rest []float64
+			for i, l := range k.Samples[sFirstLaunchPeer] {
+				if i < len(k.Samples[sFirstLaunchPull]) {
+					rest = append(rest, l-k.Samples[sFirstLaunchPull][i])
+				}
+			}
+			m += fmt.Sprintf("; the node pulled the new image for %ss of it (p50), launch less the pull %ss", fmtNum(pull.P50), fmtNum(Summarize(rest).P50))
+		}
+		add("first launch (commit → registered), p50", "≤ 1.2 × bare pod start + 200 ms", m, b(launch.P50 <= bound))
 	} else {
 		add("first launch (commit → registered), p50", "≤ 1.2 × bare pod start + 200 ms", "not measured", nil)
 	}
@@ -399,6 +410,25 @@ func (r *Report) Markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %d | %d | %s | %s | %s | %s | %s |\n", vm, p.Chaincodes, fmtNum(p.PeerRSSMiB), fmtNum(p.PeerGoroutines), p.PeerFDs, p.PeerThreads, peerAPI, api, other, fmtNum(p.LoadAvg1), dock)
 		}
+	}
+
+	if v := r.VMs["k8s"]; v != nil && len(v.PeerAPIRequests) > 0 {
+		var ids []string
+		for id := range v.PeerAPIRequests {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		fmt.Fprintf(&b, "\nKubernetes API requests of each k8s-mode peer over its whole run (builds, launches, relaunches, at rest, load):")
+		for _, id := range ids {
+			per := map[string]float64{}
+			total := 0.0
+			for verb, n := range v.PeerAPIRequests[id] {
+				per[verb] = float64(n)
+				total += float64(n)
+			}
+			fmt.Fprintf(&b, " %s %s;", id, byVerb(total, per))
+		}
+		fmt.Fprintf(&b, "\n")
 	}
 
 	fmt.Fprintf(&b, "\n## Load\n\n| VM | phase | ok | errors | per s | latency ms min / p50 / p90 / max |\n|---|---|---|---|---|---|\n")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -33,6 +34,7 @@ const (
 	sFloor            = "floor"
 	sFirstLaunchPeer  = "first_launch_peer"
 	sFirstLaunchQuery = "first_launch_query"
+	sFirstLaunchPull  = "first_launch_image_pull"
 	sInstallBuild     = "install_build"
 	sInstallSecond    = "install_second_peer"
 	sRelaunchQuiet    = "relaunch_no_traffic"
@@ -56,6 +58,9 @@ type VMResult struct {
 	// from the first install until all had registered.
 	ManyBatches []ManyBatch `json:"many_batches,omitempty"`
 	Rest        []RestPoint `json:"rest,omitempty"`
+	// PeerAPIRequests are all Kubernetes API requests of each peer over the
+	// whole run (builds, launches, relaunches, at rest), by verb (k8s).
+	PeerAPIRequests map[string]map[string]int64 `json:"peer_api_requests,omitempty"`
 	// Builds is what the second-peer install did (k8s: image found in the
 	// registry; docker: built again).
 	// OtherNamespaces are test namespaces of other runs seen on the shared
@@ -216,6 +221,12 @@ func runVM(ctx context.Context, c *config, vm, kvDir string) *VMResult {
 	v.phase(fmt.Sprintf("at rest with %d chaincodes", v.running), func() error { return v.rest(v.running) })
 	v.phase(fmt.Sprintf("%d more chaincodes on Org1", c.Many), v.many)
 	v.phase(fmt.Sprintf("load: %d clients invoking, then querying, %s each", c.Clients, c.Load), v.load)
+	if len(v.proxy) > 0 {
+		v.r.PeerAPIRequests = map[string]map[string]int64{}
+		for id, p := range v.proxy {
+			v.r.PeerAPIRequests[id] = p.Counts()
+		}
+	}
 	return v.r
 }
 
@@ -671,6 +682,15 @@ func (v *vmRun) deploy() error {
 			return err
 		}
 		v.add(sFirstLaunchPeer, sum)
+		if v.vm == "k8s" {
+			// The image was built by a Job and pushed; the node pulls it at
+			// the first launch (DockerVM builds it on its own daemon).
+			if d, err := v.imagePull(v.org1(), cc.PackageID); err != nil {
+				v.note("image pull of %s not found: %v", cc.Label, err)
+			} else {
+				v.add(sFirstLaunchPull, d.Seconds())
+			}
+		}
 		if err := <-queried; err != nil {
 			return err
 		}
@@ -710,6 +730,43 @@ func (v *vmRun) chaincodeKiller(p *nwo.Peer, ccid string) (func() error, error) 
 			_, err := v.dock.Run(time.Minute, "kill", "-s", "KILL", name)
 			return err
 		}, nil
+	}
+}
+
+// pulledRE finds the pull time in the kubelet's Pulled event ("Successfully
+// pulled image "x" in 1.02s (1.02s including waiting)...").
+var pulledRE = regexp.MustCompile(`Successfully pulled image .* in ([0-9.]+[a-zµ]*s) `)
+
+// imagePull is how long the kubelet took to pull the image of ccid's pod on
+// p, from its Pulled event (0 when the image was already on the node).
+func (v *vmRun) imagePull(p *nwo.Peer, ccid string) (time.Duration, error) {
+	pod, err := v.runningPod(p, ccid)
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		evs, err := v.kube.Client.CoreV1().Events(v.ns).List(v.ctx, metav1.ListOptions{
+			FieldSelector: "involvedObject.name=" + pod.Name + ",reason=Pulled",
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.UID != pod.UID {
+				continue
+			}
+			if strings.Contains(e.Message, "already present") {
+				return 0, nil
+			}
+			if m := pulledRE.FindStringSubmatch(e.Message); m != nil {
+				return time.ParseDuration(m[1])
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no Pulled event for pod %s", pod.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
