@@ -14,7 +14,8 @@ SPDX-License-Identifier: Apache-2.0
 // Environment:
 //
 //	BENCH_QUICK=1        N=2 repetitions, 5 chaincodes at rest, 15 s load, 20 s rest windows
-//	BENCH_N, BENCH_MANY  override the repetitions (10) and the chaincode count at rest (50)
+//	BENCH_N, BENCH_MANY  override the repetitions (10) and the chaincode count at rest (50; fewer
+//	                     when the node's pod capacity does not admit them, then for both VMs)
 //	BENCH_LOAD_SECONDS   duration of each load phase (120; quick 15)
 //	BENCH_REST_SECONDS   length of each at-rest window (60; quick 20)
 //	BENCH_VMS            k8s,docker (default both, in that order)
@@ -46,16 +47,19 @@ import (
 )
 
 type config struct {
-	Repo       string        `json:"-"`
-	Kubeconfig string        `json:"-"`
-	Out        string        `json:"-"`
-	Work       string        `json:"-"`
-	Quick      bool          `json:"quick"`
-	N          int           `json:"n"`
-	Many       int           `json:"many"`
-	Clients    int           `json:"clients"`
-	Load       time.Duration `json:"-"`
-	Rest       time.Duration `json:"-"`
+	Repo       string `json:"-"`
+	Kubeconfig string `json:"-"`
+	Out        string `json:"-"`
+	Work       string `json:"-"`
+	Quick      bool   `json:"quick"`
+	N          int    `json:"n"`
+	Many       int    `json:"many"`
+	// ManyUsed is the count of chaincodes at rest the first VM could run
+	// (the node's pod capacity may not admit Many); the second VM uses it too.
+	ManyUsed int           `json:"many_used,omitempty"`
+	Clients  int           `json:"clients"`
+	Load     time.Duration `json:"-"`
+	Rest     time.Duration `json:"-"`
 	// NoTrafficBound bounds the wait for a SIGKILLed chaincode to register
 	// again without any request (DockerVM never does).
 	NoTrafficBound time.Duration `json:"-"`

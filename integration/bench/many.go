@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/hyperledger/fabric/core/container/dockercontroller"
 	"github.com/hyperledger/fabric/integration/nwo"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // many puts c.Many more chaincodes on Org1's peer, in batches: the
@@ -45,7 +47,29 @@ func (v *vmRun) many() error {
 	if len(v.kv) == 0 {
 		return fmt.Errorf("no kv chaincode deployed")
 	}
-	ccs := make([]nwo.Chaincode, v.c.Many)
+	many := v.c.Many
+	if v.c.ManyUsed > 0 && v.c.ManyUsed < many {
+		// The same count as the VM measured before, for a like-for-like
+		// comparison.
+		many = v.c.ManyUsed
+		v.note("%d chaincodes at rest (not %d), as many as the k8s VM could run on its node", many, v.c.Many)
+	}
+	if v.vm == "k8s" {
+		free, alloc, err := v.freePods()
+		if err != nil {
+			return err
+		}
+		// Leave room for other runs sharing the node.
+		if room := free - podHeadroom; room < many {
+			if room < 1 {
+				return fmt.Errorf("the node has room for %d more pods (of %d), too few for chaincodes at rest", free, alloc)
+			}
+			v.note("%d chaincodes at rest (not %d): the node admits %d pods (kubelet maxPods) and %d were free; %d are left for other runs", room, many, alloc, free, podHeadroom)
+			many = room
+		}
+		v.c.ManyUsed = many
+	}
+	ccs := make([]nwo.Chaincode, many)
 	var prepErr error
 	switch v.vm {
 	case "k8s":
@@ -62,7 +86,7 @@ func (v *vmRun) many() error {
 			cc.SetPackageIDFromPackageFile()
 			ccs[j] = cc
 		}
-		v.note("the %d chaincodes at rest are packages of type k8s naming one prebuilt image (%s@%s: kv1's image with an entrypoint), installed without a build", v.c.Many, ref, digest)
+		v.note("the %d chaincodes at rest are packages of type k8s naming one prebuilt image (%s@%s: kv1's image with an entrypoint), installed without a build", many, ref, digest)
 	case "docker":
 		src, err := (&dockercontroller.DockerVM{NetworkID: v.n.NetworkID, PeerID: v.org1().ID()}).GetVMNameForDocker(v.kv[0].PackageID)
 		if err != nil {
@@ -86,12 +110,12 @@ func (v *vmRun) many() error {
 		if prepErr != nil {
 			return prepErr
 		}
-		v.note("the %d chaincodes at rest are kv source packages whose images were tagged from kv1's image beforehand: DockerVM finds them and builds nothing", v.c.Many)
+		v.note("the %d chaincodes at rest are kv source packages whose images were tagged from kv1's image beforehand: DockerVM finds them and builds nothing", many)
 	}
 
-	batches := []int{v.c.Many}
-	if v.c.Many >= 10 {
-		batches = []int{v.c.Many / 2, v.c.Many - v.c.Many/2}
+	batches := []int{many}
+	if many >= 10 {
+		batches = []int{many / 2, many - many/2}
 	}
 	next := 0
 	for _, size := range batches {
@@ -171,6 +195,39 @@ func (v *vmRun) manyBatch(batch []nwo.Chaincode) error {
 	}
 	step("%s: %d chaincodes installed in %.1fs, all registered after %.1fs", v.vm, len(batch), mb.InstallsSeconds, mb.AllRegisteredSeconds)
 	return nil
+}
+
+// podHeadroom is how many pods of the node's capacity the bench leaves to
+// other runs sharing the cluster.
+const podHeadroom = 4
+
+// freePods is the number of pods the cluster's Ready nodes still admit
+// (allocatable pods less those bound and not finished) and their total.
+func (v *vmRun) freePods() (free, alloc int, err error) {
+	nodes, err := v.kube.Client.CoreV1().Nodes().List(v.ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	ready := map[string]bool{}
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready[n.Name] = true
+				alloc += int(n.Status.Allocatable.Pods().Value())
+			}
+		}
+	}
+	pods, err := v.kube.Client.CoreV1().Pods("").List(v.ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	used := 0
+	for _, p := range pods.Items {
+		if ready[p.Spec.NodeName] && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			used++
+		}
+	}
+	return alloc - used, alloc, nil
 }
 
 // prebuiltFromKV1 publishes kv1's image (built by the k8s VM, which runs it
