@@ -149,6 +149,16 @@ func addSeries(p *plot.Plot, name string, xys plotter.XYs, col color.Color, glyp
 	return nil
 }
 
+// roomForLegend raises the y axis so that a legend at the top does not
+// cover the data.
+func roomForLegend(p *plot.Plot) {
+	if p.Y.Max > 0 {
+		p.Y.Max *= 1.35
+	} else {
+		p.Y.Max = 1
+	}
+}
+
 // restRSSChart: peer RSS (and dockerd's) against the number of chaincodes
 // running on the peer.
 func restRSSChart(r *Report) (*plot.Plot, error) {
@@ -184,6 +194,7 @@ func restRSSChart(r *Report) (*plot.Plot, error) {
 		return nil, nil
 	}
 	p.Y.Min, p.X.Min = 0, 0
+	roomForLegend(p)
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	return p, nil
@@ -221,6 +232,7 @@ func restRequestsChart(r *Report) (*plot.Plot, error) {
 		return nil, err
 	}
 	p.Y.Min, p.X.Min = 0, 0
+	roomForLegend(p)
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	return p, nil

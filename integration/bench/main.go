@@ -22,6 +22,7 @@ SPDX-License-Identifier: Apache-2.0
 //	BENCH_OUT            output directory (default <repo>/.build/bench)
 //	BENCH_KEEP=1         keep the network directories
 //	KUBECONFIG           the cluster (default <repo>/.cluster/kubeconfig)
+//	BENCH_RECHART=<dir>  only draw the charts again from <dir>/report.json
 //	BENCH_CONTAINERD     containerd socket of the cluster's node, to SIGKILL chaincode
 //	                     containers (default $CLUSTER_DIR/run/containerd.sock)
 package main
@@ -30,6 +31,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -187,12 +189,35 @@ func runCleanups() {
 }
 
 func main() {
+	if dir := os.Getenv("BENCH_RECHART"); dir != "" {
+		// Draws the charts again from an earlier run's report.json (the
+		// latency chart needs the samples of the run and is kept).
+		if err := rechart(dir); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "\nbench: FAILED: %v\n", err)
 		runCleanups()
 		os.Exit(1)
 	}
 	runCleanups()
+}
+
+func rechart(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return err
+	}
+	r := &Report{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return err
+	}
+	files, err := writeCharts(r, dir)
+	fmt.Printf("charts written to %s: %v\n", dir, files)
+	return err
 }
 
 func run() error {
