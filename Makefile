@@ -14,7 +14,7 @@ FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=3.1.1 \
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
 .PHONY: all vendor check-patches peer binaries test unit-test fuzz peer-test e2e faults soak incluster fabric-suites \
-	fabric-suites-ci demo \
+	fabric-suites-ci demo bench \
 	peer-image cluster-up cluster-down images clean generate
 
 all: binaries
@@ -152,6 +152,19 @@ fabric-suites-ci: binaries vendor
 demo: binaries
 	$(CLUSTER) up
 	$(GO) run -mod=vendor ./cmd/fabric-k8s-demo -kubeconfig $(CLUSTER_DIR)/kubeconfig $(DEMO_FLAGS)
+
+# The bench runs against the local cluster unless BENCH_KUBECONFIG names
+# another one; BENCH_QUICK=1 is a short run (N=2, 5 chaincodes at rest).
+BENCH_KUBECONFIG ?=
+BENCH_QUICK      ?=
+BENCH_OUT        ?= $(CURDIR)/.build/bench
+## bench: the k8s VM measured against the stock DockerVM (a Docker daemon of its own) in one run:
+## launch, relaunch, install, invoke/query load, many chaincodes at rest; writes $(BENCH_OUT)/report.md and report.json
+bench: binaries
+	integration/bench/install-docker.sh
+	@if [ -z "$(BENCH_KUBECONFIG)" ]; then $(CLUSTER) up; fi
+	KUBECONFIG=$(or $(BENCH_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) CLUSTER_DIR=$(CLUSTER_DIR) BENCH_QUICK=$(BENCH_QUICK) \
+		BENCH_OUT=$(BENCH_OUT) $(GO) run -mod=vendor ./integration/bench
 
 generate:
 	$(GO) generate -mod=vendor ./core/...

@@ -69,9 +69,20 @@ type K8sRelaunchConfig struct {
 	StableAfter        string `yaml:"stableAfter,omitempty"`
 }
 
+// DockerVMConfig selects the stock DockerVM instead of the k8s VM: the peer
+// runs with vm.type: docker and nwo's own vm section (host networking for
+// chaincode containers), pointed at Endpoint.
+type DockerVMConfig struct {
+	// Endpoint is vm.endpoint, e.g. unix:///tmp/d/docker.sock.
+	Endpoint string
+}
+
 // PeerConfig is everything the harness changes in nwo's default core.yaml.
 type PeerConfig struct {
 	VM K8sVMConfig
+	// Docker, when set, makes the peers use DockerVM (VM is then ignored):
+	// the baseline the k8s VM is measured against.
+	Docker *DockerVMConfig
 	// CCEnvImage is chaincode.builder, BaseOSImage chaincode.golang.runtime.
 	CCEnvImage  string
 	BaseOSImage string
@@ -129,8 +140,23 @@ func (c PeerConfig) VMSectionYAML() (string, error) {
 	return s, nil
 }
 
+// dockerVMSection is nwo's own vm section (DockerVM, chaincode containers on
+// the host network) with vm.type docker and the endpoint set.
+func (c PeerConfig) dockerVMSection(base string) (string, error) {
+	const endpoint = "  endpoint: unix:///var/run/docker.sock\n"
+	if strings.Count(base, endpoint) != 1 || !strings.HasPrefix(base, "vm:\n") {
+		return "", fmt.Errorf("nwo core template: unexpected vm section %q", base)
+	}
+	ep := c.Docker.Endpoint
+	if ep == "" || strings.ContainsAny(ep, "\n\"'{}") {
+		return "", fmt.Errorf("invalid docker endpoint %q", ep)
+	}
+	return "vm:\n  type: docker\n" + strings.Replace(base[len("vm:\n"):], endpoint, "  endpoint: "+ep+"\n", 1), nil
+}
+
 // CoreTemplate returns nwo's default core.yaml template with the vm section
-// replaced by a k8s one and the chaincode images and timeouts set.
+// replaced by a k8s one (or, with Docker set, pointed at that Docker daemon)
+// and the chaincode images and timeouts set.
 func (c PeerConfig) CoreTemplate() (string, error) {
 	base := template.DefaultCore
 	vmStart := strings.Index(base, "\nvm:\n")
@@ -138,7 +164,13 @@ func (c PeerConfig) CoreTemplate() (string, error) {
 	if vmStart < 0 || ccStart < 0 || ccStart < vmStart {
 		return "", fmt.Errorf("nwo core template: cannot find the vm: and chaincode: sections")
 	}
-	vm, err := c.VMSectionYAML()
+	var vm string
+	var err error
+	if c.Docker != nil {
+		vm, err = c.dockerVMSection(base[vmStart+1 : ccStart+1])
+	} else {
+		vm, err = c.VMSectionYAML()
+	}
 	if err != nil {
 		return "", err
 	}

@@ -41,7 +41,8 @@ type Options struct {
 	// RepoRoot/bin unless BinDir is set.
 	RepoRoot string
 	BinDir   string
-	// Kubeconfig and Namespace for the VM (the namespace must exist).
+	// Kubeconfig and Namespace for the VM (the namespace must exist); not
+	// needed when Peer.Docker selects DockerVM.
 	Kubeconfig string
 	Namespace  string
 	// Peer overrides DefaultPeerConfig(Kubeconfig, Namespace) when non-nil.
@@ -56,6 +57,9 @@ type Options struct {
 	EventuallyTimeout time.Duration
 	// PeerEnv is added to the environment of peer processes.
 	PeerEnv []string
+	// PeerEnvByID is added to the environment of the peer with that ID
+	// (nwo's Peer.ID(), e.g. "Org1.peer0"), after PeerEnv.
+	PeerEnvByID map[string][]string
 }
 
 // Harness is a running (or runnable) network.
@@ -88,17 +92,20 @@ func New(opts Options) (*Harness, error) {
 	if opts.BinDir == "" {
 		opts.BinDir = filepath.Join(opts.RepoRoot, "bin")
 	}
-	if opts.Kubeconfig == "" || opts.Namespace == "" {
-		return nil, fmt.Errorf("network: Kubeconfig and Namespace are required")
+	docker := opts.Peer != nil && opts.Peer.Docker != nil
+	if !docker {
+		if opts.Kubeconfig == "" || opts.Namespace == "" {
+			return nil, fmt.Errorf("network: Kubeconfig and Namespace are required")
+		}
+		kc, err := filepath.Abs(opts.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(kc); err != nil {
+			return nil, fmt.Errorf("network: kubeconfig: %w", err)
+		}
+		opts.Kubeconfig = kc
 	}
-	kc, err := filepath.Abs(opts.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(kc); err != nil {
-		return nil, fmt.Errorf("network: kubeconfig: %w", err)
-	}
-	opts.Kubeconfig = kc
 	if opts.EventuallyTimeout == 0 {
 		opts.EventuallyTimeout = 2 * time.Minute
 	}
@@ -107,6 +114,7 @@ func New(opts Options) (*Harness, error) {
 	if opts.Peer != nil {
 		pc = *opts.Peer
 	}
+	var err error
 	coreTemplate, err := pc.CoreTemplate()
 	if err != nil {
 		return nil, err
@@ -209,7 +217,8 @@ func (h *Harness) Start() {
 func (h *Harness) startPeers(peers ...*nwo.Peer) {
 	for _, p := range peers {
 		Expect(h.peerProcs).NotTo(HaveKey(p.ID()), "%s is still running", p.ID())
-		r := h.Network.PeerRunner(p, h.Opts.PeerEnv...)
+		env := append(append([]string(nil), h.Opts.PeerEnv...), h.Opts.PeerEnvByID[p.ID()]...)
+		r := h.Network.PeerRunner(p, env...)
 		h.peerRunners[p.ID()] = r
 		h.peerProcs[p.ID()] = ifrit.Background(r)
 	}

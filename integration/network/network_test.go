@@ -188,3 +188,46 @@ func TestRegistrySplitImageRef(t *testing.T) {
 		t.Error("foreign registry accepted")
 	}
 }
+
+func TestCoreTemplateDockerVM(t *testing.T) {
+	pc := DefaultPeerConfig("", "")
+	pc.Docker = &DockerVMConfig{Endpoint: "unix:///tmp/bench/docker.sock"}
+	tmpl, err := pc.CoreTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := template.New("core").Funcs(template.FuncMap{
+		"Peer": func() interface{} { return nil }, "ToLower": strings.ToLower, "ReplaceAll": strings.ReplaceAll,
+	}).Parse(tmpl); err != nil {
+		t.Fatalf("template does not parse: %v", err)
+	}
+	start, end := strings.Index(tmpl, "\nvm:\n"), strings.Index(tmpl, "\nchaincode:\n")
+	var doc struct {
+		VM struct {
+			Type     string                 `yaml:"type"`
+			Endpoint string                 `yaml:"endpoint"`
+			K8s      map[string]interface{} `yaml:"k8s"`
+			Docker   struct {
+				HostConfig map[string]interface{} `yaml:"hostConfig"`
+			} `yaml:"docker"`
+		} `yaml:"vm"`
+	}
+	if err := yaml.Unmarshal([]byte(tmpl[start+1:end+1]), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.VM.Type != "docker" || doc.VM.Endpoint != "unix:///tmp/bench/docker.sock" || doc.VM.K8s != nil {
+		t.Errorf("vm section = %+v", doc.VM)
+	}
+	if doc.VM.Docker.HostConfig["NetworkMode"] != "host" {
+		t.Errorf("vm.docker.hostConfig = %v", doc.VM.Docker.HostConfig)
+	}
+	for _, want := range []string{"\n  builder: " + DefaultCCEnvImage + "\n", "\n    runtime: " + DefaultBaseOSImage + "\n"} {
+		if !strings.Contains(tmpl, want) {
+			t.Errorf("template lacks %q", want)
+		}
+	}
+	pc.Docker.Endpoint = "unix:///x\n"
+	if _, err := pc.CoreTemplate(); err == nil {
+		t.Error("an endpoint with a newline is accepted")
+	}
+}

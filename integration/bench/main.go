@@ -1,0 +1,340 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+// Command bench measures the peer with the Kubernetes chaincode VM against the
+// stock DockerVM, in one run on one machine: the same bin/peer runs a two-org
+// network (integration/network) once with vm.type k8s on the local cluster
+// and once with vm.type docker against a Docker daemon the bench starts for
+// itself. It writes report.json and report.md (and, where it can, charts) to
+// BENCH_OUT.
+//
+// Environment:
+//
+//	BENCH_QUICK=1        N=2 repetitions, 5 chaincodes at rest, 15 s load, 20 s rest windows
+//	BENCH_N, BENCH_MANY  override the repetitions (10) and the chaincode count at rest (50; fewer
+//	                     when the node's pod capacity does not admit them, then for both VMs)
+//	BENCH_LOAD_SECONDS   duration of each load phase (120; quick 15)
+//	BENCH_REST_SECONDS   length of each at-rest window (60; quick 20)
+//	BENCH_VMS            k8s,docker (default both, in that order)
+//	BENCH_OUT            output directory (default <repo>/.build/bench)
+//	BENCH_KEEP=1         keep the network directories
+//	KUBECONFIG           the cluster (default <repo>/.cluster/kubeconfig)
+//	BENCH_RECHART=<dir>  only draw the charts again from <dir>/report.json
+//	BENCH_CONTAINERD     containerd socket of the cluster's node, to SIGKILL chaincode
+//	                     containers (default $CLUSTER_DIR/run/containerd.sock)
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
+	"github.com/hyperledger/fabric-lib-go/common/flogging"
+)
+
+type config struct {
+	Repo       string `json:"-"`
+	Kubeconfig string `json:"-"`
+	Out        string `json:"-"`
+	Work       string `json:"-"`
+	Quick      bool   `json:"quick"`
+	N          int    `json:"n"`
+	Many       int    `json:"many"`
+	// ManyUsed is the count of chaincodes at rest the first VM could run
+	// (the node's pod capacity may not admit Many); the second VM uses it too.
+	ManyUsed int           `json:"many_used,omitempty"`
+	Clients  int           `json:"clients"`
+	Load     time.Duration `json:"-"`
+	Rest     time.Duration `json:"-"`
+	// NoTrafficBound bounds the wait for a SIGKILLed chaincode to register
+	// again without any request (DockerVM never does).
+	NoTrafficBound time.Duration `json:"-"`
+	VMs            []string      `json:"vms"`
+	Containerd     string        `json:"-"`
+	Keep           bool          `json:"-"`
+	RunID          string        `json:"run_id"`
+}
+
+func loadConfig() (*config, error) {
+	c := &config{Quick: os.Getenv("BENCH_QUICK") == "1", Keep: os.Getenv("BENCH_KEEP") == "1", Clients: 8}
+	repo, err := findRepo()
+	if err != nil {
+		return nil, err
+	}
+	c.Repo = repo
+	c.N, c.Many, c.Load, c.Rest, c.NoTrafficBound = 10, 50, 2*time.Minute, time.Minute, 30*time.Second
+	if c.Quick {
+		c.N, c.Many, c.Load, c.Rest, c.NoTrafficBound = 2, 5, 15*time.Second, 20*time.Second, 10*time.Second
+	}
+	for _, v := range []struct {
+		env string
+		dst *int
+	}{{"BENCH_N", &c.N}, {"BENCH_MANY", &c.Many}} {
+		if s := os.Getenv(v.env); s != "" {
+			if *v.dst, err = strconv.Atoi(s); err != nil || *v.dst < 1 {
+				return nil, fmt.Errorf("%s=%q: want a positive integer", v.env, s)
+			}
+		}
+	}
+	for _, v := range []struct {
+		env string
+		dst *time.Duration
+	}{{"BENCH_LOAD_SECONDS", &c.Load}, {"BENCH_REST_SECONDS", &c.Rest}} {
+		if s := os.Getenv(v.env); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("%s=%q: want a positive number of seconds", v.env, s)
+			}
+			*v.dst = time.Duration(n) * time.Second
+		}
+	}
+	c.VMs = []string{"k8s", "docker"}
+	if s := os.Getenv("BENCH_VMS"); s != "" {
+		c.VMs = nil
+		for _, v := range strings.Split(s, ",") {
+			if v = strings.TrimSpace(v); v != "k8s" && v != "docker" {
+				return nil, fmt.Errorf("BENCH_VMS: unknown VM %q (k8s, docker)", v)
+			}
+			c.VMs = append(c.VMs, strings.TrimSpace(v))
+		}
+	}
+	c.Out = firstNonEmpty(os.Getenv("BENCH_OUT"), filepath.Join(repo, ".build", "bench"))
+	c.Kubeconfig = firstNonEmpty(os.Getenv("KUBECONFIG"), filepath.Join(repo, ".cluster", "kubeconfig"))
+	if c.Kubeconfig, err = filepath.Abs(c.Kubeconfig); err != nil {
+		return nil, err
+	}
+	clusterDir := firstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(repo, ".cluster"))
+	c.Containerd = firstNonEmpty(os.Getenv("BENCH_CONTAINERD"), filepath.Join(clusterDir, "run", "containerd.sock"))
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	c.RunID = hex.EncodeToString(b)
+	return c, nil
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// findRepo walks up from the working directory to the checkout's go.mod.
+func findRepo() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			strings.Contains(string(b), "module github.com/fabric-peer-k8s/fabric-peer-k8s\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("not inside the fabric-peer-k8s checkout")
+		}
+		dir = parent
+	}
+}
+
+var logMu sync.Mutex
+
+// step prints a progress line with the time since the start.
+func step(format string, args ...interface{}) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	fmt.Printf("%s ==> %s\n", time.Since(startTime).Truncate(time.Second), fmt.Sprintf(format, args...))
+}
+
+var startTime = time.Now()
+
+// cleanups run in reverse order at the end and on SIGINT/SIGTERM.
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+func atExit(f func()) {
+	cleanupMu.Lock()
+	cleanups = append(cleanups, f)
+	cleanupMu.Unlock()
+}
+
+func runCleanups() {
+	cleanupMu.Lock()
+	cs := cleanups
+	cleanups = nil
+	cleanupMu.Unlock()
+	for i := len(cs) - 1; i >= 0; i-- {
+		cs[i]()
+	}
+}
+
+func main() {
+	if dir := os.Getenv("BENCH_RECHART"); dir != "" {
+		// Draws the charts again from an earlier run's report.json (the
+		// latency chart needs the samples of the run and is kept).
+		if err := rechart(dir); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "\nbench: FAILED: %v\n", err)
+		runCleanups()
+		os.Exit(1)
+	}
+	runCleanups()
+}
+
+func rechart(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return err
+	}
+	r := &Report{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return err
+	}
+	files, err := writeCharts(r, dir)
+	fmt.Printf("charts written to %s: %v\n", dir, files)
+	return err
+}
+
+func run() error {
+	c, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := network.CheckBinaries(filepath.Join(c.Repo, "bin")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(c.Out, "logs"), 0o755); err != nil {
+		return err
+	}
+	if c.Work, err = os.MkdirTemp("", "fpk-bench-"); err != nil {
+		return err
+	}
+	atExit(func() {
+		if c.Keep {
+			fmt.Printf("BENCH_KEEP=1: network directories kept in %s\n", c.Work)
+			return
+		}
+		os.RemoveAll(c.Work)
+	})
+
+	network.UsePanicFailHandler()
+	logPath := filepath.Join(c.Out, "logs", "network.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	network.RedirectGinkgoWriter(logFile)
+	// Fabric's logging (which gRPC logs through in this process) goes to the
+	// same file, warnings and errors only.
+	flogging.Init(flogging.Config{LogSpec: "warning", Writer: logFile})
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Printf("\n%s received: cleaning up\n", s)
+		runCleanups()
+		os.Exit(130)
+	}()
+
+	rep := &Report{Config: c, Started: time.Now(), Machine: machineInfo(), VMs: map[string]*VMResult{}}
+	step("bench %s: N=%d, %d chaincodes at rest, %d clients for %s, rest windows %s; VMs %v (output %s)",
+		map[bool]string{true: "quick", false: "full"}[c.Quick], c.N, c.Many, c.Clients, c.Load, c.Rest, c.VMs, c.Out)
+
+	kvDir := filepath.Join(c.Work, "kv")
+	step("vendoring the kv chaincode into %s", kvDir)
+	if err := network.PrepareGoChaincode(filepath.Join(c.Repo, "integration", "chaincode", "kv"), kvDir, func(d string) error {
+		// A file naming this run makes its packages new: the registry keeps
+		// the images of earlier runs, which would turn builds into cache hits.
+		src := fmt.Sprintf("package main\n\n// Added by the bench: makes this run's package unique.\nvar benchRun = %q\n", c.RunID+"/"+time.Now().UTC().Format(time.RFC3339Nano))
+		return os.WriteFile(filepath.Join(d, "zz_bench_run.go"), []byte(src), 0o644)
+	}); err != nil {
+		return err
+	}
+
+	for _, vm := range c.VMs {
+		r := runVM(context.Background(), c, vm, kvDir)
+		rep.VMs[vm] = r
+		rep.Finished = time.Now()
+		if err := rep.Write(c.Out); err != nil {
+			return err
+		}
+	}
+	rep.Finished = time.Now()
+	if err := rep.Write(c.Out); err != nil {
+		return err
+	}
+	step("done in %s: %s", time.Since(startTime).Truncate(time.Second), filepath.Join(c.Out, "report.md"))
+	var failed []string
+	for _, vm := range c.VMs {
+		if r := rep.VMs[vm]; len(r.Errors) > 0 {
+			failed = append(failed, fmt.Sprintf("%s: %s", vm, strings.Join(r.Errors, "; ")))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("some measurements failed (see the report):\n  %s", strings.Join(failed, "\n  "))
+	}
+	return nil
+}
+
+// Machine describes where the figures were taken.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	MemoryMiB int64  `json:"memory_mib"`
+	Kernel    string `json:"kernel"`
+	GoVersion string `json:"go"`
+	CPUModel  string `json:"cpu_model,omitempty"`
+}
+
+func machineInfo() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if out, err := exec.Command("nproc").Output(); err == nil {
+		m.CPUs, _ = strconv.Atoi(strings.TrimSpace(string(out)))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				m.MemoryMiB = kb / 1024
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
