@@ -12,10 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 )
 
 // Sample is one line of the Prometheus text format.
@@ -159,29 +160,17 @@ type ProcStats struct {
 	FDs     int   `json:"fds"`
 }
 
-// procStats reads /proc/<pid>/status and counts /proc/<pid>/fd.
+// procStats reads a process' RSS, threads and open descriptors from /proc.
 func procStats(pid int) (ProcStats, error) {
 	var st ProcStats
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := network.ProcRSS(pid)
 	if err != nil {
 		return st, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "VmRSS:":
-			st.RSSKiB, _ = strconv.ParseInt(f[1], 10, 64)
-		case "Threads:":
-			st.Threads, _ = strconv.Atoi(f[1])
-		}
-	}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
+	st.RSSKiB = rss / 1024
+	if st.Threads, err = network.ProcThreads(pid); err != nil {
 		return st, err
 	}
-	st.FDs = len(fds)
-	return st, nil
+	st.FDs, err = network.ProcFDs(pid)
+	return st, err
 }

@@ -7,6 +7,7 @@ SPDX-License-Identifier: Apache-2.0
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ const (
 	sFirstLaunchPull  = "first_launch_image_pull"
 	sInstallBuild     = "install_build"
 	sInstallSecond    = "install_second_peer"
+	sRebuild          = "rebuild"
 	sRelaunchQuiet    = "relaunch_no_traffic"
 	sRelaunchRequest  = "relaunch_on_request"
 	sInstallMany      = "install_many"
@@ -123,6 +125,8 @@ type vmRun struct {
 	gw    map[string]*gatewayClient
 	ctx   context.Context
 	kvDir string
+	// buildCache is the host directory of the k8s peers' build cache.
+	buildCache string
 
 	kv []nwo.Chaincode // the N kv chaincodes, kv1..kvN
 	// running counts chaincodes running on Org1.
@@ -216,6 +220,7 @@ func runVM(ctx context.Context, c *config, vm, kvDir string) *VMResult {
 	if !v.phase(fmt.Sprintf("deploying %d kv chaincodes (install with build on Org1, install on Org2, commit → launch)", c.N), v.deploy) {
 		return v.r
 	}
+	v.phase(fmt.Sprintf("rebuilding %d one-line changes on Org1", c.N), v.rebuild)
 	v.phase("SIGKILL of Org1's chaincode processes, no traffic", v.relaunchQuiet)
 	v.phase("SIGKILL of Org2's chaincode processes, then requests until served", v.relaunchOnRequest)
 	v.phase(fmt.Sprintf("at rest with %d chaincodes", v.running), func() error { return v.rest(v.running) })
@@ -261,6 +266,11 @@ func (v *vmRun) setup(teardown *[]func()) error {
 		})
 		pc.VM.Namespace = v.ns
 		opts.Kubeconfig, opts.Namespace = v.c.Kubeconfig, v.ns
+		// The build cache is a directory on the node, which is this
+		// machine; deploy empties it before each cold build.
+		v.buildCache = filepath.Join(v.c.Work, "build-cache")
+		pc.VM.Build.Extra = map[string]interface{}{"cache": map[string]interface{}{"hostPath": v.buildCache}}
+		v.note("vm.k8s.build.cache: hostPath %s, emptied before each install with a build; the rebuilds find it warm", v.buildCache)
 	case "docker":
 		dir, err := os.MkdirTemp("", "fpk-bench-docker-")
 		if err != nil {
@@ -630,6 +640,11 @@ func (v *vmRun) deploy() error {
 		if err := resultErr("package "+cc.Label, v.h.Package(&cc)); err != nil {
 			return err
 		}
+		if v.buildCache != "" {
+			if err := os.RemoveAll(v.buildCache); err != nil {
+				return fmt.Errorf("emptying the build cache: %w", err)
+			}
+		}
 		r := v.h.Install(cc, v.org1())
 		if err := resultErr("install on Org1", r); err != nil {
 			return err
@@ -705,6 +720,48 @@ func (v *vmRun) deploy() error {
 		v.note("the k8s VM names images after the package, so the second peer's install finds the image in the registry and builds nothing")
 	}
 	return nil
+}
+
+// rebuild installs on Org1, one after another, N packages that each differ
+// from the package built before them by one source line (kv's Build
+// constant), with the same vendored dependencies. With the k8s VM's build
+// cache only the changed package is compiled again; DockerVM has no cache
+// and builds from scratch. The packages are installed only (not committed).
+func (v *vmRun) rebuild() error {
+	for i := 1; i <= v.c.N; i++ {
+		dir := filepath.Join(v.c.Work, fmt.Sprintf("%s-rebuild-%d", v.vm, i))
+		if err := network.CopyTree(v.kvDir, dir); err != nil {
+			return err
+		}
+		if err := setKVBuild(dir, fmt.Sprintf("rebuild-%d", i)); err != nil {
+			return err
+		}
+		cc := v.h.GoChaincode(fmt.Sprintf("rb%d", i), fmt.Sprintf("benchrb_%d", i), "1", dir)
+		if err := resultErr("package "+cc.Label, v.h.Package(&cc)); err != nil {
+			return err
+		}
+		r := v.h.Install(cc, v.org1())
+		if err := resultErr("install on Org1", r); err != nil {
+			return err
+		}
+		v.add(sRebuild, r.Duration.Seconds())
+		step("%s: %s: rebuild %.1fs", v.vm, cc.Label, r.Duration.Seconds())
+	}
+	return nil
+}
+
+// setKVBuild changes the kv chaincode's Build constant in dir: one line.
+func setKVBuild(dir, build string) error {
+	f := filepath.Join(dir, "kv.go")
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return err
+	}
+	const line = `const Build = "kv-1"`
+	if !bytes.Contains(b, []byte(line)) {
+		return fmt.Errorf("%s: %q not found", f, line)
+	}
+	return os.WriteFile(f, bytes.Replace(b, []byte(line), []byte(fmt.Sprintf("const Build = %q", build)), 1), 0o644)
 }
 
 // chaincodeKiller finds the process of ccid's chaincode on p and returns a

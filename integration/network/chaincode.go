@@ -32,7 +32,7 @@ func PrepareGoChaincode(src, dst string, edit func(dir string) error) error {
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("%s already exists", dst)
 	}
-	if err := copyTree(src, dst); err != nil {
+	if err := CopyTree(src, dst); err != nil {
 		return err
 	}
 	if edit != nil {
@@ -70,7 +70,7 @@ func PrepareNodeChaincode(src, dst string, edit func(dir string) error) error {
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("%s already exists", dst)
 	}
-	if err := copyTree(src, dst); err != nil {
+	if err := CopyTree(src, dst); err != nil {
 		return err
 	}
 	if edit != nil {
@@ -101,7 +101,9 @@ func BuildTypeScriptChaincode(dir string) error {
 	return nil
 }
 
-func copyTree(src, dst string) error {
+// CopyTree copies the directory tree src (regular files and directories) to
+// dst.
+func CopyTree(src, dst string) error {
 	return filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err

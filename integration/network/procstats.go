@@ -162,6 +162,21 @@ func ParseVmRSS(r io.Reader) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS line (a kernel thread or a zombie)")
 }
 
+// ProcThreads is the number of threads of process pid (Threads in
+// /proc/<pid>/status).
+func ProcThreads(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, rest, ok := strings.Cut(line, ":"); ok && name == "Threads" {
+			return strconv.Atoi(strings.TrimSpace(rest))
+		}
+	}
+	return 0, fmt.Errorf("no Threads line in /proc/%d/status", pid)
+}
+
 // ProcFDs counts the open file descriptors of process pid.
 func ProcFDs(pid int) (int, error) {
 	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))

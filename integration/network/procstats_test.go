@@ -97,6 +97,16 @@ func TestProcSelf(t *testing.T) {
 	if rss < 1<<20 || rss > 1<<34 {
 		t.Errorf("rss of the test process = %d bytes", rss)
 	}
+	threads, err := ProcThreads(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if threads < 1 {
+		t.Errorf("threads of the test process = %d", threads)
+	}
+	if _, err := ProcThreads(-1); err == nil {
+		t.Error("ProcThreads(-1) did not fail")
+	}
 	before, err := ProcFDs(pid)
 	if err != nil {
 		t.Fatal(err)

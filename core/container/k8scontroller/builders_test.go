@@ -59,6 +59,44 @@ func TestNewBuildJobGolden(t *testing.T) {
 	require.Empty(t, job.OwnerReferences)
 }
 
+func TestNewBuildJobCache(t *testing.T) {
+	params := buildJobParams{
+		Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b",
+		BuildEnv: []string{"GOPROXY=off", "GOCACHE=/tmp/gocache"}, BuildCmd: "go build",
+	}
+	cfg := testConfig()
+	cfg.BuildCache = &BuildCache{HostPath: "/var/cache/fabric-chaincode-build"}
+	golden(t, "build-job-cache", newBuildJob(cfg, params))
+	require.Equal(t, []string{"GOPROXY=off", "GOCACHE=/tmp/gocache"}, params.BuildEnv, "the platform's environment is not changed")
+
+	cfg.BuildCache = &BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
+	spec := newBuildJob(cfg, params).Spec.Template.Spec
+	require.Contains(t, spec.Volumes, corev1.Volume{Name: "build-cache", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "chaincode-build-cache"},
+	}})
+	build := spec.InitContainers[1]
+	require.Equal(t, "build", build.Name)
+	require.Contains(t, build.VolumeMounts, corev1.VolumeMount{Name: "build-cache", MountPath: "/var/cache/fabric-chaincode-build"})
+	// the cache's GOCACHE replaces the platform's (the image's is overridden by any)
+	var gocache []string
+	for _, e := range build.Env {
+		if e.Name == "GOCACHE" {
+			gocache = append(gocache, e.Value)
+		}
+	}
+	require.Equal(t, []string{"/var/cache/fabric-chaincode-build/go-build"}, gocache)
+	for _, c := range append(spec.Containers, spec.InitContainers[0]) {
+		for _, m := range c.VolumeMounts {
+			require.NotEqual(t, "build-cache", m.Name, "only the build container sees the cache: %s", c.Name)
+		}
+	}
+
+	spec = newBuildJob(testConfig(), params).Spec.Template.Spec
+	for _, v := range spec.Volumes {
+		require.NotEqual(t, "build-cache", v.Name, "no cache unless configured")
+	}
+}
+
 func TestNewBuildJobRegistryCA(t *testing.T) {
 	cfg := testConfig()
 	cfg.RegistryInsecure = false

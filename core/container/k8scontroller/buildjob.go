@@ -116,6 +116,14 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 		})
 	}
 
+	buildEnv := p.BuildEnv
+	buildMounts := []corev1.VolumeMount{workMount}
+	if cfg.BuildCache != nil {
+		buildEnv = overrideEnv(p.BuildEnv, buildCacheEnv())
+		buildMounts = append(buildMounts, corev1.VolumeMount{Name: buildCacheVolume, MountPath: buildCacheDir})
+		volumes = append(volumes, cfg.BuildCache.volume())
+	}
+
 	podSpec := corev1.PodSpec{
 		RestartPolicy:                corev1.RestartPolicyNever,
 		ServiceAccountName:           cfg.BuildServiceAccount,
@@ -140,9 +148,9 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 				Name:         buildContainer,
 				Image:        p.BuilderImage,
 				Command:      []string{"/bin/sh", "-c", buildScript},
-				Env:          envVars(p.BuildEnv),
+				Env:          envVars(buildEnv),
 				Resources:    cfg.BuildResources,
-				VolumeMounts: []corev1.VolumeMount{workMount},
+				VolumeMounts: buildMounts,
 			},
 		},
 		Containers: []corev1.Container{{

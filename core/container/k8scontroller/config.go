@@ -113,6 +113,9 @@ type Config struct {
 	// BuildResources (vm.k8s.build.resources, none): requests/limits of the
 	// build and Kaniko containers.
 	BuildResources corev1.ResourceRequirements
+	// BuildCache (vm.k8s.build.cache, none = off): a volume kept from one
+	// image build to the next for the builders' caches (see BuildCache).
+	BuildCache *BuildCache
 	// NodeSelector (vm.k8s.nodeSelector, none) of chaincode and build pods.
 	NodeSelector map[string]string
 	// Tolerations (vm.k8s.tolerations, none) of chaincode and build pods.
@@ -293,6 +296,7 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 		{"kanikoExtraArgs", &c.KanikoExtraArgs},
 		{"resources", &c.Resources},
 		{"build.resources", &c.BuildResources},
+		{"build.cache", &c.BuildCache},
 		{"nodeSelector", &c.NodeSelector},
 		{"tolerations", &c.Tolerations},
 		{"podAnnotations", &c.PodAnnotations},
@@ -401,6 +405,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Relaunch.StableAfter <= 0 {
 		return keyErr("relaunch.stableAfter", "must be > 0")
+	}
+	if err := c.BuildCache.validate(); err != nil {
+		return errors.WithMessage(err, ConfigPrefix+"build.cache")
 	}
 	names := []struct{ key, value string }{
 		{"pushSecret", c.PushSecret},

@@ -42,6 +42,8 @@ vm:
     hostNetwork: true
     build:
       hostNetwork: true
+      cache:
+        persistentVolumeClaim: chaincode-build-cache
       resources:
         limits:
           memory: 2Gi
@@ -120,6 +122,7 @@ func TestConfigFromYAML(t *testing.T) {
 		BuildResources: corev1.ResourceRequirements{
 			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")},
 		},
+		BuildCache:   &BuildCache{PersistentVolumeClaim: "chaincode-build-cache"},
 		NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
 		Tolerations: []corev1.Toleration{{
 			Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "chaincode", Effect: corev1.TaintEffectNoSchedule,
@@ -186,6 +189,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 	t.Setenv("CORE_VM_K8S_KANIKOEXTRAARGS", `["--snapshot-mode=redo"]`)
 	t.Setenv("CORE_VM_K8S_NODESELECTOR", ``)
 	t.Setenv("CORE_VM_K8S_HEALTHCHECKINTERVAL", "10s")
+	t.Setenv("CORE_VM_K8S_BUILD_CACHE", `{"hostPath":"/var/cache/fabric-build"}`)
 
 	c, err := loadConfig(peerViper(t, coreYAML), "")
 	require.NoError(t, err)
@@ -203,6 +207,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 	require.Equal(t, []string{"env-pull"}, c.ImagePullSecrets)
 	require.Equal(t, []string{"--snapshot-mode=redo"}, c.KanikoExtraArgs)
 	require.Equal(t, 10*time.Second, c.HealthCheckInterval)
+	require.Equal(t, &BuildCache{HostPath: "/var/cache/fabric-build"}, c.BuildCache)
 	require.Equal(t, map[string]string{"kubernetes.io/os": "linux"}, c.NodeSelector, "viper ignores empty env values")
 }
 
@@ -251,6 +256,12 @@ func TestConfigValidate(t *testing.T) {
 		{"zero image pull timeout", func(c *Config) { c.ImagePullTimeout = 0 }, "vm.k8s.imagePullTimeout: must be > 0"},
 		{"zero client QPS", func(c *Config) { c.ClientQPS = 0 }, "vm.k8s.clientQPS: must be > 0"},
 		{"negative client burst", func(c *Config) { c.ClientBurst = -1 }, "vm.k8s.clientBurst: must be > 0"},
+		{"empty build cache", func(c *Config) { c.BuildCache = &BuildCache{} }, "vm.k8s.build.cache: set one of persistentVolumeClaim or hostPath"},
+		{"two build caches", func(c *Config) { c.BuildCache = &BuildCache{PersistentVolumeClaim: "c", HostPath: "/c"} }, "vm.k8s.build.cache: set only one of"},
+		{"bad build cache claim", func(c *Config) { c.BuildCache = &BuildCache{PersistentVolumeClaim: "Build Cache"} }, `vm.k8s.build.cache: persistentVolumeClaim: "Build Cache" is not a valid claim name`},
+		{"relative build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "cache"} }, `vm.k8s.build.cache: hostPath: "cache" must be a clean absolute path`},
+		{"unclean build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "/var/../etc"} }, `vm.k8s.build.cache: hostPath: "/var/../etc" must be a clean absolute path`},
+		{"root build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "/"} }, `vm.k8s.build.cache: hostPath: "/" must be`},
 	}
 	require.NoError(t, testConfig().Validate())
 	for _, tt := range tests {
