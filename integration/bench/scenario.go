@@ -624,7 +624,17 @@ func resultErr(what string, r network.Result) error {
 	if r.OK() {
 		return nil
 	}
-	return fmt.Errorf("%s: %s", what, firstLines(r.String(), 20))
+	// The CLI's own error is its last line; the lines before are mostly
+	// gRPC's logging.
+	return fmt.Errorf("%s: exit %d after %s: %s", what, r.ExitCode, r.Duration.Round(time.Millisecond), lastLines(r.Output(), 6))
+}
+
+func lastLines(s string, n int) string {
+	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(parts) > n {
+		parts = append([]string{"..."}, parts[len(parts)-n:]...)
+	}
+	return strings.Join(parts, "\n")
 }
 
 // deploy packages N kv chaincodes and, one at a time: installs on Org1 (a
@@ -730,7 +740,12 @@ func (v *vmRun) deploy() error {
 func (v *vmRun) rebuild() error {
 	for i := 1; i <= v.c.N; i++ {
 		dir := filepath.Join(v.c.Work, fmt.Sprintf("%s-rebuild-%d", v.vm, i))
+		// CopyTree leaves vendor/ out (it copies sources); the build has no
+		// module proxy, so the vendored dependencies are copied too.
 		if err := network.CopyTree(v.kvDir, dir); err != nil {
+			return err
+		}
+		if err := network.CopyTree(filepath.Join(v.kvDir, "vendor"), filepath.Join(dir, "vendor")); err != nil {
 			return err
 		}
 		if err := setKVBuild(dir, fmt.Sprintf("rebuild-%d", i)); err != nil {

@@ -58,7 +58,8 @@ var _ = Describe("Build cache", Ordered, ContinueOnFailure, Label("buildcache"),
 	}
 
 	BeforeAll(func() {
-		n = startSideNetwork("cache", func(s *settings, kube *network.Kube) {
+		n = &sideNetwork{}
+		n.start("cache", func(s *settings, kube *network.Kube) {
 			// A statically provisioned volume bound to the claim: the local
 			// cluster has no storage class. The PV controller binds them.
 			pvName = s.Namespace + "-build-cache"

@@ -198,6 +198,43 @@ func (e chaincodeSettingsSpec) run() {
 	p = podOf(org1)
 	Expect(p).NotTo(BeNil())
 	Expect(memoryLimit(p)).To(Equal("192Mi"))
+
+	By("a node selector no node matches: the peer reports the relaunched pod unschedulable, and it runs once the entry is fixed")
+	cm = cm.DeepCopy()
+	cm.Data[e.CC.Label] = valid + "nodeSelector: {kubernetes.io/hostname: no-such-node}\n"
+	cm, err = cms.Update(e.Ctx, cm, metav1.UpdateOptions{FieldManager: "fabric-peer-k8s-e2e"})
+	Expect(err).NotTo(HaveOccurred())
+	e.awaitSeen(org1, cm.ResourceVersion, e.CC.Label)
+	t0 = time.Now()
+	Expect(e.Kube.Client.CoreV1().Pods(e.Namespace).Delete(e.Ctx, p.Name, metaDelete())).To(Succeed())
+	var pending *corev1.Pod
+	Eventually(func() *corev1.Pod {
+		pending = podOf(org1)
+		if pending != nil && pending.UID == p.UID {
+			return nil
+		}
+		return pending
+	}, cleanupTimeout, time.Second).ShouldNot(BeNil(), "the relaunched pod of %s", org1.ID())
+	Expect(pending.Spec.NodeSelector).To(HaveKeyWithValue("kubernetes.io/hostname", "no-such-node"))
+	unschedulable := fields.Set{"involvedObject.name": pending.Name, "reason": "Unschedulable"}.AsSelector().String()
+	Eventually(func() ([]string, error) { return e.warnings(unschedulable, pending.Name) }, time.Minute, time.Second).Should(
+		ContainElement(And(HavePrefix(org1.ID()+": "), ContainSubstring("cannot be scheduled yet"), ContainSubstring("node affinity/selector"))))
+	recordTiming("settings_unschedulable_pod_delete_to_event", time.Since(t0))
+	Expect(e.H.PeerLog(org1)).To(ContainSubstring(fmt.Sprintf("pod %s/%s cannot be scheduled yet", e.Namespace, pending.Name)))
+	cm = cm.DeepCopy()
+	cm.Data[e.CC.Label] = valid
+	cm, err = cms.Update(e.Ctx, cm, metav1.UpdateOptions{FieldManager: "fabric-peer-k8s-e2e"})
+	Expect(err).NotTo(HaveOccurred())
+	e.awaitSeen(org1, cm.ResourceVersion, e.CC.Label)
+	Expect(e.Kube.Client.CoreV1().Pods(e.Namespace).Delete(e.Ctx, pending.Name, metaDelete())).To(Succeed())
+	e.H.InvokeOK(e.CCName, invokeTimeout, "put", "settings-scheduled", "ok")
+	Eventually(func() string {
+		if p = podOf(org1); p == nil || p.UID == pending.UID {
+			return ""
+		}
+		return p.Spec.NodeName
+	}, cleanupTimeout, time.Second).ShouldNot(BeEmpty(), "a scheduled pod of %s", org1.ID())
+	Expect(p.Spec.NodeSelector).To(BeEmpty())
 	recordTiming("settings_spec", time.Since(start))
 }
 

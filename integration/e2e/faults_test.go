@@ -69,7 +69,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 	})
 
 	AfterAll(func() {
-		n.stop("faults")
+		n.stop()
 	})
 
 	It("deploys the kv chaincode on both peers", func() {

@@ -40,30 +40,19 @@ var _ = Describe("Node.js chaincode", Ordered, ContinueOnFailure, Label("node"),
 		lockedShim = "2.5.7"
 	)
 	var (
-		s       settings
-		kube    *network.Kube
-		jobs    *network.JobRecorder
-		h       *network.Harness
-		reg     *network.RegistryClient
-		ctx     context.Context
-		cancel  context.CancelFunc
-		started time.Time
+		n    *sideNetwork
+		s    settings
+		kube *network.Kube
+		jobs *network.JobRecorder
+		h    *network.Harness
+		reg  *network.RegistryClient
+		ctx  context.Context
 
 		cc1      nwo.Chaincode
 		deployed bool
 	)
 
-	livePodsOf := func(packageID string) []corev1.Pod {
-		inv, err := kube.Inventory(ctx)
-		ExpectWithOffset(1, err).NotTo(HaveOccurred())
-		var out []corev1.Pod
-		for _, p := range network.LivePods(inv.ChaincodePods) {
-			if p.Annotations[network.AnnotationCCID] == packageID {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
+	livePodsOf := func(packageID string) []corev1.Pod { return n.livePodsOf(packageID) }
 	requireDeployed := func() {
 		if !deployed {
 			Skip("needs the node-asset chaincode deployed by the first spec")
@@ -106,55 +95,16 @@ var _ = Describe("Node.js chaincode", Ordered, ContinueOnFailure, Label("node"),
 	}
 
 	BeforeAll(func() {
-		started = time.Now()
-		s = loadSettings()
-		if ns := os.Getenv("E2E_NAMESPACE"); ns != "" {
-			s.Namespace = ns + "-node"
-		} else {
-			s.Namespace = strings.Replace(s.Namespace, "fpk-e2e-", "fpk-e2e-node-", 1)
-		}
-		s.Peer.VM.Namespace = s.Namespace
-		ctx, cancel = context.WithCancel(context.Background())
-		reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(s.Peer.VM.Registry, "/", 2)[0])
-		fmt.Fprintf(GinkgoWriter, "node network in namespace %s, chaincode.node.runtime %s\n", s.Namespace, s.Peer.NodeEnvImage)
-
-		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
-		var err error
-		kube, err = network.NewKube(s.Kubeconfig, s.Namespace)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(kube.Ping(ctx)).To(Succeed(), "the local cluster (%s) is not ready", s.Kubeconfig)
-		Expect(reg.HasImage(s.Peer.NodeEnvImage)).To(BeTrue(), "%s is not in the registry (integration/cluster/cluster.sh images)", s.Peer.NodeEnvImage)
-		Expect(kube.CreateNamespace(ctx)).To(Succeed())
-		jobs, err = kube.RecordJobs(ctx)
-		Expect(err).NotTo(HaveOccurred())
-
-		h, err = network.New(network.Options{RepoRoot: s.RepoRoot, Kubeconfig: s.Kubeconfig, Namespace: s.Namespace, Peer: &s.Peer})
-		Expect(err).NotTo(HaveOccurred())
-		start := time.Now()
-		h.Start()
-		recordTiming("node_network_start", time.Since(start))
+		n = &sideNetwork{}
+		n.start("node", func(s *settings, _ *network.Kube) {
+			reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(s.Peer.VM.Registry, "/", 2)[0])
+			fmt.Fprintf(GinkgoWriter, "chaincode.node.runtime %s\n", s.Peer.NodeEnvImage)
+			Expect(reg.HasImage(s.Peer.NodeEnvImage)).To(BeTrue(), "%s is not in the registry (integration/cluster/cluster.sh images)", s.Peer.NodeEnvImage)
+		})
+		s, kube, jobs, h, ctx = n.s, n.kube, n.jobs, n.h, n.ctx
 	})
 
-	AfterAll(func() {
-		failed := CurrentSpecReport().Failed() || anySpecFailed()
-		stopNetwork(h, failed, s.Artifacts, "node-")
-		if jobs != nil {
-			jobs.Stop()
-		}
-		if failed && s.Keep {
-			fmt.Fprintf(GinkgoWriter, "E2E_KEEP=1: keeping namespace %s and %s\n", s.Namespace, h.Opts.RootDir)
-			cancel()
-			return
-		}
-		if kube != nil {
-			Expect(kube.DeleteNamespace(context.Background(), 3*time.Minute)).To(Succeed())
-		}
-		if h != nil {
-			h.Cleanup()
-		}
-		cancel()
-		recordTiming("node_total_wall", time.Since(started))
-	})
+	AfterAll(func() { n.stop() })
 
 	It("builds a JavaScript package once with the npm registry, reuses the image on Org2, and serves both orgs", func() {
 		cc1 = h.NodeChaincode(nodeCC, "nodeasset_1", "1", prepareNodeChaincode(h, s, "node-asset", "node-asset-1", nil))

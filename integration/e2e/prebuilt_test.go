@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
@@ -30,91 +29,41 @@ import (
 var _ = Describe("Prebuilt chaincode images (type k8s)", Ordered, ContinueOnFailure, Label("prebuilt"), func() {
 	const prebuiltCC = "kvpre"
 	var (
-		s       settings
-		kube    *network.Kube
-		jobs    *network.JobRecorder
-		h       *network.Harness
-		ctx     context.Context
-		cancel  context.CancelFunc
-		started time.Time
+		n    *sideNetwork
+		s    settings
+		kube *network.Kube
+		jobs *network.JobRecorder
+		h    *network.Harness
+		ctx  context.Context
 
 		img      prebuiltKV
 		cc       nwo.Chaincode
 		deployed bool
 	)
 
-	livePodsOf := func(packageID string) []corev1.Pod {
-		inv, err := kube.Inventory(ctx)
-		ExpectWithOffset(1, err).NotTo(HaveOccurred())
-		var out []corev1.Pod
-		for _, p := range network.LivePods(inv.ChaincodePods) {
-			if p.Annotations[network.AnnotationCCID] == packageID {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
+	livePodsOf := func(packageID string) []corev1.Pod { return n.livePodsOf(packageID) }
 
 	BeforeAll(func() {
-		started = time.Now()
-		s = loadSettings()
-		if ns := os.Getenv("E2E_NAMESPACE"); ns != "" {
-			s.Namespace = ns + "-prebuilt"
-		} else {
-			s.Namespace = strings.Replace(s.Namespace, "fpk-e2e-", "fpk-e2e-prebuilt-", 1)
-		}
-		s.Peer.VM.Namespace = s.Namespace
-		ctx, cancel = context.WithCancel(context.Background())
-		fmt.Fprintf(GinkgoWriter, "prebuilt network in namespace %s\n", s.Namespace)
-
-		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
-		var err error
-		kube, err = network.NewKube(s.Kubeconfig, s.Namespace)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(kube.Ping(ctx)).To(Succeed(), "the local cluster (%s) is not ready", s.Kubeconfig)
-		Expect(kube.CreateNamespace(ctx)).To(Succeed())
-		jobs, err = kube.RecordJobs(ctx)
-		Expect(err).NotTo(HaveOccurred())
-
-		h, err = network.New(network.Options{RepoRoot: s.RepoRoot, Kubeconfig: s.Kubeconfig, Namespace: s.Namespace, Peer: &s.Peer})
-		Expect(err).NotTo(HaveOccurred())
-
 		// The image is built on the host while the network starts.
 		built := make(chan error, 1)
-		go func() {
-			var err error
-			img, err = buildPrebuiltKV(ctx, s, filepath.Join(h.Opts.RootDir, "prebuilt"))
-			built <- err
-		}()
-		start := time.Now()
-		h.Start()
-		recordTiming("prebuilt_network_start", time.Since(start))
+		n = &sideNetwork{}
+		n.start("prebuilt", func(s *settings, _ *network.Kube) {
+			dir := filepath.Join(os.TempDir(), s.Namespace+"-image")
+			DeferCleanup(os.RemoveAll, dir)
+			go func() {
+				var err error
+				img, err = buildPrebuiltKV(context.Background(), *s, dir)
+				built <- err
+			}()
+		})
+		s, kube, jobs, h, ctx = n.s, n.kube, n.jobs, n.h, n.ctx
 		Expect(<-built).To(Succeed(), "building the kv image outside the peer")
 		fmt.Fprintf(GinkgoWriter, "kv image %s (binary %s, push %s)\n", img.Ref(), img.Compile.Round(time.Millisecond), img.Push.Round(time.Millisecond))
 		recordTiming("prebuilt_image_compile", img.Compile)
 		recordTiming("prebuilt_image_push", img.Push)
 	})
 
-	AfterAll(func() {
-		failed := CurrentSpecReport().Failed() || anySpecFailed()
-		stopNetwork(h, failed, s.Artifacts, "prebuilt-")
-		if jobs != nil {
-			jobs.Stop()
-		}
-		if failed && s.Keep {
-			fmt.Fprintf(GinkgoWriter, "E2E_KEEP=1: keeping namespace %s and %s\n", s.Namespace, h.Opts.RootDir)
-			cancel()
-			return
-		}
-		if kube != nil {
-			Expect(kube.DeleteNamespace(context.Background(), 3*time.Minute)).To(Succeed())
-		}
-		if h != nil {
-			h.Cleanup()
-		}
-		cancel()
-		recordTiming("prebuilt_total_wall", time.Since(started))
-	})
+	AfterAll(func() { n.stop() })
 
 	It("installs a package naming an image built outside the peer without a build, and serves it on both orgs", func() {
 		cc = nwo.Chaincode{

@@ -9,7 +9,6 @@ SPDX-License-Identifier: Apache-2.0
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,14 +29,9 @@ import (
 // healNet is the self-healing suite's network, the recorders watching its
 // namespace and the kill measurements taken so far.
 type healNet struct {
-	s      settings
-	kube   *network.Kube
-	jobs   *network.JobRecorder
+	sideNetwork
 	events *network.EventLog
 	pods   *network.PodLog
-	h      *network.Harness
-	ctx    context.Context
-	cancel context.CancelFunc
 
 	ctrBin, ctrAddress string
 	kills              killStats
@@ -51,82 +45,45 @@ type healNet struct {
 // short cycles (the heal* constants), with recorders of the namespace's Jobs,
 // Events and Pods.
 func (n *healNet) start(suffix string) {
-	n.s = loadSettings()
-	if ns := os.Getenv("E2E_NAMESPACE"); ns != "" {
-		n.s.Namespace = ns + "-" + suffix
-	} else {
-		n.s.Namespace = strings.Replace(n.s.Namespace, "fpk-e2e-", "fpk-e2e-"+suffix+"-", 1)
-	}
-	n.s.Peer.VM.Namespace = n.s.Namespace
-	on := true
-	n.s.Peer.VM.Relaunch = &network.K8sRelaunchConfig{
-		Enabled:            &on,
-		InitialBackoff:     healInitialBackoff.String(),
-		MaxBackoff:         healMaxBackoff.String(),
-		CrashLoopThreshold: healCrashLoopThreshold,
-		StableAfter:        healStableAfter.String(),
-	}
-	if n.memoryLimit != "" {
-		if n.s.Peer.VM.Extra == nil {
-			n.s.Peer.VM.Extra = map[string]interface{}{}
+	n.sideNetwork.start(suffix, func(s *settings, kube *network.Kube) {
+		on := true
+		s.Peer.VM.Relaunch = &network.K8sRelaunchConfig{
+			Enabled:            &on,
+			InitialBackoff:     healInitialBackoff.String(),
+			MaxBackoff:         healMaxBackoff.String(),
+			CrashLoopThreshold: healCrashLoopThreshold,
+			StableAfter:        healStableAfter.String(),
 		}
-		n.s.Peer.VM.Extra["resources"] = map[string]interface{}{"limits": map[string]string{"memory": n.memoryLimit}}
-	}
-	n.ctrBin = firstNonEmpty(os.Getenv("E2E_CTR"), "ctr")
-	n.ctrAddress = firstNonEmpty(os.Getenv("E2E_CONTAINERD_ADDRESS"), filepath.Join(n.s.RepoRoot, ".cluster", "run", "containerd.sock"))
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	fmt.Fprintf(GinkgoWriter, "%s network in namespace %s, ctr %s --address %s\n", suffix, n.s.Namespace, n.ctrBin, n.ctrAddress)
-
-	Expect(network.CheckBinaries(filepath.Join(n.s.RepoRoot, "bin"))).To(Succeed())
-	out, err := exec.Command(n.ctrBin, "--address", n.ctrAddress, "version").CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "ctr is needed to SIGKILL chaincode containers (E2E_CTR, E2E_CONTAINERD_ADDRESS): %s", out)
-
-	n.kube, err = network.NewKube(n.s.Kubeconfig, n.s.Namespace)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(n.kube.Ping(n.ctx)).To(Succeed(), "the local cluster (%s) is not ready", n.s.Kubeconfig)
-	Expect(n.kube.CreateNamespace(n.ctx)).To(Succeed())
-	n.jobs, err = n.kube.RecordJobs(n.ctx)
-	Expect(err).NotTo(HaveOccurred())
-	n.events, err = n.kube.WatchEvents(n.ctx)
-	Expect(err).NotTo(HaveOccurred())
-	n.pods, err = n.kube.WatchPods(n.ctx)
-	Expect(err).NotTo(HaveOccurred())
-
-	n.h, err = network.New(network.Options{RepoRoot: n.s.RepoRoot, Kubeconfig: n.s.Kubeconfig, Namespace: n.s.Namespace, Peer: &n.s.Peer})
-	Expect(err).NotTo(HaveOccurred())
-	start := time.Now()
-	n.h.Start()
-	recordTiming(suffix+"_network_start", time.Since(start))
+		if n.memoryLimit != "" {
+			if s.Peer.VM.Extra == nil {
+				s.Peer.VM.Extra = map[string]interface{}{}
+			}
+			s.Peer.VM.Extra["resources"] = map[string]interface{}{"limits": map[string]string{"memory": n.memoryLimit}}
+		}
+		n.ctrBin = firstNonEmpty(os.Getenv("E2E_CTR"), "ctr")
+		n.ctrAddress = firstNonEmpty(os.Getenv("E2E_CONTAINERD_ADDRESS"), filepath.Join(s.RepoRoot, ".cluster", "run", "containerd.sock"))
+		fmt.Fprintf(GinkgoWriter, "ctr %s --address %s\n", n.ctrBin, n.ctrAddress)
+		out, err := exec.Command(n.ctrBin, "--address", n.ctrAddress, "version").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "ctr is needed to SIGKILL chaincode containers (E2E_CTR, E2E_CONTAINERD_ADDRESS): %s", out)
+		n.events, err = kube.WatchEvents(n.ctx)
+		Expect(err).NotTo(HaveOccurred())
+		n.pods, err = kube.WatchPods(n.ctx)
+		Expect(err).NotTo(HaveOccurred())
+	})
 }
 
-// stop stops the network and the recorders, keeps the logs (prefixed with
-// suffix) and deletes the namespace unless a spec failed with E2E_KEEP=1.
-func (n *healNet) stop(suffix string) {
-	failed := CurrentSpecReport().Failed() || anySpecFailed()
-	stopNetwork(n.h, failed, n.s.Artifacts, suffix+"-")
-	if n.jobs != nil {
-		n.jobs.Stop()
-	}
-	if n.events != nil {
-		n.events.Stop()
-	}
-	if n.pods != nil {
-		n.pods.Stop()
-	}
-	defer n.cancel()
-	if failed && n.s.Keep {
-		fmt.Fprintf(GinkgoWriter, "E2E_KEEP=1: keeping namespace %s and %s\n", n.s.Namespace, n.h.Opts.RootDir)
-		return
-	}
-	if n.kube != nil {
-		if inv, err := n.kube.Inventory(context.Background()); err == nil {
-			fmt.Fprintf(GinkgoWriter, "namespace %s before deletion:\n%s\n", n.s.Namespace, inv)
+// stop stops the network and the recorders and deletes the namespace unless
+// a spec failed with E2E_KEEP=1.
+func (n *healNet) stop() {
+	defer func() {
+		if n.events != nil {
+			n.events.Stop()
 		}
-		Expect(n.kube.DeleteNamespace(context.Background(), 3*time.Minute)).To(Succeed())
-	}
-	if n.h != nil {
-		n.h.Cleanup()
-	}
+		if n.pods != nil {
+			n.pods.Stop()
+		}
+	}()
+	n.sideNetwork.stop()
 }
 
 func (n *healNet) inventory() network.Inventory {

@@ -103,7 +103,7 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 			n.kills.summaryLine("")
 		}
 		recordTiming("heal_total_wall", time.Since(started))
-		n.stop("heal")
+		n.stop()
 	})
 
 	It("deploys two kv packages and a chaincode that exits at start-up (builds in parallel)", func() {

@@ -37,14 +37,17 @@ type sideNetwork struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	name   string
-	start  time.Time
+	// startedAt is when start was called.
+	startedAt time.Time
 }
 
-// startSideNetwork creates namespace fpk-e2e-<name>-… (E2E_NAMESPACE-<name>
-// when that is set), lets configure change the settings (e.g. s.Peer.VM)
-// and starts the network. Call it from BeforeAll and stop from AfterAll.
-func startSideNetwork(name string, configure func(s *settings, kube *network.Kube)) *sideNetwork {
-	n := &sideNetwork{s: loadSettings(), name: name, start: time.Now()}
+// start creates namespace fpk-e2e-<name>-… (E2E_NAMESPACE-<name> when that
+// is set), lets configure change the settings (e.g. s.Peer.VM) and create
+// objects in the namespace, and starts the network. Call it from BeforeAll
+// on a new sideNetwork and stop from AfterAll: stop also cleans up after a
+// start that failed half-way.
+func (n *sideNetwork) start(name string, configure func(s *settings, kube *network.Kube)) {
+	n.s, n.name, n.startedAt = loadSettings(), name, time.Now()
 	if ns := os.Getenv("E2E_NAMESPACE"); ns != "" {
 		n.s.Namespace = ns + "-" + name
 	} else {
@@ -55,11 +58,11 @@ func startSideNetwork(name string, configure func(s *settings, kube *network.Kub
 	fmt.Fprintf(GinkgoWriter, "%s network in namespace %s\n", name, n.s.Namespace)
 
 	ExpectWithOffset(1, network.CheckBinaries(filepath.Join(n.s.RepoRoot, "bin"))).To(Succeed())
-	var err error
-	n.kube, err = network.NewKube(n.s.Kubeconfig, n.s.Namespace)
+	kube, err := network.NewKube(n.s.Kubeconfig, n.s.Namespace)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	ExpectWithOffset(1, n.kube.Ping(n.ctx)).To(Succeed(), "the local cluster (%s) is not ready", n.s.Kubeconfig)
-	ExpectWithOffset(1, n.kube.CreateNamespace(n.ctx)).To(Succeed())
+	ExpectWithOffset(1, kube.Ping(n.ctx)).To(Succeed(), "the local cluster (%s) is not ready", n.s.Kubeconfig)
+	ExpectWithOffset(1, kube.CreateNamespace(n.ctx)).To(Succeed())
+	n.kube = kube
 	n.jobs, err = n.kube.RecordJobs(n.ctx)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	if configure != nil {
@@ -71,13 +74,12 @@ func startSideNetwork(name string, configure func(s *settings, kube *network.Kub
 	start := time.Now()
 	n.h.Start()
 	recordTiming(name+"_network_start", time.Since(start))
-	return n
 }
 
-// stop stops the network and deletes its namespace (kept with E2E_KEEP=1
-// after a failure).
+// stop stops the network and deletes its namespace (both kept with
+// E2E_KEEP=1 after a failure).
 func (n *sideNetwork) stop() {
-	if n == nil {
+	if n == nil || n.cancel == nil {
 		return
 	}
 	defer n.cancel()
@@ -87,14 +89,19 @@ func (n *sideNetwork) stop() {
 		n.jobs.Stop()
 	}
 	if failed && n.s.Keep {
-		fmt.Fprintf(GinkgoWriter, "E2E_KEEP=1: keeping namespace %s and %s\n", n.s.Namespace, n.h.Opts.RootDir)
+		fmt.Fprintf(GinkgoWriter, "E2E_KEEP=1: keeping namespace %s and the network's directory\n", n.s.Namespace)
 		return
 	}
-	ExpectWithOffset(1, n.kube.DeleteNamespace(context.Background(), 3*time.Minute)).To(Succeed())
+	if n.kube != nil {
+		if inv, err := n.kube.Inventory(context.Background()); err == nil && failed {
+			fmt.Fprintf(GinkgoWriter, "namespace %s before deletion:\n%s\n", n.s.Namespace, inv)
+		}
+		ExpectWithOffset(1, n.kube.DeleteNamespace(context.Background(), 3*time.Minute)).To(Succeed())
+	}
 	if n.h != nil {
 		n.h.Cleanup()
 	}
-	recordTiming(n.name+"_total_wall", time.Since(n.start))
+	recordTiming(n.name+"_total_wall", time.Since(n.startedAt))
 }
 
 // livePodsOf lists the running chaincode pods of packageID.

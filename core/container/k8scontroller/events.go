@@ -29,6 +29,7 @@ const (
 	reasonCrashLoop      = "CrashLoop"
 	reasonOOMKilled      = "OOMKilled"
 	reasonExited         = "Exited"
+	reasonUnschedulable  = "Unschedulable"
 
 	// reasonFailedCreate is the Job controller's event when it cannot
 	// create a pod.

@@ -222,6 +222,8 @@ type podWait struct {
 	observed  bool
 	replaced  bool
 	last      *corev1.Pod // latest state of our pod; a cached object, read only
+	// unschedulable is set once the pod was reported unschedulable.
+	unschedulable bool
 }
 
 // run follows the pod until it ends and returns its exit code, or why it
@@ -306,6 +308,7 @@ func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done b
 		w.reportExit(pod, cs.State.Terminated)
 		return int(cs.State.Terminated.ExitCode), nil, true
 	}
+	w.reportUnschedulable(pod)
 	if w.grace == nil {
 		start := pod.CreationTimestamp.Time
 		if start.IsZero() {
@@ -328,6 +331,25 @@ func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done b
 		return -1, errors.Errorf("pod %s/%s is %s: %s %s", pod.Namespace, pod.Name, pod.Status.Phase, pod.Status.Reason, pod.Status.Message), true
 	}
 	return 0, nil, false
+}
+
+// reportUnschedulable logs, and records as a Warning event, the first time
+// the scheduler finds no node for the pod: the launch keeps waiting (a node
+// may free up or join), but the peer's log should say why it waits.
+func (w *podWait) reportUnschedulable(pod *corev1.Pod) {
+	if w.unschedulable {
+		return
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable {
+			continue
+		}
+		w.unschedulable = true
+		msg := truncateMessage(fmt.Sprintf("pod %s/%s cannot be scheduled yet (the launch waits for it until chaincode.startuptimeout): %s",
+			pod.Namespace, pod.Name, c.Message))
+		logger.Warningf("Chaincode %s: %s", w.CCID, msg)
+		w.VM.event(pod, corev1.EventTypeWarning, reasonUnschedulable, "Chaincode %s: %s", w.CCID, msg)
+	}
 }
 
 func (w *podWait) observeStart(success bool) {

@@ -238,3 +238,26 @@ func TestReplacedPodIsNotRelaunched(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, next.podUID, pod.UID, "the new pod is left alone")
 }
+
+func TestUnschedulablePodIsReportedOnce(t *testing.T) {
+	vm, rec, _ := supervisedVM(t)
+	inst, results := startedInstance(t, vm)
+	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
+
+	pod, err := getPod(t, vm, inst.PodName)
+	require.NoError(t, err)
+	pod.Status.Conditions = []corev1.PodCondition{{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+		Message: "0/1 nodes are available: 1 Too many pods.",
+	}}
+	for range 2 { // the same condition seen again is not reported again
+		_, err = vm.client.CoreV1().Pods(testNamespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}})
+	<-results
+
+	unschedulable := eventsWithReason(recordedEvents(rec), reasonUnschedulable)
+	require.Equal(t, []string{"Warning " + reasonUnschedulable + " Chaincode " + testCCID + ": pod " + testNamespace + "/" + inst.PodName +
+		" cannot be scheduled yet (the launch waits for it until chaincode.startuptimeout): 0/1 nodes are available: 1 Too many pods."}, unschedulable)
+}
