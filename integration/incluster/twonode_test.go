@@ -246,50 +246,101 @@ var _ = Describe("two nodes: chaincode on the node the peer is not on", Label("t
 		recordCheck("deleted chaincode pod %s relaunched as %s on %s (IP %s)", old.UID, ccPod.UID, node2, ccPod.Status.PodIP)
 	})
 
-	It("reports a chaincode on a node that is down, and runs it again once the node is back", func() {
-		Expect(ccPod).NotTo(BeNil())
-		nodeBack := false
-		DeferCleanup(func() {
-			if !nodeBack {
-				clusterSh(3*time.Minute, "start", "node2")
-			}
-		})
+	// stopNode2 stops the second node's kubelet and containerd with its containers killed, as when
+	// the node goes down, and waits until the node controller marks it not Ready.
+	stopNode2 := func() time.Time {
 		By("stopping " + node2 + ": kubelet and containerd, its containers killed (cluster.sh stop node2)")
 		down := time.Now()
 		r := clusterSh(2*time.Minute, "stop", "node2")
 		Expect(r.ExitCode).To(Equal(0), r.String())
+		DeferCleanup(func() {
+			if k.nodeReady(node2) != "True" {
+				clusterSh(3*time.Minute, "start", "node2")
+			}
+		})
+		Eventually(func() string { return k.nodeReady(node2) }, 3*time.Minute, time.Second).ShouldNot(Equal("True"))
+		recordTiming("twonode-node-stopped-to-not-ready", time.Since(down))
+		return down
+	}
+	startNode2 := func() time.Time {
+		By("starting " + node2 + " again (cluster.sh start node2)")
+		back := time.Now()
+		r := clusterSh(3*time.Minute, "start", "node2")
+		Expect(r.ExitCode).To(Equal(0), r.String())
+		recordTiming("twonode-node-start-to-ready", time.Since(back))
+		return back
+	}
+	pinTo := func(node string, tolerate bool) {
+		entry := fmt.Sprintf("nodeSelector: {kubernetes.io/hostname: %s}\n", node)
+		if tolerate {
+			entry += fmt.Sprintf("tolerations:\n- {key: %s, operator: Equal, value: second, effect: NoSchedule}\n", secondNodeTaint)
+		}
+		k.setChaincodeSettings(label, entry)
+	}
+	invokeOK := func(within time.Duration, key, value string) {
+		Eventually(func() int {
+			return fab.invoke(ccName, 3*time.Minute, "put", key, value).ExitCode
+		}, within, time.Second).Should(Equal(0), func() string { return k.peerLogTail(60) })
+		q := fab.query(ccName, "get", key)
+		Expect(q.ExitCode).To(Equal(0), q.String())
+		Expect(strings.TrimSpace(q.Stdout)).To(Equal(value))
+	}
+
+	It("reports a chaincode on a node that is down, and runs it again once the node is back", func() {
+		Expect(ccPod).NotTo(BeNil())
+		down := stopNode2()
+		code, body, err := healthz(k.podIP())
+		Expect(err).NotTo(HaveOccurred())
+		recordCheck("peer /healthz while %s is down: %d %s", node2, code, strings.TrimSpace(body))
 
 		By("invoking while " + node2 + " is down")
 		inv := fab.invoke(ccName, 5*time.Minute, "put", "while", "down")
 		Expect(inv.TimedOut).To(BeFalse(), inv.String())
 		Expect(inv.ExitCode).NotTo(Equal(0), "the chaincode cannot run on a node that is down: %s", inv.String())
+		Expect(inv.Out).To(ContainSubstring("timeout expired while starting chaincode"))
 		recordTiming("twonode-invoke-fails-while-node-down", inv.Duration)
 		recordCheck("invoke while %s is down failed after %.1fs: %s", node2, inv.Duration.Seconds(), lastLine(inv.Out))
 		for _, l := range peerLinesAbout(down, label) {
 			recordCheck("peer while %s is down: %s", node2, l)
 		}
-		Eventually(func() string { return k.nodeReady(node2) }, 3*time.Minute, 2*time.Second).ShouldNot(Equal("True"))
-		recordTiming("twonode-node-stopped-to-not-ready", time.Since(down))
-		code, body, err := healthz(k.podIP())
-		Expect(err).NotTo(HaveOccurred())
-		recordCheck("peer /healthz while %s is down: %d %s", node2, code, strings.TrimSpace(body))
+		if p := k.chaincodePodOf(packageID); p != nil {
+			recordCheck("chaincode pod while %s is down: %s on %q, phase %s, %s", node2, p.UID, p.Spec.NodeName, p.Status.Phase, containerStates(p))
+		}
 
-		By("starting " + node2 + " again (cluster.sh start node2)")
-		back := time.Now()
-		r = clusterSh(3*time.Minute, "start", "node2")
-		Expect(r.ExitCode).To(Equal(0), r.String())
-		nodeBack = true
-		recordTiming("twonode-node-start-to-ready", time.Since(back))
-		Eventually(func() int {
-			return fab.invoke(ccName, 3*time.Minute, "put", "back", "yes").ExitCode
-		}, 8*time.Minute, time.Second).Should(Equal(0), func() string { return k.peerLogTail(60) })
+		back := startNode2()
+		invokeOK(8*time.Minute, "back", "yes")
 		recordTiming("twonode-node-start-to-invoke-ok", time.Since(back))
-		q := fab.query(ccName, "get", "back")
-		Expect(q.ExitCode).To(Equal(0), q.String())
-		Expect(strings.TrimSpace(q.Stdout)).To(Equal("yes"))
 		p := k.chaincodePodOf(packageID)
 		Expect(p).NotTo(BeNil())
 		Expect(p.Spec.NodeName).To(Equal(node2))
+		ccPod = p
 		recordCheck("chaincode back on %s as pod %s (IP %s) %.1fs after the node was started", node2, p.UID, p.Status.PodIP, time.Since(back).Seconds())
+	})
+
+	It("moves the chaincode to the peer's node while the other is down (per-chaincode settings), and back", func() {
+		Expect(ccPod).NotTo(BeNil())
+		down := stopNode2()
+		By("pinning " + label + " to " + node1 + ": the next launch places it there")
+		moved := time.Now()
+		pinTo(node1, false)
+		invokeOK(5*time.Minute, "moved", "node1")
+		recordTiming("twonode-node-down-to-invoke-ok-on-peer-node", time.Since(down))
+		recordTiming("twonode-entry-changed-to-invoke-ok-on-peer-node", time.Since(moved))
+		p := k.chaincodePodOf(packageID)
+		Expect(p).NotTo(BeNil())
+		Expect(p.Spec.NodeName).To(Equal(node1))
+		Expect(p.Status.PodIP).To(HavePrefix(strings.TrimSuffix(cfg.HostIP, "1")))
+		recordCheck("chaincode rescheduled to %s as pod %s (IP %s) %.1fs after %s was stopped", node1, p.UID, p.Status.PodIP, time.Since(down).Seconds(), node2)
+
+		By("pinning it back to " + node2 + ", starting the node and deleting the pod on " + node1)
+		pinTo(node2, true)
+		startNode2()
+		start := time.Now()
+		Expect(k.c.CoreV1().Pods(k.ns).Delete(bg(), p.Name, metav1.DeleteOptions{})).To(Succeed())
+		ccPod = k.waitRunningPod(packageID, string(p.UID), 3*time.Minute)
+		Expect(ccPod.Spec.NodeName).To(Equal(node2))
+		invokeOK(3*time.Minute, "home", "node2")
+		recordTiming("twonode-move-back-delete-to-invoke-ok", time.Since(start))
+		recordCheck("chaincode back on %s as pod %s (IP %s)", node2, ccPod.UID, ccPod.Status.PodIP)
 	})
 })
