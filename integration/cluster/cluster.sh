@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local single-node Kubernetes cluster for fabric-peer-k8s development and tests.
+# Local Kubernetes cluster (one node; a second with node-add) for fabric-peer-k8s development and tests.
 #
 #   cluster.sh deps | build | images | up | down | status | env | purge
 #   cluster.sh stop | start | restart etcd | kube-apiserver | registry | runtime | node2 | node2-kubelet

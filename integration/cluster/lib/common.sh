@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034
-# Common settings and helpers for the local single-node cluster (sourced by cluster.sh / smoke.sh).
+# Common settings and helpers for the local cluster (sourced by cluster.sh / smoke.sh).
 
 CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)      # integration/cluster
 REPO_ROOT=$(cd "$CLUSTER_SRC/../.." && pwd)
