@@ -64,9 +64,11 @@ unit-test: vendor
 peer-test: binaries
 	$(GO) test -mod=vendor -count=1 -tags peertest -v ./integration/peerstart/...
 
-## cluster-up / cluster-down: the local single-node Kubernetes, registry and images (state in $(CLUSTER_DIR))
+## cluster-up / cluster-down: the local single-node Kubernetes, registry and images (state in $(CLUSTER_DIR));
+## NODES=2 adds a second node in a network namespace (integration/cluster/lib/node2.sh)
 export CLUSTER_DIR ?= $(CURDIR)/.cluster
 CLUSTER := integration/cluster/cluster.sh
+export NODES ?= 1
 
 cluster-up:
 	$(CLUSTER) up
@@ -123,10 +125,13 @@ peer-image: peer
 	$(CLUSTER) up
 	images/peer/build-local.sh
 
-## incluster: the peer as a Pod (images/peer/deploy-local): RBAC and /healthz, Pod Security, GC, lifecycle
+## incluster: the peer as a Pod (images/peer/deploy-local): RBAC and /healthz, Pod Security, GC, lifecycle;
+## NODES=2: the two-node specs (label twonode) on a cluster with a second node, chaincode on the node the peer is not on
+INCLUSTER_LABELS ?= $(if $(filter 2,$(NODES)),twonode,)
 incluster: binaries
 	$(CLUSTER) up
-	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig $(GO) test -mod=vendor -count=1 -tags e2e -timeout 50m -v ./integration/incluster/
+	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig INCLUSTER_NODES=$(NODES) $(GO) test -mod=vendor -count=1 -tags e2e -timeout 50m -v \
+		./integration/incluster/ $(if $(INCLUSTER_LABELS),-ginkgo.label-filter='$(INCLUSTER_LABELS)')
 
 # Empty: run.sh's default, Fabric's suites that build, launch, upgrade or call
 # chaincode and pass here (integration/fabric-suites/README.md);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Local single-node Kubernetes cluster for fabric-peer-k8s development and tests.
+# Local Kubernetes cluster (one node; a second with node-add) for fabric-peer-k8s development and tests.
 #
 #   cluster.sh deps | build | images | up | down | status | env | purge
-#   cluster.sh stop | start | restart etcd | kube-apiserver | registry | runtime
+#   cluster.sh stop | start | restart etcd | kube-apiserver | registry | runtime | node2 | node2-kubelet
+#   cluster.sh node-add | node-del      second node (NODES=2 cluster.sh up adds it too)
 #
 # Everything runs on 127.0.0.1; all state lives in $CLUSTER_DIR (default <repo>/.cluster).
 # Components: docker-registry (127.0.0.1:5000), etcd, kube-apiserver, kube-controller-manager,
@@ -16,6 +17,11 @@ set -euo pipefail
 . "$CLUSTER_SRC/lib/pki.sh"
 # shellcheck source=lib/images.sh
 . "$CLUSTER_SRC/lib/images.sh"
+# shellcheck source=lib/node2.sh
+. "$CLUSTER_SRC/lib/node2.sh"
+
+NODES=${NODES:-1}   # 2: up adds the second node (lib/node2.sh)
+case $NODES in 1 | 2) ;; *) echo "NODES=$NODES: 1 or 2" >&2; exit 2 ;; esac
 
 PACKAGES=(containerd runc etcd-server etcd-client containernetworking-plugins busybox-static skopeo umoci
 	iptables iproute2 conntrack socat openssl docker-registry debootstrap curl bc gettext-base gcc libc6-dev
@@ -231,7 +237,11 @@ start_kubelet() {
 
 cmd_up() {
 	local s; s=$(date +%s)
-	if healthy; then log "cluster already up and healthy"; print_env_hint; return 0; fi
+	if healthy; then
+		log "cluster already up and healthy"
+		[ "$NODES" = 2 ] && cmd_node_add
+		print_env_hint; return 0
+	fi
 	local c
 	for c in "${COMPONENTS[@]:1}"; do # (a running registry alone is fine, e.g. after `images`)
 		if alive "$c"; then log "partially running cluster: restarting it"; cmd_down; break; fi
@@ -261,6 +271,7 @@ cmd_up() {
 	waitfor "serviceaccount default/default" 120 kube-controller-manager kubectl_ get serviceaccount default -n default
 	timing up-total $(($(date +%s) - s))
 	timing up-start-only $(($(date +%s) - s_up))
+	[ "$NODES" = 2 ] && cmd_node_add
 	print_env_hint
 }
 
@@ -347,6 +358,7 @@ kill_containers() {
 }
 
 cmd_down() {
+	cmd_node_del
 	stop_all
 	cleanup_host
 	log "cluster down"
@@ -368,7 +380,9 @@ cmd_component() {
 	local verb=$1 comp=${2:-}
 	case $comp in
 	etcd | kube-apiserver | registry | runtime) ;;
-	*) die "$verb: unknown component '$comp' (etcd, kube-apiserver, registry, runtime)" ;;
+	node2 | node2-kubelet)
+		[ -e "$N2_NETNS_PATH" ] || die "$verb $comp: there is no second node (cluster.sh node-add)" ;;
+	*) die "$verb: unknown component '$comp' (etcd, kube-apiserver, registry, runtime, node2, node2-kubelet)" ;;
 	esac
 	healthy_enough || die "$verb $comp: the cluster is not running (cluster.sh up)"
 	if [ "$verb" != start ]; then
@@ -377,6 +391,8 @@ cmd_component() {
 		kube-apiserver) stop_proc kube-apiserver 5 ;;
 		registry) stop_proc registry 10 ;;
 		runtime) stop_proc kubelet 10; kill_containers; stop_proc containerd 15 ;;
+		node2) n2_stop_runtime ;;
+		node2-kubelet) stop_proc node2-kubelet 10 ;;
 		esac
 	fi
 	if [ "$verb" != stop ]; then
@@ -385,6 +401,8 @@ cmd_component() {
 		kube-apiserver) alive kube-apiserver || start_apiserver ;;
 		registry) start_registry ;;
 		runtime) alive containerd || start_containerd; alive kubelet || start_kubelet ;;
+		node2 | node2-kubelet)
+			alive node2-containerd || start_node2_containerd; alive node2-kubelet || start_node2_kubelet ;;
 		esac
 	fi
 }
@@ -399,6 +417,11 @@ cmd_status() {
 	for c in "${COMPONENTS[@]}"; do
 		if alive "$c"; then printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"; else printf '%-24s stopped\n' "$c"; rc=1; fi
 	done
+	if [ -e "$N2_NETNS_PATH" ]; then
+		for c in "${N2_COMPONENTS[@]}"; do
+			if alive "$c"; then printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"; else printf '%-24s stopped\n' "$c"; rc=1; fi
+		done
+	fi
 	if alive kube-apiserver; then
 		kubectl_ get nodes -o wide 2>/dev/null || true
 	fi
@@ -420,10 +443,16 @@ cmd_env() {
 		export NODEENV_IMAGE=$NODEENV_IMAGE
 		export BUSYBOX_IMAGE=$BUSYBOX_IMAGE
 	EOF
+	if [ -e "$N2_NETNS_PATH" ]; then
+		cat <<-EOF
+			export CLUSTER_NODE2=$N2_NAME
+			export CLUSTER_REGISTRY_TLS=$REGISTRY_TLS_HOST
+		EOF
+	fi
 }
 
 usage() {
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -438,5 +467,7 @@ purge) cmd_purge ;;
 status) cmd_status ;;
 env) cmd_env ;;
 stop | start | restart) cmd_component "$@" ;;
+node-add) cmd_node_add ;;
+node-del) cmd_node_del ;;
 *) usage ;;
 esac

@@ -30,6 +30,13 @@ import (
 //	INCLUSTER_HOST_IP                  this host on the pod network (default 10.244.0.1, the bridge lc0)
 //	INCLUSTER_SKIP_IMAGE_BUILD=1       do not run images/peer/build-local.sh (the image must be in the registry)
 //	INCLUSTER_KEEP=1                   keep namespace, volume and network directory after a failure
+//	INCLUSTER_NODES=2                  the cluster has a second node (cluster.sh node-add): the peer is
+//	                                   deployed with images/peer/deploy-local-twonode (registry by name
+//	                                   over TLS) and the specs labelled "twonode" pin chaincode to the
+//	                                   node the peer is not on; without it they are skipped
+//	INCLUSTER_CLUSTER_SH               the script that stops and starts the second node
+//	                                   (default <repo>/integration/cluster/cluster.sh)
+//	INCLUSTER_REGISTRY_CA              CA of the TLS registry (default <repo>/.cluster/pki/ca.crt)
 func TestInCluster(t *testing.T) {
 	RegisterFailHandler(Fail)
 	suiteConfig, reporterConfig := GinkgoConfiguration()
@@ -49,6 +56,9 @@ type settings struct {
 	APIServer  string // the API server on the host's loopback
 	Keep       bool
 	SkipBuild  bool
+	Nodes      int    // 2: the two-node specs run (INCLUSTER_NODES)
+	ClusterSh  string // integration/cluster/cluster.sh, which stops and starts the second node
+	RegistryCA string // CA of the TLS registry the second node pulls from
 }
 
 var (
@@ -75,6 +85,12 @@ func loadSettings() settings {
 		Keep:       os.Getenv("INCLUSTER_KEEP") == "1",
 		SkipBuild:  os.Getenv("INCLUSTER_SKIP_IMAGE_BUILD") == "1",
 	}
+	s.Nodes = 1
+	if os.Getenv("INCLUSTER_NODES") == "2" {
+		s.Nodes = 2
+	}
+	s.ClusterSh = firstNonEmpty(os.Getenv("INCLUSTER_CLUSTER_SH"), filepath.Join(root, "integration", "cluster", "cluster.sh"))
+	s.RegistryCA = firstNonEmpty(os.Getenv("INCLUSTER_REGISTRY_CA"), filepath.Join(root, ".cluster", "pki", "ca.crt"))
 	if s.Kubectl == "" {
 		s.Kubectl = filepath.Join(root, ".cluster", "bin", "kubectl")
 		if _, err := os.Stat(s.Kubectl); err != nil {
@@ -116,13 +132,22 @@ var _ = BeforeSuite(func() {
 	}
 
 	By("forwarding the bridge gateway " + cfg.HostIP + " :6443 to the API server and :5000 to the registry")
-	for _, p := range []struct {
+	forwards := []struct {
 		port, target string
 		probe        func(string) bool
 	}{
 		{"6443", cfg.APIServer, bridgeforward.TCPProbe},
 		{"5000", cfg.Registry, registryAnswers},
-	} {
+	}
+	if cfg.Nodes == 2 {
+		// the TLS registry: Kaniko pushes and the peer looks images up on the gateway's address (build
+		// pods cannot resolve the registry's name), the kubelets pull by name
+		forwards = append(forwards, struct {
+			port, target string
+			probe        func(string) bool
+		}{twoNodeRegistryPort, "127.0.0.1:" + twoNodeRegistryPort, bridgeforward.TCPProbe})
+	}
+	for _, p := range forwards {
 		f, err := bridgeforward.Start(cfg.HostIP+":"+p.port, p.target, p.probe)
 		Expect(err).NotTo(HaveOccurred())
 		fwds = append(fwds, f)
@@ -177,8 +202,14 @@ func deployPeer() {
 	pvDir = filepath.Join(os.TempDir(), "fpk-pv-"+ns)
 	k.createLocalPV(pvName, pvDir)
 
-	By("applying images/peer/deploy-local")
-	kubectlOK("apply", "-n", ns, "-k", filepath.Join(cfg.RepoRoot, "images", "peer", "deploy-local"))
+	overlay := "deploy-local"
+	if cfg.Nodes == 2 {
+		overlay = "deploy-local-twonode"
+		By("storing the registry's CA in ConfigMap " + registryCAConfigMap + " (the peer's look-ups and Kaniko trust it)")
+		kubectlOK("-n", ns, "create", "configmap", registryCAConfigMap, "--from-file=ca.crt="+cfg.RegistryCA)
+	}
+	By("applying images/peer/" + overlay)
+	kubectlOK("apply", "-n", ns, "-k", filepath.Join(cfg.RepoRoot, "images", "peer", overlay))
 	p := k.waitPeerReady(5*time.Minute, "")
 	recordTiming("peer-pod-deploy-to-ready", time.Since(start))
 	recordCheck("peer pod %s admitted under enforce=restricted, Ready, IP %s", p.Name, p.Status.PodIP)

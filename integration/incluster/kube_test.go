@@ -191,9 +191,7 @@ func ownedBy(refs []metav1.OwnerReference, kind string, uid types.UID) bool {
 func (k *kube) createLocalPV(name, dir string) {
 	Expect(os.MkdirAll(dir, 0o750)).To(Succeed())
 	Expect(os.Chown(dir, 10000, 10000)).To(Succeed())
-	nodes, err := k.c.CoreV1().Nodes().List(bg(), metav1.ListOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(nodes.Items).To(HaveLen(1), "a single-node cluster")
+	node := k.peerNode()
 	manifest := fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolume
 metadata:
@@ -211,11 +209,40 @@ spec:
       nodeSelectorTerms:
       - matchExpressions:
         - {key: kubernetes.io/hostname, operator: In, values: [%[6]s]}
-`, name, storageName, k.ns, pvcName, dir, nodes.Items[0].Labels["kubernetes.io/hostname"])
+`, name, storageName, k.ns, pvcName, dir, node.Labels["kubernetes.io/hostname"])
 	f := filepath.Join(os.TempDir(), name+".yaml")
 	Expect(os.WriteFile(f, []byte(manifest), 0o644)).To(Succeed())
 	defer os.Remove(f)
 	kubectlOK("apply", "-f", f)
+}
+
+// secondNodeTaint keeps every pod off the second node of the local cluster
+// (integration/cluster/lib/node2.sh) unless it tolerates it.
+const secondNodeTaint = "fabric-peer-k8s.io/node"
+
+// peerNode is the node the peer's ledger volume, and so the peer, is on: the
+// one node without the second node's taint (this host: the local
+// PersistentVolume is a directory here).
+func (k *kube) peerNode() corev1.Node {
+	nodes, err := k.c.CoreV1().Nodes().List(bg(), metav1.ListOptions{})
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	var first []corev1.Node
+	for _, n := range nodes.Items {
+		if !hasTaint(n, secondNodeTaint) {
+			first = append(first, n)
+		}
+	}
+	ExpectWithOffset(1, first).To(HaveLen(1), "exactly one node without the taint %s", secondNodeTaint)
+	return first[0]
+}
+
+func hasTaint(n corev1.Node, key string) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (k *kube) deletePV(name string) {

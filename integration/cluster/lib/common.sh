@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034
-# Common settings and helpers for the local single-node cluster (sourced by cluster.sh / smoke.sh).
+# Common settings and helpers for the local cluster (sourced by cluster.sh / smoke.sh).
 
 CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)      # integration/cluster
 REPO_ROOT=$(cd "$CLUSTER_SRC/../.." && pwd)
@@ -46,12 +46,13 @@ die() { log "ERROR: $*"; exit 1; }
 hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
 hash_str() { printf '%s' "$*" | sha256sum | cut -d' ' -f1; }
 
-# render TEMPLATE OUT: substitute only the variables we own (the templates contain other "$" text).
+# render TEMPLATE OUT: substitute only the variables we own (the templates contain other "$" text):
+# CLUSTER_DIR, REGISTRY_HOST and the exported variables RENDER_VARS names ("${A} ${B}").
 render() {
 	mkdir -p "$(dirname "$2")"
 	# shellcheck disable=SC2016 # envsubst's list of variable names
 	CLUSTER_DIR=$CLUSTER_DIR REGISTRY_HOST=${REGISTRY_HOST_RENDER:-$REGISTRY_HOST} \
-		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST}' <"$1" >"$2.tmp"
+		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST} '"${RENDER_VARS:-}" <"$1" >"$2.tmp"
 	mv "$2.tmp" "$2"
 }
 
