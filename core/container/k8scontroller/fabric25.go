@@ -16,9 +16,6 @@ package k8scontroller
 
 import pb "github.com/hyperledger/fabric-protos-go/peer"
 
-// FabricLine is the Fabric release line this build of the VM is for.
-const FabricLine = "2.5"
-
 // Chaincode types as Fabric names them (a code package's metadata type).
 const (
 	ccTypeGolang = pb.ChaincodeSpec_GOLANG

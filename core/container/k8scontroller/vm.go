@@ -135,8 +135,8 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		vm.Owner = owner
 	}
 
-	logger.Infof("Kubernetes chaincode VM (Fabric %s): namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q, run %s",
-		FabricLine, cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName, vm.RunID)
+	logger.Infof("Kubernetes chaincode VM: namespace %s, registry %s (pull %s), Kaniko %s, owner pod %q, run %s",
+		cfg.Namespace, cfg.Registry, cfg.PullRegistry, cfg.KanikoImage, cfg.PeerPodName, vm.RunID)
 	return vm, nil
 }
 

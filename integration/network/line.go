@@ -1,0 +1,104 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package network
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hyperledger/fabric/integration/nwo/template"
+)
+
+// Fabric release lines the repository builds peers for (make FABRIC=<line>).
+const (
+	FabricLine31 = "3.1"
+	FabricLine25 = "2.5"
+)
+
+// FabricLineEnv is the environment variable that names the Fabric line a
+// test runs against; make passes its FABRIC. Unset means FabricLine31.
+const FabricLineEnv = "FABRIC"
+
+// FabricLineFromEnv is the Fabric line named by FabricLineEnv.
+func FabricLineFromEnv() (string, error) {
+	line := os.Getenv(FabricLineEnv)
+	if line == "" {
+		return FabricLine31, nil
+	}
+	if _, err := LineBinDir("", line); err != nil {
+		return "", err
+	}
+	return line, nil
+}
+
+// LineBinDir is the directory under repoRoot that `make binaries
+// FABRIC=<line>` puts the line's binaries in.
+func LineBinDir(repoRoot, line string) (string, error) {
+	switch line {
+	case FabricLine31:
+		return filepath.Join(repoRoot, "bin"), nil
+	case FabricLine25:
+		return filepath.Join(repoRoot, "bin", "2.5"), nil
+	default:
+		return "", fmt.Errorf("network: unknown Fabric line %q (%s): want %s or %s", line, FabricLineEnv, FabricLine31, FabricLine25)
+	}
+}
+
+// lineOrdererTemplate is the orderer.yaml template for line's orderer: nwo's own
+// for FabricLine31; for FabricLine25 the same without the keys that Fabric
+// 2.5's orderer does not know and refuses (General.Throttling,
+// General.Backoff, General.Cluster.ReplicationPolicy: all at their defaults
+// in nwo's template).
+func lineOrdererTemplate(line string) (string, error) {
+	if line != FabricLine25 {
+		return template.DefaultOrderer, nil
+	}
+	return dropYAMLKeys(template.DefaultOrderer, "  Throttling:", "  Backoff:", "    ReplicationPolicy:")
+}
+
+// lineCoreTemplate adapts the core.yaml template tmpl, made from nwo's, to
+// line's peer: Fabric 2.5 has no TimeWindowCheck auth filter and refuses to
+// start with one configured.
+func lineCoreTemplate(line, tmpl string) (string, error) {
+	if line != FabricLine25 {
+		return tmpl, nil
+	}
+	return dropYAMLKeys(tmpl, "    - name: TimeWindowCheck")
+}
+
+// dropYAMLKeys removes from the YAML text y each key given as its indented
+// line start ("  Backoff:"), with everything nested under it. Every key must
+// occur exactly once.
+func dropYAMLKeys(y string, keys ...string) (string, error) {
+	lines := strings.Split(y, "\n")
+	for _, key := range keys {
+		indent := len(key) - len(strings.TrimLeft(key, " "))
+		var out []string
+		found := 0
+		for i := 0; i < len(lines); i++ {
+			if !strings.HasPrefix(lines[i], key) {
+				out = append(out, lines[i])
+				continue
+			}
+			found++
+			for i+1 < len(lines) {
+				next := lines[i+1]
+				if strings.TrimSpace(next) != "" && len(next)-len(strings.TrimLeft(next, " ")) <= indent {
+					break
+				}
+				i++
+			}
+		}
+		if found != 1 {
+			return "", fmt.Errorf("network: template: %q occurs %d times, want once", strings.TrimSpace(key), found)
+		}
+		lines = out
+	}
+	return strings.Join(lines, "\n"), nil
+}
