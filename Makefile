@@ -25,6 +25,9 @@ FABRIC_VERSION_LDFLAGS := -X $(FABRIC_MOD)/common/metadata.Version=2.5.9 \
 else
 $(error FABRIC=$(FABRIC): the supported Fabric lines are 3.1 and 2.5)
 endif
+# The test harness (integration/network) and integration/fabric-suites/run.sh
+# take the line from the environment.
+export FABRIC
 FABRIC_DIR   = vendor/$(FABRIC_MOD)
 GOBUILD     := CGO_ENABLED=1 $(GO) build -mod=vendor -trimpath
 # The 2.5 module vendors the VM package like any dependency: its vendor tree
@@ -35,7 +38,7 @@ L25_SRCS    := $(shell find cmd/fabric-2.5 -name '*.go' -not -name '*_test.go' -
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
 .PHONY: all vendor check-patches peer binaries test unit-test unit-test-2.5 fuzz peer-test e2e faults soak incluster fabric-suites \
-	fabric-suites-ci demo bench \
+	fabric-suites-ci fabric-suites-ci-2.5 e2e-core e2e-2.5 demo bench \
 	peer-image cluster-up cluster-down images clean generate
 
 all: binaries
@@ -88,8 +91,9 @@ $(BIN)/%: $(LINE_VENDOR) $(VM_SRCS) $(L25_SRCS)
 ## binaries: peer, orderer and the tools the test network needs
 binaries: $(addprefix $(BIN)/,$(FABRIC_CMDS))
 
-## test: the whole suite promised by the README (unit tests, peer start tests, end-to-end on the local cluster)
-test: unit-test fuzz peer-test e2e faults incluster fabric-suites-ci
+## test: the whole suite promised by the README (unit tests, peer start tests, end-to-end on the local cluster;
+## for Fabric 2.5 the e2e core and its lifecycle suite)
+test: unit-test fuzz peer-test e2e faults incluster fabric-suites-ci e2e-2.5 fabric-suites-ci-2.5
 
 # Fuzzes the code package conversion for FUZZTIME.
 fuzz: vendor
@@ -118,7 +122,7 @@ unit-test-2.5:
 	cd cmd/fabric-2.5 && $(GO) test -modfile=$(CURDIR)/$(L25_TEST)/go.mod -mod=readonly -tags fabric25 -count=1 \
 		github.com/fabric-peer-k8s/fabric-peer-k8s/core/... ./...
 
-peer-test: binaries
+peer-test: binaries vendor/.patched
 	$(GO) test -mod=vendor -count=1 -tags peertest -v ./integration/peerstart/...
 
 ## cluster-up / cluster-down: the local single-node Kubernetes, registry and images (state in $(CLUSTER_DIR))
@@ -149,10 +153,25 @@ FAULTS_TIMEOUT ?= 30m
 E2E_ENV = KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) E2E_ARTIFACTS=$(E2E_ARTIFACTS)
 
 ## e2e: the end-to-end suite (Kaniko builds, chaincode pods, relaunch, upgrade) on a real cluster
-e2e: binaries
+e2e: binaries vendor/.patched
 	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
 	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) -ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults'
 	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/network/...
+
+# The suite's core: the "Kubernetes chaincode runtime" container (Kaniko build
+# and cache hit, launch, invoke/query, pod spec, relaunch after deletion and
+# crash, per-chaincode settings, upgrade, a chaincode that does not compile,
+# nothing left after stop).
+E2E_CORE_FOCUS := Kubernetes chaincode runtime
+## e2e-core: the end-to-end suite's core against the FABRIC line's peer
+e2e-core: binaries vendor/.patched
+	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
+	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) \
+		-ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults' -ginkgo.focus='$(E2E_CORE_FOCUS)'
+
+## e2e-2.5: the end-to-end suite's core against the Fabric 2.5 peer (bin/2.5)
+e2e-2.5:
+	$(MAKE) --no-print-directory e2e-core FABRIC=2.5
 
 ## faults: the fault matrix (integration/e2e, label "faults"): cluster components restarted, stopped or
 ## deleted under a running network; needs the local cluster (it restarts its components)
@@ -204,6 +223,10 @@ FABRIC_SUITES_CI := lifecycle
 fabric-suites-ci: binaries vendor
 	$(CLUSTER) up
 	SUITES=$(FABRIC_SUITES_CI) integration/fabric-suites/run.sh
+
+## fabric-suites-ci-2.5: Fabric 2.5's own lifecycle suite against the Fabric 2.5 peer
+fabric-suites-ci-2.5:
+	$(MAKE) --no-print-directory fabric-suites-ci FABRIC=2.5
 
 ## demo: the main job: local cluster, Fabric network in k8s mode, a chaincode deployed, invoked and queried
 demo: binaries

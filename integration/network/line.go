@@ -46,8 +46,12 @@ func LineBinDir(repoRoot, line string) (string, error) {
 	case FabricLine25:
 		return filepath.Join(repoRoot, "bin", "2.5"), nil
 	default:
-		return "", fmt.Errorf("network: unknown Fabric line %q (%s): want %s or %s", line, FabricLineEnv, FabricLine31, FabricLine25)
+		return "", unknownLine(line)
 	}
+}
+
+func unknownLine(line string) error {
+	return fmt.Errorf("network: unknown Fabric line %q (%s): want %s or %s", line, FabricLineEnv, FabricLine31, FabricLine25)
 }
 
 // lineOrdererTemplate is the orderer.yaml template for line's orderer: nwo's own
@@ -56,20 +60,39 @@ func LineBinDir(repoRoot, line string) (string, error) {
 // General.Backoff, General.Cluster.ReplicationPolicy: all at their defaults
 // in nwo's template).
 func lineOrdererTemplate(line string) (string, error) {
-	if line != FabricLine25 {
+	switch line {
+	case FabricLine31:
 		return template.DefaultOrderer, nil
+	case FabricLine25:
+		return dropYAMLKeys(template.DefaultOrderer, "  Throttling:", "  Backoff:", "    ReplicationPolicy:")
+	default:
+		return "", unknownLine(line)
 	}
-	return dropYAMLKeys(template.DefaultOrderer, "  Throttling:", "  Backoff:", "    ReplicationPolicy:")
 }
 
-// lineCoreTemplate adapts the core.yaml template tmpl, made from nwo's, to
-// line's peer: Fabric 2.5 has no TimeWindowCheck auth filter and refuses to
-// start with one configured.
+// lineCoreTemplate adapts the core.yaml template tmpl, made from nwo's
+// (PeerConfig.CoreTemplate), to line: for Fabric 2.5 it is what 2.5's nwo
+// and peer accept. Its peer has no TimeWindowCheck auth filter and refuses to
+// start with one configured; its nwo has neither the delivery client policy
+// nor the chaincode runtime parameters that the template fills in.
 func lineCoreTemplate(line, tmpl string) (string, error) {
-	if line != FabricLine25 {
+	switch line {
+	case FabricLine31:
 		return tmpl, nil
+	case FabricLine25:
+		return dropYAMLKeys(tmpl, "    - name: TimeWindowCheck", "    policy: {{ .PeerDeliveryClientPolicy }}", "  runtimeParams:")
+	default:
+		return "", unknownLine(line)
 	}
-	return dropYAMLKeys(tmpl, "    - name: TimeWindowCheck")
+}
+
+// CoreTemplateFor is CoreTemplate for a peer of the given Fabric line.
+func (c PeerConfig) CoreTemplateFor(line string) (string, error) {
+	t, err := c.CoreTemplate()
+	if err != nil {
+		return "", err
+	}
+	return lineCoreTemplate(line, t)
 }
 
 // dropYAMLKeys removes from the YAML text y each key given as its indented

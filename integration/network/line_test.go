@@ -56,6 +56,9 @@ func TestLineOrdererTemplate(t *testing.T) {
 		require.Contains(t, t25, kept)
 	}
 	require.Equal(t, strings.Count(template.DefaultOrderer, "\n")-12, strings.Count(t25, "\n"))
+
+	_, err = lineOrdererTemplate("2.2")
+	require.ErrorContains(t, err, `unknown Fabric line "2.2"`)
 }
 
 func TestLineCoreTemplate(t *testing.T) {
@@ -65,11 +68,18 @@ func TestLineCoreTemplate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, core, c31)
 
-	c25, err := lineCoreTemplate(FabricLine25, core)
+	c25, err := DefaultPeerConfig("/kubeconfig", "ns").CoreTemplateFor(FabricLine25)
 	require.NoError(t, err)
-	require.NotContains(t, c25, "TimeWindowCheck")
+	for _, gone := range []string{"TimeWindowCheck", "PeerDeliveryClientPolicy", "runtimeParams", "UseWriteBatch", "maxSizeGetMultipleKeys"} {
+		require.NotContains(t, c25, gone)
+	}
 	require.Contains(t, c25, "    - name: ExpirationCheck")
-	require.Equal(t, strings.Count(core, "\n")-1, strings.Count(c25, "\n"))
+	require.Contains(t, c25, "    reconnectTotalTimeThreshold: 3600s\n  localMspType: bccsp\n")
+	require.Contains(t, c25, "kubeconfig: /kubeconfig")
+	require.Equal(t, strings.Count(core, "\n")-7, strings.Count(c25, "\n"))
+
+	_, err = DefaultPeerConfig("/kubeconfig", "ns").CoreTemplateFor("")
+	require.ErrorContains(t, err, `unknown Fabric line ""`)
 }
 
 func TestDropYAMLKeys(t *testing.T) {

@@ -129,11 +129,8 @@ func New(opts Options) (*Harness, error) {
 		pc = *opts.Peer
 	}
 	var err error
-	coreTemplate, err := pc.CoreTemplate()
+	coreTemplate, err := pc.CoreTemplateFor(opts.Fabric)
 	if err != nil {
-		return nil, err
-	}
-	if coreTemplate, err = lineCoreTemplate(opts.Fabric, coreTemplate); err != nil {
 		return nil, err
 	}
 
