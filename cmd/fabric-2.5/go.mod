@@ -185,3 +185,9 @@ replace (
 	github.com/IBM/idemix/bccsp/types => github.com/IBM/idemix/bccsp/types v0.0.0-20240125153755-b3fcea5c7863
 	github.com/hyperledger/fabric-config => github.com/hyperledger/fabric-config v0.1.0
 )
+
+// The goleveldb that the root module's Fabric v3 requires breaks Fabric 2.5's
+// ledger ID store: a peer restarted on its ledgers finds its channels listed
+// but "does not exist" (Fabric 2.5.9's kvledger TestLedgerProvider fails with
+// it). Keep the version Fabric 2.5.9 names.
+replace github.com/syndtr/goleveldb => github.com/syndtr/goleveldb v1.0.1-0.20210305035536-64b5b1c73954
