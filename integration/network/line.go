@@ -50,6 +50,19 @@ func LineBinDir(repoRoot, line string) (string, error) {
 	}
 }
 
+// LineModuleDir is the directory under repoRoot of the Go module that pins
+// line's Fabric (its go.mod).
+func LineModuleDir(repoRoot, line string) (string, error) {
+	switch line {
+	case FabricLine31:
+		return repoRoot, nil
+	case FabricLine25:
+		return filepath.Join(repoRoot, "cmd", "fabric-2.5"), nil
+	default:
+		return "", unknownLine(line)
+	}
+}
+
 func unknownLine(line string) error {
 	return fmt.Errorf("network: unknown Fabric line %q (%s): want %s or %s", line, FabricLineEnv, FabricLine31, FabricLine25)
 }

@@ -26,6 +26,17 @@ func TestLineBinDir(t *testing.T) {
 	require.ErrorContains(t, err, `unknown Fabric line "2.2"`)
 }
 
+func TestLineModuleDir(t *testing.T) {
+	dir, err := LineModuleDir("/repo", FabricLine31)
+	require.NoError(t, err)
+	require.Equal(t, "/repo", dir)
+	dir, err = LineModuleDir("/repo", FabricLine25)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join("/repo", "cmd", "fabric-2.5"), dir)
+	_, err = LineModuleDir("/repo", "2")
+	require.ErrorContains(t, err, `unknown Fabric line "2"`)
+}
+
 func TestFabricLineFromEnv(t *testing.T) {
 	t.Setenv(FabricLineEnv, "")
 	line, err := FabricLineFromEnv()
