@@ -76,7 +76,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(s.Peer.VM.Registry, "/", 2)[0])
 		fmt.Fprintf(GinkgoWriter, "repo %s, kubeconfig %s, namespace %s\n", s.RepoRoot, s.Kubeconfig, s.Namespace)
 
-		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
+		Expect(network.CheckBinaries(s.BinDir)).To(Succeed())
 		var err error
 		kube, err = network.NewKube(s.Kubeconfig, s.Namespace)
 		Expect(err).NotTo(HaveOccurred())

@@ -118,7 +118,7 @@ var _ = Describe("Node.js chaincode", Ordered, ContinueOnFailure, Label("node"),
 		reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(s.Peer.VM.Registry, "/", 2)[0])
 		fmt.Fprintf(GinkgoWriter, "node network in namespace %s, chaincode.node.runtime %s\n", s.Namespace, s.Peer.NodeEnvImage)
 
-		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
+		Expect(network.CheckBinaries(s.BinDir)).To(Succeed())
 		var err error
 		kube, err = network.NewKube(s.Kubeconfig, s.Namespace)
 		Expect(err).NotTo(HaveOccurred())

@@ -67,7 +67,7 @@ var _ = Describe("Prebuilt chaincode images (type k8s)", Ordered, ContinueOnFail
 		ctx, cancel = context.WithCancel(context.Background())
 		fmt.Fprintf(GinkgoWriter, "prebuilt network in namespace %s\n", s.Namespace)
 
-		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
+		Expect(network.CheckBinaries(s.BinDir)).To(Succeed())
 		var err error
 		kube, err = network.NewKube(s.Kubeconfig, s.Namespace)
 		Expect(err).NotTo(HaveOccurred())

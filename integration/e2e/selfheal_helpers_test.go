@@ -77,7 +77,7 @@ func (n *healNet) start(suffix string) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	fmt.Fprintf(GinkgoWriter, "%s network in namespace %s, ctr %s --address %s\n", suffix, n.s.Namespace, n.ctrBin, n.ctrAddress)
 
-	Expect(network.CheckBinaries(filepath.Join(n.s.RepoRoot, "bin"))).To(Succeed())
+	Expect(network.CheckBinaries(n.s.BinDir)).To(Succeed())
 	out, err := exec.Command(n.ctrBin, "--address", n.ctrAddress, "version").CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "ctr is needed to SIGKILL chaincode containers (E2E_CTR, E2E_CONTAINERD_ADDRESS): %s", out)
 
