@@ -61,6 +61,7 @@ func newFixture(t *testing.T) *fixture {
 		_, err := os.Stat(b)
 		require.NoErrorf(t, err, "%s is missing: run `make binaries FABRIC=%s` first", b, line)
 	}
+	t.Logf("Fabric %s: %s", line, peerBin)
 
 	dir := t.TempDir()
 	list := exec.Command("go", "list", "-mod=mod", "-m", "-f", "{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}", "github.com/hyperledger/fabric")
