@@ -20,7 +20,8 @@
 #
 # Both images are cached: rebuilt only when their inputs change or they are missing from the registry.
 # Usage: images/peer/build-local.sh [--force]     (needs: make peer; integration/cluster/cluster.sh up)
-# Env:   PEER_IMAGE (default localhost:5000/fabric-peer-k8s/peer:3.1.1), PEER_BASE_IMAGE, BUILD_TIMEOUT (s)
+# Env:   FABRIC (3.1, or 2.5: bin/2.5/peer and Fabric 2.5.9's sampleconfig, tags 2.5.9),
+#        PEER_IMAGE (default localhost:5000/fabric-peer-k8s/peer:3.1.1), PEER_BASE_IMAGE, BUILD_TIMEOUT (s)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,16 +30,22 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../integration/cluster/lib/images.sh
 . "$CLUSTER_SRC/lib/images.sh"
 
-PEER_IMAGE=${PEER_IMAGE:-$IMAGE_PREFIX/peer:3.1.1}
-PEER_BASE_IMAGE=${PEER_BASE_IMAGE:-$IMAGE_PREFIX/peer-base:3.1.1}
+# Fabric line: its release, peer binary, module (for the sampleconfig) and
+# the suffix of its cache stamps.
+case ${FABRIC:-3.1} in
+3.1) FABRIC_VERSION=3.1.1 PEER_BIN=$REPO_ROOT/bin/peer FABRIC_MODDIR=$REPO_ROOT STAMP= ;;
+2.5) FABRIC_VERSION=2.5.9 PEER_BIN=$REPO_ROOT/bin/2.5/peer FABRIC_MODDIR=$REPO_ROOT/cmd/fabric-2.5 STAMP=-2.5 ;;
+*) die "FABRIC=$FABRIC: the supported Fabric lines are 3.1 and 2.5" ;;
+esac
+PEER_IMAGE=${PEER_IMAGE:-$IMAGE_PREFIX/peer:$FABRIC_VERSION}
+PEER_BASE_IMAGE=${PEER_BASE_IMAGE:-$IMAGE_PREFIX/peer-base:$FABRIC_VERSION}
 BUILD_NS=fpk-peer-image
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-900}
 FORCE=0
 [ "${1:-}" = --force ] && FORCE=1
 
-PEER_BIN=$REPO_ROOT/bin/peer
 DOCKERFILE=$REPO_ROOT/images/peer/Dockerfile
-[ -x "$PEER_BIN" ] || die "$PEER_BIN missing: run 'make peer'"
+[ -x "$PEER_BIN" ] || die "$PEER_BIN missing: run 'make peer FABRIC=${FABRIC:-3.1}'"
 registry_up || die "registry not running on $REGISTRY_ADDR: run 'integration/cluster/cluster.sh up'"
 mkdir -p "$IMAGES" "$CACHE" "$LOGS"
 
@@ -48,12 +55,12 @@ cached() { [ "$FORCE" = 0 ] && image_cached "$1" "$2" "$3"; }
 # ---------------------------------------------------------------- 1. base image (umoci + skopeo)
 image_peer_base() {
 	local key base fabric w r s
-	fabric=$(cd "$REPO_ROOT" && "$GO" list -mod=mod -m -f '{{.Dir}}' github.com/hyperledger/fabric)
+	fabric=$(cd "$FABRIC_MODDIR" && "$GO" list -mod=mod -m -f '{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}' github.com/hyperledger/fabric)
 	[ -f "$fabric/sampleconfig/core.yaml" ] || die "no sampleconfig in $fabric"
 	base=$(ccenv_rootfs_tar)
 	key=$(hash_str "$(declare -f image_peer_base oci_image layer_tar)" "$base" "$PEER_BASE_IMAGE" \
 		"$(cd "$fabric/sampleconfig" && find core.yaml msp -type f -print0 | sort -z | xargs -0 sha256sum)")
-	if cached peer-base "$key" "$PEER_BASE_IMAGE"; then log "image peer-base: cached"; return 0; fi
+	if cached "peer-base$STAMP" "$key" "$PEER_BASE_IMAGE"; then log "image peer-base: cached"; return 0; fi
 	s=$(date +%s)
 	w=$IMAGES/work/peer-base; r=$w/layout-root; rm -rf "$w"; mkdir -p "$r"
 	mkdir -p "$r/etc/hyperledger/fabric" "$r/var/hyperledger/production" "$r/usr/local/bin"
@@ -63,14 +70,14 @@ image_peer_base() {
 	echo 'hosts: files dns' >"$r/etc/nsswitch.conf"
 	chown -R 0:0 "$r"
 	layer_tar "$r" "$w/layer-fabric.tar"
-	oci_image "$w/layout" 3.1.1 \
+	oci_image "$w/layout" "$FABRIC_VERSION" \
 		--config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		--config.env FABRIC_CFG_PATH=/etc/hyperledger/fabric --config.env FABRIC_VER=3.1.1 \
+		--config.env FABRIC_CFG_PATH=/etc/hyperledger/fabric --config.env FABRIC_VER="$FABRIC_VERSION" \
 		--config.exposedports 7051/tcp --config.cmd peer --config.cmd node --config.cmd start \
 		-- "$base" "$w/layer-fabric.tar"
-	push_image "$w/layout" 3.1.1 "$PEER_BASE_IMAGE"
+	push_image "$w/layout" "$FABRIC_VERSION" "$PEER_BASE_IMAGE"
 	rm -rf "$w"
-	echo "$key" >"$IMAGES/peer-base.stamp"
+	echo "$key" >"$IMAGES/peer-base$STAMP.stamp"
 	log "image peer-base: built in $(($(date +%s) - s))s"
 	echo "$(date -u +%FT%TZ) peer-base-image $(($(date +%s) - s))s" >>"$CLUSTER_DIR/timings.log"
 }
@@ -78,9 +85,9 @@ image_peer_base() {
 # ---------------------------------------------------------------- 2. Dockerfile step (Kaniko Job)
 image_peer() {
 	local key ctx s job digest
-	key=$(hash_str "$(declare -f image_peer)" "$(cat "$IMAGES/peer-base.stamp")" "$PEER_IMAGE" \
+	key=$(hash_str "$(declare -f image_peer)" "$(cat "$IMAGES/peer-base$STAMP.stamp")" "$PEER_IMAGE" \
 		"$(hash_files "$DOCKERFILE" "$PEER_BIN")")
-	if cached peer "$key" "$PEER_IMAGE"; then log "image peer: cached ($PEER_IMAGE)"; return 0; fi
+	if cached "peer$STAMP" "$key" "$PEER_IMAGE"; then log "image peer: cached ($PEER_IMAGE)"; return 0; fi
 	s=$(date +%s)
 	# build context = repository layout reduced to what the Dockerfile uses (hard links, no copy)
 	ctx=$IMAGES/peer-context; rm -rf "$ctx"; mkdir -p "$ctx/bin" "$ctx/images/peer"
@@ -143,7 +150,7 @@ image_peer() {
 		-o jsonpath='{.items[0].status.containerStatuses[0].state.terminated.message}')
 	kubectl_ delete namespace "$BUILD_NS" --wait=false >/dev/null
 	rm -rf "$ctx"
-	echo "$key" >"$IMAGES/peer.stamp"
+	echo "$key" >"$IMAGES/peer$STAMP.stamp"
 	log "image peer: built $PEER_IMAGE@$digest in $(($(date +%s) - s))s (Kaniko in-cluster)"
 	echo "$(date -u +%FT%TZ) peer-image-kaniko $(($(date +%s) - s))s" >>"$CLUSTER_DIR/timings.log"
 }

@@ -39,6 +39,7 @@ import (
 //	                             local cluster's)
 //	E2E_HEAL_CYCLES              install/invoke/kill/upgrade cycles of the self-healing suite (default 20;
 //	                             `make soak` runs 200)
+//	FABRIC                       Fabric line of the binaries: 3.1 (default, bin/) or 2.5 (bin/2.5/)
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
 	suiteConfig, reporterConfig := GinkgoConfiguration()
@@ -49,7 +50,10 @@ func TestE2E(t *testing.T) {
 }
 
 type settings struct {
-	RepoRoot   string
+	RepoRoot string
+	// Fabric is the Fabric line under test and BinDir its binaries.
+	Fabric     string
+	BinDir     string
 	Kubeconfig string
 	Namespace  string
 	Keep       bool
@@ -72,6 +76,10 @@ func loadSettings() settings {
 		AllowLeftovers: os.Getenv("E2E_ALLOW_SHUTDOWN_LEFTOVERS") == "1",
 		RegistryAddr:   firstNonEmpty(os.Getenv("E2E_REGISTRY_ADDR"), "127.0.0.1:5000"),
 	}
+	s.Fabric, err = network.FabricLineFromEnv()
+	Expect(err).NotTo(HaveOccurred())
+	s.BinDir, err = network.LineBinDir(root, s.Fabric)
+	Expect(err).NotTo(HaveOccurred())
 	if s.Namespace == "" {
 		b := make([]byte, 3)
 		_, _ = rand.Read(b)

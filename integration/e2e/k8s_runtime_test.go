@@ -76,7 +76,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		reg = network.NewRegistryClient(s.RegistryAddr, strings.SplitN(s.Peer.VM.Registry, "/", 2)[0])
 		fmt.Fprintf(GinkgoWriter, "repo %s, kubeconfig %s, namespace %s\n", s.RepoRoot, s.Kubeconfig, s.Namespace)
 
-		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
+		Expect(network.CheckBinaries(s.BinDir)).To(Succeed())
 		var err error
 		kube, err = network.NewKube(s.Kubeconfig, s.Namespace)
 		Expect(err).NotTo(HaveOccurred())
@@ -143,6 +143,12 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		recordTiming("install_org2_cached", r.Duration)
 		Consistently(jobs.Count, 3*time.Second, 500*time.Millisecond).Should(Equal(before), "a build Job was created for an image that exists: %v", newJobs(before))
 		nwo.EnsureInstalled(h.Network, kv1.Label, kv1.PackageID, h.Org2Peer())
+
+		By("the VM's metrics on the peers' operations endpoints: Org1's build, Org2's cache hit")
+		Expect(h.PeerMetrics(ctx, h.Org1Peer())).To(ContainSubstring(
+			fmt.Sprintf(`k8scontroller_chaincode_image_build_duration_count{chaincode=%q,success="true"} 1`, kv1.PackageID)))
+		Expect(h.PeerMetrics(ctx, h.Org2Peer())).To(ContainSubstring(
+			fmt.Sprintf(`k8scontroller_chaincode_image_cache_hits{chaincode=%q} 1`, kv1.PackageID)))
 
 		By("approving for both orgs and committing: the peers launch the chaincode once it is defined and installed")
 		start := time.Now()

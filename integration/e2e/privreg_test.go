@@ -91,7 +91,7 @@ var _ = Describe("Private registry with authentication and TLS", Ordered, Contin
 		if certsDir == "" {
 			Skip(fmt.Sprintf("needs the local cluster of integration/cluster (its containerd must trust the registry's CA; no config/certs.d next to %s)", s.Kubeconfig))
 		}
-		Expect(network.CheckBinaries(filepath.Join(s.RepoRoot, "bin"))).To(Succeed())
+		Expect(network.CheckBinaries(s.BinDir)).To(Succeed())
 
 		By("starting docker-registry with htpasswd authentication and TLS on 127.0.0.1:5443")
 		password := "p-" + strings.TrimPrefix(s.Namespace, "fpk-e2e-privreg-")

@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +56,7 @@ func (n *sideNetwork) start(name string, configure func(s *settings, kube *netwo
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	fmt.Fprintf(GinkgoWriter, "%s network in namespace %s\n", name, n.s.Namespace)
 
-	ExpectWithOffset(1, network.CheckBinaries(filepath.Join(n.s.RepoRoot, "bin"))).To(Succeed())
+	ExpectWithOffset(1, network.CheckBinaries(n.s.BinDir)).To(Succeed())
 	kube, err := network.NewKube(n.s.Kubeconfig, n.s.Namespace)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	ExpectWithOffset(1, kube.Ping(n.ctx)).To(Succeed(), "the local cluster (%s) is not ready", n.s.Kubeconfig)

@@ -2,10 +2,12 @@
 # Copyright fabric-peer-k8s authors. All Rights Reserved.
 # SPDX-License-Identifier: Apache-2.0
 #
-# Runs Fabric v3.1.1's own Ginkgo integration suites (integration/<suite> of the
-# pinned Fabric module) against the patched peer from bin/ in vm.type: k8s mode:
-# chaincode is built by Kaniko and runs as Pods on the cluster.
+# Runs Fabric's own Ginkgo integration suites (integration/<suite> of the
+# pinned Fabric module) against the patched peer in vm.type: k8s mode: chaincode
+# is built by Kaniko and runs as Pods on the cluster.
 #
+#   FABRIC=3.1            Fabric line: 3.1 (v3.1.1, this module, bin/) or 2.5
+#                         (v2.5.9, the module in cmd/fabric-2.5, bin/2.5/)
 #   SUITES=lifecycle,e2e  suites to run (default: all that pass here, see README.md)
 #   FOCUS=regex           ginkgo focus (optional)
 #   FOCUS_<suite>=regex   ginkgo focus for one suite, e.g. FOCUS_e2e
@@ -13,17 +15,33 @@
 #   SUITE_TIMEOUT=60m     per suite
 #   KEEP=1                keep the namespace (default: deleted at the end)
 #
-# How: a shadow copy of this module (go.mod, hard-linked vendor/) gets Fabric's
+# How: a shadow copy of the line's module (go.mod, hard-linked vendor/) gets Fabric's
 # integration/ tree in vendor/ with patches/*.patch applied (0001 is the set-up
 # hook in nwo, the others are per-spec changes listed in README.md); each
 # suite's test binary is built from it and runs in its copied directory.
-# Writes .build/fabric-suites/report.md.
+# Writes .build/fabric-suites/report.md (FABRIC=2.5: .build/fabric-suites-2.5/).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-BUILD=$REPO/.build/fabric-suites
 FABRIC_MOD=github.com/hyperledger/fabric
+FABRIC=${FABRIC:-3.1}
+# Per line: the module whose vendor tree holds the patched Fabric, the
+# binaries, and the modules the module chaincode (step 1) requires.
+case $FABRIC in
+3.1)
+	MODDIR=$REPO BINDIR=$REPO/bin BUILD=$REPO/.build/fabric-suites SKIPS=$HERE/skips.txt
+	CC_MODS="github.com/hyperledger/fabric-chaincode-go/v2 github.com/hyperledger/fabric-protos-go-apiv2"
+	;;
+2.5)
+	MODDIR=$REPO/cmd/fabric-2.5 BINDIR=$REPO/bin/2.5 BUILD=$REPO/.build/fabric-suites-2.5 SKIPS=$HERE/skips-2.5.txt
+	CC_MODS="github.com/hyperledger/fabric-chaincode-go github.com/hyperledger/fabric-protos-go"
+	;;
+*)
+	echo "fabric-suites: FABRIC=$FABRIC: the supported Fabric lines are 3.1 and 2.5" >&2
+	exit 1
+	;;
+esac
 SUITES=${SUITES:-lifecycle,e2e,sbe,pvtdatapurge,pvtdata,gateway,discovery,msp}
 FOCUS=${FOCUS:-}
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-60m}
@@ -37,7 +55,7 @@ die() { log "$*"; exit 1; }
 
 cd "$REPO"
 for b in peer orderer configtxgen cryptogen osnadmin; do
-	[ -x "bin/$b" ] || die "bin/$b missing: run 'make binaries' first"
+	[ -x "$BINDIR/$b" ] || die "$BINDIR/$b missing: run 'make binaries FABRIC=$FABRIC' first"
 done
 [ -f "$KUBECONFIG" ] || die "kubeconfig $KUBECONFIG not found (make cluster-up)"
 command -v jq >/dev/null || die "jq is needed by nwo"
@@ -48,14 +66,15 @@ command -v jq >/dev/null || die "jq is needed by nwo"
 # module: vendor/ hard-linked, Fabric's full integration/ tree copied into
 # vendor/github.com/hyperledger/fabric/integration and patched, its packages
 # added to vendor/modules.txt.
-FABRIC_SRC=$($GO list -mod=mod -m -f '{{.Dir}}' $FABRIC_MOD)
+FABRIC_SRC=$(cd "$MODDIR" && $GO list -mod=mod -m -f '{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}' $FABRIC_MOD)
 [ -d "$FABRIC_SRC/integration" ] || die "no integration/ in $FABRIC_SRC"
+[ -f "$MODDIR/vendor/modules.txt" ] || die "$MODDIR/vendor missing: run 'make vendor FABRIC=$FABRIC' first"
 [ -f vendor/modules.txt ] || die "vendor/ missing: run 'make vendor' first"
 SHADOW=$BUILD/shadow
 VFAB=$SHADOW/vendor/$FABRIC_MOD
 rm -rf "$SHADOW" "$BUILD/cc" "$BUILD/reports"
 mkdir -p "$SHADOW" "$BUILD/cc" "$BUILD/bin" "$BUILD/reports"
-cp -al vendor "$SHADOW/vendor"
+cp -al "$MODDIR/vendor" "$SHADOW/vendor"
 rm -rf "$VFAB/integration" "$SHADOW/vendor/modules.txt"
 cp -r "$FABRIC_SRC/integration" "$VFAB/"
 chmod -R u+w "$VFAB/integration"
@@ -72,11 +91,22 @@ CCAAS=$VFAB/release/$($GO env GOOS)-$($GO env GOARCH)/builders/ccaas/bin
 mkdir -p "$CCAAS"
 $GO build -mod=vendor -o "$CCAAS/detect" ./integration/fabric-suites/ccaas-builder
 ln "$CCAAS/detect" "$CCAAS/build" && ln "$CCAAS/detect" "$CCAAS/release"
-cp go.mod go.sum "$SHADOW/"
-# packages the suites import that this module does not: "<module> <package>"
+cp "$MODDIR/go.mod" "$MODDIR/go.sum" "$SHADOW/"
+# A replacement by relative path (cmd/fabric-2.5's "=> ../..") is made
+# absolute, in go.mod and in the vendor manifest alike.
+if [ "$MODDIR" != "$REPO" ]; then
+	sed -i "s#=> \.\./\.\.\$#=> $REPO#" "$SHADOW/go.mod"
+	sed "s#=> \.\./\.\.\$#=> $REPO#" "$MODDIR/vendor/modules.txt" >"$BUILD/modules.txt"
+else
+	cp vendor/modules.txt "$BUILD/modules.txt"
+fi
+# packages the suites import that the line's module does not: "<module> <package>"
 EXTRA_PKGS="github.com/onsi/gomega github.com/onsi/gomega/gmeasure
 github.com/onsi/gomega github.com/onsi/gomega/gmeasure/table
 $FABRIC_MOD $FABRIC_MOD/internal/test"
+SUITE_PKGS=
+IFS=',' read -ra suites <<<"$SUITES"
+for s in "${suites[@]}"; do SUITE_PKGS="$SUITE_PKGS $FABRIC_MOD/integration/$s"; done
 {
 	# Fabric's integration packages (nested modules such as
 	# integration/chaincode/module are not packages of Fabric's module)
@@ -86,17 +116,32 @@ $FABRIC_MOD $FABRIC_MOD/internal/test"
 			[ -z "$nested" ] && echo "$FABRIC_MOD $FABRIC_MOD/$d"
 		done)
 	echo "$EXTRA_PKGS"
-} | awk 'NR == FNR { if ($0 !~ /^#/) have[$0] = 1; next } !($2 in have)' vendor/modules.txt - >"$BUILD/extra-pkgs"
+	# everything the suites import (the Fabric 2.5 module vendors no test
+	# framework), resolved offline in the module graph
+	(cd "$SHADOW" && GOFLAGS=-mod=mod GOPROXY=off GOWORK=off GOTOOLCHAIN=local \
+		$GO list -deps -test -f '{{with .Module}}{{.Path}} {{end}}{{.ImportPath}}' $SUITE_PKGS | awk 'NF == 2')
+} | sort -u | awk 'NR == FNR { if ($0 !~ /^#/) have[$0] = 1; next } !($2 in have)' "$BUILD/modules.txt" - >"$BUILD/extra-pkgs"
 while read -r m p; do
 	case $p in "$FABRIC_MOD"/integration | "$FABRIC_MOD"/integration/*) continue ;; esac # copied above
-	src=$($GO list -mod=mod -m -f '{{.Dir}}' "$m")/${p#"$m"}
-	mkdir -p "$SHADOW/vendor/$p" && cp "$src"/*.go "$SHADOW/vendor/$p/" && chmod u+w "$SHADOW/vendor/$p"/*.go
-	rm -f "$SHADOW/vendor/$p"/*_test.go
+	src=$(cd "$MODDIR" && $GO list -mod=mod -m -f '{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}' "$m")/${p#"$m"}
+	mkdir -p "$SHADOW/vendor/$p" &&
+		find "$src" -maxdepth 1 -type f ! -name '*_test.go' -exec cp {} "$SHADOW/vendor/$p/" \; &&
+		chmod -R u+w "$SHADOW/vendor/$p"
 done <"$BUILD/extra-pkgs"
+# modules none of whose packages the line's module vendors: required and
+# listed explicitly, with the Go version their packages are compiled for
+: >"$BUILD/extra-mods"
+for m in $(awk '{ print $1 }' "$BUILD/extra-pkgs" | sort -u); do
+	grep -q "^# $m " "$BUILD/modules.txt" && continue
+	read -r v gv < <(cd "$MODDIR" && $GO list -mod=mod -m -f '{{.Version}} {{.GoVersion}}' "$m")
+	(cd "$SHADOW" && $GO mod edit -require="$m@$v")
+	{ echo "# $m $v"; echo "## explicit${gv:+; go $gv}"; awk -v m="$m" '$1 == m { print $2 }' "$BUILD/extra-pkgs"; } >>"$BUILD/extra-mods"
+done
 awk 'NR == FNR { extra[$1] = extra[$1] $2 "\n"; next }
 	/^# / { if (cur != "") printf "%s", extra[cur]; cur = ""; split($0, f, " "); if (f[2] in extra) cur = f[2] }
 	{ print }
-	END { if (cur != "") printf "%s", extra[cur] }' "$BUILD/extra-pkgs" vendor/modules.txt >"$SHADOW/vendor/modules.txt"
+	END { if (cur != "") printf "%s", extra[cur] }' "$BUILD/extra-pkgs" "$BUILD/modules.txt" >"$SHADOW/vendor/modules.txt"
+cat "$BUILD/extra-mods" >>"$SHADOW/vendor/modules.txt"
 
 # integration/chaincode/module is a nested Go module, left out of Fabric's
 # module zip; e2e packages it by directory. Recreate it from the simple
@@ -113,11 +158,11 @@ if [ ! -f "$MODCC/go.mod" ]; then
 		echo
 		echo "go 1.24"
 		echo
-		for m in github.com/hyperledger/fabric-chaincode-go/v2 github.com/hyperledger/fabric-protos-go-apiv2; do
-			echo "require $m $($GO list -mod=mod -m -f '{{.Version}}' $m)"
+		for m in $CC_MODS; do
+			echo "require $m $(cd "$MODDIR" && $GO list -mod=mod -m -f '{{.Version}}' $m)"
 		done
 	} >"$MODCC/go.mod"
-	cp go.sum "$MODCC/go.sum"
+	cp "$MODDIR/go.sum" "$MODCC/go.sum"
 	# tidy may select versions (e.g. of grpc) that Fabric's go.sum does not
 	# list: it takes them, and their checksums, through the module proxy
 	# (GOPROXY=off would need a checksum database cached by an earlier run);
@@ -144,18 +189,18 @@ cleanup() {
 $KUBECTL create namespace "$NS" >/dev/null
 trap cleanup EXIT
 $GO build -mod=vendor -o "$BUILD/bin/coretemplate" ./integration/fabric-suites/coretemplate
-"$BUILD/bin/coretemplate" -kubeconfig "$KUBECONFIG" -namespace "$NS" -o "$BUILD/core-k8s.yaml.tmpl"
+"$BUILD/bin/coretemplate" -fabric "$FABRIC" -kubeconfig "$KUBECONFIG" -namespace "$NS" -o "$BUILD/core-k8s.yaml.tmpl"
 $GO build -mod=vendor -o "$BUILD/bin/report" ./integration/fabric-suites/report
 
 # --- 4. skips ---------------------------------------------------------------
-# skips.txt: suite|regex on the full spec text|reason
+# skips.txt (FABRIC=2.5: skips-2.5.txt): suite|regex on the full spec text|reason
 skip_regex() {
 	local suite=$1 re=""
 	while IFS='|' read -r s rx _; do
 		[[ -z "$s" || "$s" == \#* ]] && continue
 		[ "$s" = "$suite" ] || continue
 		re="${re:+$re|}($rx)"
-	done <"$HERE/skips.txt"
+	done <"$SKIPS"
 	echo "$re"
 }
 
@@ -188,7 +233,7 @@ for s in "${suites[@]}"; do
 	since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	(cd "$VFAB/integration/$s" &&
 		env FABRIC_K8S_CORE_TEMPLATE="$BUILD/core-k8s.yaml.tmpl" \
-			FABRIC_K8S_BIN_DIR="$REPO/bin" FABRIC_K8S_CC_ROOT="$BUILD/cc" \
+			FABRIC_K8S_BIN_DIR="$BINDIR" FABRIC_K8S_CC_ROOT="$BUILD/cc" \
 			FABRIC_K8S_NAMESPACE="$NS" FABRIC_K8S_KUBECTL="$KUBECTL" \
 			GOFLAGS="$CC_GOFLAGS" GOPROXY=off GOTOOLCHAIN=local GOWORK=off \
 			nice "$BUILD/bin/$s.test" "${args[@]}") 2>&1 | tee "$BUILD/reports/$s.log" || rc=1
@@ -198,7 +243,7 @@ for s in "${suites[@]}"; do
 	log "suite $s: ${took}s"
 done
 
-"$BUILD/bin/report" -skips "$HERE/skips.txt" -durations "$BUILD/reports/durations" \
+"$BUILD/bin/report" -skips "$SKIPS" -durations "$BUILD/reports/durations" \
 	-o "$BUILD/report.md" "$BUILD"/reports/*.json || rc=1
 rm -f "$BUILD/reports/durations"
 log "report: $BUILD/report.md"

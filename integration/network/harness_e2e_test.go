@@ -28,7 +28,11 @@ func TestHarnessStartStop(t *testing.T) {
 	RegisterTestingT(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	Expect(err).NotTo(HaveOccurred())
-	if err := CheckBinaries(filepath.Join(root, "bin")); err != nil {
+	line, err := FabricLineFromEnv()
+	Expect(err).NotTo(HaveOccurred())
+	binDir, err := LineBinDir(root, line)
+	Expect(err).NotTo(HaveOccurred())
+	if err := CheckBinaries(binDir); err != nil {
 		t.Skip(err)
 	}
 	tmp := t.TempDir()

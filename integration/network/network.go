@@ -37,10 +37,13 @@ const ChannelName = "testchannel"
 
 // Options configure a Harness.
 type Options struct {
-	// RepoRoot is the fabric-peer-k8s checkout; binaries come from
-	// RepoRoot/bin unless BinDir is set.
+	// RepoRoot is the fabric-peer-k8s checkout; binaries come from BinDir,
+	// by default the Fabric line's directory under RepoRoot (LineBinDir).
 	RepoRoot string
 	BinDir   string
+	// Fabric is the Fabric line of the binaries (FabricLine31 or
+	// FabricLine25); empty: the one FabricLineEnv names.
+	Fabric string
 	// Kubeconfig and Namespace for the VM (the namespace must exist); not
 	// needed when Peer.Docker selects DockerVM.
 	Kubeconfig string
@@ -89,8 +92,19 @@ func New(opts Options) (*Harness, error) {
 	if opts.RepoRoot == "" {
 		return nil, fmt.Errorf("network: RepoRoot is required")
 	}
+	if opts.Fabric == "" {
+		line, err := FabricLineFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		opts.Fabric = line
+	}
 	if opts.BinDir == "" {
-		opts.BinDir = filepath.Join(opts.RepoRoot, "bin")
+		dir, err := LineBinDir(opts.RepoRoot, opts.Fabric)
+		if err != nil {
+			return nil, err
+		}
+		opts.BinDir = dir
 	}
 	docker := opts.Peer != nil && opts.Peer.Docker != nil
 	if !docker {
@@ -115,7 +129,7 @@ func New(opts Options) (*Harness, error) {
 		pc = *opts.Peer
 	}
 	var err error
-	coreTemplate, err := pc.CoreTemplate()
+	coreTemplate, err := pc.CoreTemplateFor(opts.Fabric)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +161,12 @@ func New(opts Options) (*Harness, error) {
 	for _, p := range config.Profiles {
 		p.AppCapabilities = []string{"V2_5"}
 	}
-	config.Templates = &nwo.Templates{Core: coreTemplate}
+	ordererTemplate, err := lineOrdererTemplate(opts.Fabric)
+	if err != nil {
+		h.Cleanup()
+		return nil, err
+	}
+	config.Templates = &nwo.Templates{Core: coreTemplate, Orderer: ordererTemplate}
 
 	h.Network = nwo.New(config, h.Opts.RootDir, nil, h.Opts.StartPort, h.components.Components())
 	// nwo adds Fabric's own "binary" and "ccaas" external builders relative

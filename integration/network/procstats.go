@@ -63,32 +63,47 @@ func (h *Harness) PeerStats(ctx context.Context, p *nwo.Peer) (Stats, error) {
 		return st, err
 	}
 
-	authClient, _ := nwo.PeerOperationalClients(h.Network, p)
-	defer authClient.CloseIdleConnections()
-	url := "https://" + h.Network.PeerAddress(p, nwo.OperationsPort) + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	text, err := h.PeerMetrics(ctx, p)
 	if err != nil {
 		return st, err
 	}
-	// One connection per sample, closed afterwards: the sampling itself
-	// must not hold descriptors open in the peer.
-	req.Close = true
-	resp, err := authClient.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("%s /metrics: %w", p.ID(), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return st, fmt.Errorf("%s /metrics: %s: %s", p.ID(), resp.Status, strings.TrimSpace(string(b)))
-	}
-	m, err := ParseMetrics(resp.Body, metricGoroutines, metricHeapInuse)
+	m, err := ParseMetrics(strings.NewReader(text), metricGoroutines, metricHeapInuse)
 	if err != nil {
 		return st, fmt.Errorf("%s /metrics: %w", p.ID(), err)
 	}
 	st.Goroutines = int(m[metricGoroutines])
 	st.HeapInuseBytes = int64(m[metricHeapInuse])
 	return st, nil
+}
+
+// PeerMetrics is what p's operations endpoint serves on /metrics
+// (Prometheus text format; the endpoint requires a TLS client certificate,
+// nwo's authenticated operations client has one).
+func (h *Harness) PeerMetrics(ctx context.Context, p *nwo.Peer) (string, error) {
+	authClient, _ := nwo.PeerOperationalClients(h.Network, p)
+	defer authClient.CloseIdleConnections()
+	url := "https://" + h.Network.PeerAddress(p, nwo.OperationsPort) + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	// One connection per sample, closed afterwards: the sampling itself
+	// must not hold descriptors open in the peer.
+	req.Close = true
+	resp, err := authClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%s /metrics: %w", p.ID(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return "", fmt.Errorf("%s /metrics: %s: %s", p.ID(), resp.Status, strings.TrimSpace(string(b)))
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return "", fmt.Errorf("%s /metrics: %w", p.ID(), err)
+	}
+	return string(b), nil
 }
 
 // ParseMetrics reads the unlabelled samples named names from Prometheus

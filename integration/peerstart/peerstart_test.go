@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,15 +47,26 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	peerBin := filepath.Join(root, "bin", "peer")
-	cryptogen := filepath.Join(root, "bin", "cryptogen")
+	// The Fabric line (FABRIC) picks the binaries and the module whose
+	// sampleconfig the peer starts with.
+	line, err := network.FabricLineFromEnv()
+	require.NoError(t, err)
+	binDir, err := network.LineBinDir(root, line)
+	require.NoError(t, err)
+	modDir, err := network.LineModuleDir(root, line)
+	require.NoError(t, err)
+	peerBin := filepath.Join(binDir, "peer")
+	cryptogen := filepath.Join(binDir, "cryptogen")
 	for _, b := range []string{peerBin, cryptogen} {
 		_, err := os.Stat(b)
-		require.NoErrorf(t, err, "%s is missing: run `make binaries` first", b)
+		require.NoErrorf(t, err, "%s is missing: run `make binaries FABRIC=%s` first", b, line)
 	}
+	t.Logf("Fabric %s: %s", line, peerBin)
 
 	dir := t.TempDir()
-	out, err := exec.Command("go", "list", "-mod=mod", "-m", "-f", "{{.Dir}}", "github.com/hyperledger/fabric").Output()
+	list := exec.Command("go", "list", "-mod=mod", "-m", "-f", "{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}", "github.com/hyperledger/fabric")
+	list.Dir = modDir
+	out, err := list.Output()
 	require.NoError(t, err, "locating the Fabric module")
 	coreYAML, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "sampleconfig", "core.yaml"))
 	require.NoError(t, err)

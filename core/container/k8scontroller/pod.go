@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"fmt"
 
-	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
@@ -47,11 +46,11 @@ fi
 // chaincodeArgs mirrors DockerVM.GetArgs.
 func chaincodeArgs(ccType, peerAddress string) ([]string, error) {
 	switch ccType {
-	case pb.ChaincodeSpec_GOLANG.String(), pb.ChaincodeSpec_CAR.String():
+	case ccTypeGolang.String(), ccTypeCar.String():
 		return []string{"chaincode", fmt.Sprintf("-peer.address=%s", peerAddress)}, nil
-	case pb.ChaincodeSpec_JAVA.String():
+	case ccTypeJava.String():
 		return []string{"/root/chaincode-java/start", "--peerAddress", peerAddress}, nil
-	case pb.ChaincodeSpec_NODE.String():
+	case ccTypeNode.String():
 		return []string{"/bin/sh", "-c", fmt.Sprintf(nodeStartScript, peerAddress)}, nil
 	default:
 		return nil, errors.Errorf("unknown chaincodeType: %s", ccType)

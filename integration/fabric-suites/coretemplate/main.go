@@ -23,6 +23,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster")
 	namespace := flag.String("namespace", "", "namespace of build Jobs and chaincode Pods")
 	out := flag.String("o", "", "output file")
+	line := flag.String("fabric", network.FabricLine31, "Fabric line of the peer and of nwo: "+network.FabricLine31+" or "+network.FabricLine25)
 	flag.Parse()
 	if *kubeconfig == "" || *namespace == "" || *out == "" {
 		fmt.Fprintln(os.Stderr, "usage: coretemplate -kubeconfig FILE -namespace NS -o FILE")
@@ -41,7 +42,7 @@ func main() {
 	if v := os.Getenv("FABRIC_K8S_BASEOS_IMAGE"); v != "" {
 		pc.BaseOSImage = v
 	}
-	t, err := pc.CoreTemplate()
+	t, err := pc.CoreTemplateFor(*line)
 	if err == nil {
 		err = os.WriteFile(*out, []byte(t), 0o644)
 	}
