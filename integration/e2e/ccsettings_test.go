@@ -19,6 +19,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 )
@@ -90,6 +91,16 @@ func (e chaincodeSettingsSpec) run() {
 		ExpectWithOffset(1, old).NotTo(BeNil(), "no chaincode pod of %s", peer.ID())
 		t0 := time.Now()
 		ExpectWithOffset(1, e.Kube.Client.CoreV1().Pods(e.Namespace).Delete(e.Ctx, old.Name, metaDelete())).To(Succeed())
+		// An invoke while the old pod's chaincode is still shutting down
+		// (its grace period) fails with "chaincode stream terminated", as
+		// it would with any runtime; wait until that pod is gone.
+		EventuallyWithOffset(1, func() bool {
+			p, err := e.Kube.Client.CoreV1().Pods(e.Namespace).Get(e.Ctx, old.Name, metaGet())
+			if apierrors.IsNotFound(err) {
+				return true
+			}
+			return err == nil && p.UID != old.UID
+		}, cleanupTimeout, 200*time.Millisecond).Should(BeTrue(), "pod %s was not deleted", old.Name)
 		e.H.InvokeOK(e.CCName, invokeTimeout, "put", "settings-"+name, "ok")
 		var nw *corev1.Pod
 		EventuallyWithOffset(1, func() string {
@@ -207,6 +218,14 @@ func (e chaincodeSettingsSpec) run() {
 	e.awaitSeen(org1, cm.ResourceVersion, e.CC.Label)
 	t0 = time.Now()
 	Expect(e.Kube.Client.CoreV1().Pods(e.Namespace).Delete(e.Ctx, p.Name, metaDelete())).To(Succeed())
+	// The VM relaunches the chaincode on its own unless the deletions above
+	// count as a crash loop; an invoke asks for the launch either way (it
+	// fails: the pod cannot start).
+	Eventually(func() bool {
+		q, err := e.Kube.Client.CoreV1().Pods(e.Namespace).Get(e.Ctx, p.Name, metaGet())
+		return apierrors.IsNotFound(err) || (err == nil && q.UID != p.UID)
+	}, cleanupTimeout, 200*time.Millisecond).Should(BeTrue(), "pod %s was not deleted", p.Name)
+	Expect(e.H.Invoke(e.CCName, 10*time.Second, "put", "settings-unschedulable", "no").OK()).To(BeFalse(), "an invoke needing a pod that cannot be scheduled")
 	var pending *corev1.Pod
 	Eventually(func() *corev1.Pod {
 		pending = podOf(org1)
@@ -227,7 +246,10 @@ func (e chaincodeSettingsSpec) run() {
 	Expect(err).NotTo(HaveOccurred())
 	e.awaitSeen(org1, cm.ResourceVersion, e.CC.Label)
 	Expect(e.Kube.Client.CoreV1().Pods(e.Namespace).Delete(e.Ctx, pending.Name, metaDelete())).To(Succeed())
-	e.H.InvokeOK(e.CCName, invokeTimeout, "put", "settings-scheduled", "ok")
+	// The launch waiting for the pending pod fails once it is deleted; a
+	// later invoke launches the chaincode with the fixed entry.
+	Eventually(func() bool { return e.H.Invoke(e.CCName, invokeTimeout, "put", "settings-scheduled", "ok").OK() },
+		cleanupTimeout, 2*time.Second).Should(BeTrue(), "invoke after the entry was fixed")
 	Eventually(func() string {
 		if p = podOf(org1); p == nil || p.UID == pending.UID {
 			return ""
