@@ -49,12 +49,12 @@ const (
 )
 
 // buildCacheEnv points the platforms' build tools at the cache volume; it
-// overrides the platform's own build environment (overrideEnv).
-func buildCacheEnv() []string {
-	return []string{
-		"GOCACHE=" + buildCacheDir + "/go-build",
-		"GOMODCACHE=" + buildCacheDir + "/go-mod",
-		"npm_config_cache=" + buildCacheDir + "/npm",
+// overrides the platform's own build environment (mergeEnv).
+func buildCacheEnv() map[string]string {
+	return map[string]string{
+		"GOCACHE":          buildCacheDir + "/go-build",
+		"GOMODCACHE":       buildCacheDir + "/go-mod",
+		"npm_config_cache": buildCacheDir + "/npm",
 	}
 }
 
@@ -89,20 +89,4 @@ func (b *BuildCache) volume() corev1.Volume {
 	dirOrCreate := corev1.HostPathDirectoryOrCreate
 	v.HostPath = &corev1.HostPathVolumeSource{Path: b.HostPath, Type: &dirOrCreate}
 	return v
-}
-
-// overrideEnv returns env (KEY=VALUE) without the keys of override, followed
-// by override; env itself is not changed.
-func overrideEnv(env, override []string) []string {
-	keys := map[string]bool{}
-	for _, kv := range override {
-		keys[strings.SplitN(kv, "=", 2)[0]] = true
-	}
-	out := make([]string, 0, len(env)+len(override))
-	for _, kv := range env {
-		if !keys[strings.SplitN(kv, "=", 2)[0]] {
-			out = append(out, kv)
-		}
-	}
-	return append(out, override...)
 }

@@ -119,7 +119,7 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 	buildEnv := p.BuildEnv
 	buildMounts := []corev1.VolumeMount{workMount}
 	if cfg.BuildCache != nil {
-		buildEnv = overrideEnv(p.BuildEnv, buildCacheEnv())
+		buildEnv = mergeEnv(p.BuildEnv, buildCacheEnv())
 		buildMounts = append(buildMounts, corev1.VolumeMount{Name: buildCacheVolume, MountPath: buildCacheDir})
 		volumes = append(volumes, cfg.BuildCache.volume())
 	}
