@@ -7,7 +7,6 @@ SPDX-License-Identifier: Apache-2.0
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -214,7 +213,7 @@ func (v *vmRun) rebuild() error {
 		if err := network.CopyTree(filepath.Join(v.kvDir, "vendor"), filepath.Join(dir, "vendor")); err != nil {
 			return err
 		}
-		if err := setKVBuild(dir, fmt.Sprintf("rebuild-%d", i)); err != nil {
+		if err := network.SetKVBuild(dir, fmt.Sprintf("rebuild-%d", i)); err != nil {
 			return err
 		}
 		cc := v.h.GoChaincode(fmt.Sprintf("rb%d", i), fmt.Sprintf("benchrb_%d", i), "1", dir)
@@ -229,18 +228,4 @@ func (v *vmRun) rebuild() error {
 		step("%s: %s: rebuild %.1fs", v.vm, cc.Label, r.Duration.Seconds())
 	}
 	return nil
-}
-
-// setKVBuild changes the kv chaincode's Build constant in dir: one line.
-func setKVBuild(dir, build string) error {
-	f := filepath.Join(dir, "kv.go")
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return err
-	}
-	const line = `const Build = "kv-1"`
-	if !bytes.Contains(b, []byte(line)) {
-		return fmt.Errorf("%s: %q not found", f, line)
-	}
-	return os.WriteFile(f, bytes.Replace(b, []byte(line), []byte(fmt.Sprintf("const Build = %q", build)), 1), 0o644)
 }

@@ -49,14 +49,6 @@ var _ = Describe("Build cache", Ordered, ContinueOnFailure, Label("buildcache"),
 		built     bool
 	)
 
-	packageKV := func(name, build string) nwo.Chaincode {
-		dir := prepareChaincode(n.h, n.s, "kv", name, setKVBuild(build))
-		cc := n.h.GoChaincode(name, name+"_1", "1", dir)
-		r := n.h.Package(&cc)
-		ExpectWithOffset(1, r.OK()).To(BeTrue(), "%s", r)
-		return cc
-	}
-
 	BeforeAll(func() {
 		n = &sideNetwork{}
 		n.start("cache", func(s *settings, kube *network.Kube) {
@@ -116,7 +108,7 @@ var _ = Describe("Build cache", Ordered, ContinueOnFailure, Label("buildcache"),
 	})
 
 	It("runs two builds at once on the same cache volume", func() {
-		a, b := packageKV("kvcachea", "cache-a"), packageKV("kvcacheb", "cache-b")
+		a, b := n.packageKV("kvcachea", "kvcachea_1", "cache-a"), n.packageKV("kvcacheb", "kvcacheb_1", "cache-b")
 		before := n.jobs.Count()
 		results := make(chan network.Result, 2)
 		for _, cc := range []nwo.Chaincode{a, b} {
@@ -154,7 +146,7 @@ var _ = Describe("Build cache", Ordered, ContinueOnFailure, Label("buildcache"),
 		if !built {
 			Skip("needs the builds of the first spec")
 		}
-		c := packageKV("kvcachec", "cache-c")
+		c := n.packageKV("kvcachec", "kvcachec_1", "cache-c")
 		before := n.jobs.Count()
 		r := n.h.Install(c, n.h.Org1Peer())
 		Expect(r.OK()).To(BeTrue(), "%s", r)

@@ -57,10 +57,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		serial++
 		label := fmt.Sprintf("kvfault_%d", serial)
 		build := fmt.Sprintf("fault-%d", serial)
-		cc := n.h.GoChaincode(ccName, label, "1", prepareChaincode(n.h, n.s, "kv", strings.ReplaceAll(label, "_", "-"), setKVBuild(build)))
-		r := n.h.Package(&cc)
-		ExpectWithOffset(1, r.OK()).To(BeTrue(), "%s", r)
-		return cc
+		return n.packageKV(ccName, label, build)
 	}
 
 	BeforeAll(func() {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
@@ -120,16 +119,5 @@ func prepareChaincode(h *network.Harness, s settings, src, name string, edit fun
 
 // setKVBuild returns an edit that sets the kv chaincode's Build constant.
 func setKVBuild(build string) func(string) error {
-	return func(dir string) error {
-		f := filepath.Join(dir, "kv.go")
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		nb := strings.Replace(string(b), `const Build = "kv-1"`, fmt.Sprintf("const Build = %q", build), 1)
-		if nb == string(b) {
-			return fmt.Errorf("Build constant not found in %s", f)
-		}
-		return os.WriteFile(f, []byte(nb), 0o644)
-	}
+	return func(dir string) error { return network.SetKVBuild(dir, build) }
 }

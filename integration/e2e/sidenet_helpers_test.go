@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
+	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -101,6 +102,16 @@ func (n *sideNetwork) stop() {
 		n.h.Cleanup()
 	}
 	recordTiming(n.name+"_total_wall", time.Since(n.startedAt))
+}
+
+// packageKV packages, as ccName with label, a copy of the kv chaincode whose
+// Build constant is build: a package no peer has built yet.
+func (n *sideNetwork) packageKV(ccName, label, build string) nwo.Chaincode {
+	dir := prepareChaincode(n.h, n.s, "kv", strings.ReplaceAll(label, "_", "-"), setKVBuild(build))
+	cc := n.h.GoChaincode(ccName, label, "1", dir)
+	r := n.h.Package(&cc)
+	ExpectWithOffset(1, r.OK()).To(BeTrue(), "%s", r)
+	return cc
 }
 
 // livePodsOf lists the running chaincode pods of packageID.

@@ -101,6 +101,21 @@ func BuildTypeScriptChaincode(dir string) error {
 	return nil
 }
 
+// SetKVBuild changes the kv chaincode's Build constant in dir (one line), so
+// that its package, and image, are new while its dependencies are the same.
+func SetKVBuild(dir, build string) error {
+	f := filepath.Join(dir, "kv.go")
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return err
+	}
+	nb := strings.Replace(string(b), `const Build = "kv-1"`, fmt.Sprintf("const Build = %q", build), 1)
+	if nb == string(b) {
+		return fmt.Errorf("Build constant not found in %s", f)
+	}
+	return os.WriteFile(f, []byte(nb), 0o644)
+}
+
 // CopyTree copies the directory tree src (regular files and directories) to
 // dst.
 func CopyTree(src, dst string) error {
