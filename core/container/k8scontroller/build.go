@@ -39,13 +39,20 @@ const (
 	logTailBytes = 4096
 )
 
-// buildRequest is everything needed to build one chaincode image.
+// buildRequest is everything needed to build one chaincode image but the
+// code package, which only the request that builds reads (resolveImage).
 type buildRequest struct {
-	CCID    string
-	Ref     string // <registry>/<repo>:<tag>
-	PullRef string // <pullRegistry>/<repo>:<tag>
-	Job     buildJobParams
-	Input   *buildInput // streamed into the receive container
+	CCID       string
+	Ref        string // <registry>/<repo>:<tag>
+	PullRef    string // <pullRegistry>/<repo>:<tag>
+	Dockerfile string // the platform's, added to the build context
+	Job        buildJobParams
+}
+
+// resolvedImage is the outcome of one flight of requests for an image.
+type resolvedImage struct {
+	digest string
+	cached bool // the registry held the image: nothing was built
 }
 
 // BuildFailure is what the peer says when Build fails (Fabric's router says
@@ -61,7 +68,7 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 	if ccType == prebuiltType {
 		return vm.buildPrebuilt(ccid, code)
 	}
-	req, err := vm.prepareBuild(ccid, ccType, md.Path, code)
+	req, err := vm.prepareBuild(ccid, ccType, md.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -71,47 +78,82 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 	ctx, cancel := context.WithTimeout(vm.requestContext(), vm.Config.BuildTimeout+vm.Config.StopTimeout)
 	defer cancel()
 
-	digest, err := vm.Registry.Digest(ctx, req.Ref)
-	if err != nil {
-		return nil, errors.WithMessagef(err, "chaincode %s", ccid)
-	}
-	if digest != "" {
-		logger.Infof("Chaincode %s: image %s@%s found in registry, not building", ccid, req.Ref, digest)
-		vm.Metrics.ImageCacheHits.With("chaincode", ccid).Add(1)
-		return vm.newInstance(ccid, ccType, req.PullRef+"@"+digest), nil
-	}
-
-	if err := vm.checkRegistryCA(ctx); err != nil {
-		return nil, errors.WithMessagef(err, "chaincode %s", ccid)
-	}
+	// Requests for the same image make one flight: the request that starts
+	// it reads the code package and resolves the image; the others wait for
+	// its outcome and never read theirs, which holds the same bytes (the
+	// package ID, in the image reference, is the package's hash).
 	v, err, _ := vm.builds.Do(req.Ref, func() (interface{}, error) {
-		if err := vm.slots.acquire(ctx, vm.Config.MaxConcurrentBuilds); err != nil {
-			vm.Metrics.ImageBuildFailures.With("chaincode", ccid).Add(1)
-			return "", errors.Errorf("chaincode %s: timed out waiting for one of %d build slots (vm.k8s.maxConcurrentBuilds)",
-				ccid, vm.Config.MaxConcurrentBuilds)
-		}
-		defer vm.slots.release()
-		start := time.Now()
-		digest, err := vm.buildImage(ctx, req)
-		vm.Metrics.ImageBuildDuration.With("chaincode", ccid, "success", strconv.FormatBool(err == nil)).
-			Observe(time.Since(start).Seconds())
-		if err != nil {
-			vm.Metrics.ImageBuildFailures.With("chaincode", ccid).Add(1)
-		}
-		return digest, err
+		return vm.resolveImage(ctx, req, code)
 	})
 	if err != nil {
 		return nil, err
 	}
-	digest = v.(string)
-	logger.Infof("Chaincode %s: built image %s@%s", ccid, req.Ref, digest)
-	return vm.newInstance(ccid, ccType, req.PullRef+"@"+digest), nil
+	img := v.(resolvedImage)
+	if img.cached {
+		logger.Infof("Chaincode %s: image %s@%s found in registry, not building", ccid, req.Ref, img.digest)
+		vm.Metrics.ImageCacheHits.With("chaincode", ccid).Add(1)
+	} else {
+		logger.Infof("Chaincode %s: built image %s@%s", ccid, req.Ref, img.digest)
+	}
+	return vm.newInstance(ccid, ccType, req.PullRef+"@"+img.digest), nil
+}
+
+// resolveImage is one flight of Build: it reads and validates the code
+// package, so that a bad package fails before anything else happens, looks
+// the image up in the registry, and builds it, once a build slot is free,
+// when the registry does not hold it. The package is held in memory by this
+// flight only, and only until it ends; a registry hit drops it at once.
+func (vm *VM) resolveImage(ctx context.Context, req *buildRequest, code io.Reader) (resolvedImage, error) {
+	input, err := newBuildInput(code, req.Dockerfile, vm.Config.MaxCodePackageSize)
+	if err != nil {
+		return resolvedImage{}, errors.WithMessagef(err, "chaincode %s: invalid code package", req.CCID)
+	}
+	digest, err := vm.Registry.Digest(ctx, req.Ref)
+	if err != nil {
+		return resolvedImage{}, errors.WithMessagef(err, "chaincode %s", req.CCID)
+	}
+	if digest != "" {
+		return resolvedImage{digest: digest, cached: true}, nil
+	}
+	if err := vm.checkRegistryCA(ctx); err != nil {
+		return resolvedImage{}, errors.WithMessagef(err, "chaincode %s", req.CCID)
+	}
+
+	if err := vm.slots.acquire(ctx, vm.Config.MaxConcurrentBuilds); err != nil {
+		vm.Metrics.ImageBuildFailures.With("chaincode", req.CCID).Add(1)
+		return resolvedImage{}, errors.WithMessagef(vm.interrupted(ctx, err), "chaincode %s: waiting for one of %d build slots (%smaxConcurrentBuilds)",
+			req.CCID, vm.Config.MaxConcurrentBuilds, ConfigPrefix)
+	}
+	defer vm.slots.release()
+	start := time.Now()
+	digest, err = vm.buildImage(ctx, req, input)
+	vm.Metrics.ImageBuildDuration.With("chaincode", req.CCID, "success", strconv.FormatBool(err == nil)).
+		Observe(time.Since(start).Seconds())
+	if err != nil {
+		vm.Metrics.ImageBuildFailures.With("chaincode", req.CCID).Add(1)
+	}
+	return resolvedImage{digest: digest}, err
+}
+
+// interrupted is what ended a wait of a build that failed with err: once
+// the build's context is done, that the build timed out (the deadline of
+// vm.k8s.buildTimeout) or that the VM shut down, with the context's cause;
+// before, err itself.
+func (vm *VM) interrupted(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() == nil:
+		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return errors.WithMessagef(context.Cause(ctx), "timed out after %s (%sbuildTimeout)", vm.Config.BuildTimeout, ConfigPrefix)
+	default:
+		return errors.WithMessage(context.Cause(ctx), "the VM shut down")
+	}
 }
 
 // prepareBuild resolves the platform, computes the image reference and
-// validates the metadata path and the code package before anything is
-// created.
-func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildRequest, error) {
+// validates the metadata path before anything is created. It does not read
+// the code package.
+func (vm *VM) prepareBuild(ccid, ccType, path string) (*buildRequest, error) {
 	platform, ok := vm.Platforms.Platforms[ccType]
 	if !ok {
 		return nil, errors.Errorf("chaincode %s: unknown chaincode type %q", ccid, ccType)
@@ -134,20 +176,18 @@ func (vm *VM) prepareBuild(ccid, ccType, path string, code io.Reader) (*buildReq
 	if builder == "" {
 		return nil, errors.Errorf("chaincode %s: no builder image: platform %s names none and chaincode.builder is empty", ccid, ccType)
 	}
-	input, err := newBuildInput(code, dockerfile, vm.Config.MaxCodePackageSize)
-	if err != nil {
-		return nil, errors.WithMessagef(err, "chaincode %s: invalid code package", ccid)
-	}
 
 	tag := imageTag(ccid, builder, dockerfile, opts.Cmd)
 	return &buildRequest{
-		CCID:    ccid,
-		Ref:     imageRef(vm.Config.Registry, ccid, tag),
-		PullRef: imageRef(vm.Config.PullRegistry, ccid, tag),
-		Input:   input,
+		CCID:       ccid,
+		Ref:        imageRef(vm.Config.Registry, ccid, tag),
+		PullRef:    imageRef(vm.Config.PullRegistry, ccid, tag),
+		Dockerfile: dockerfile,
 		Job: buildJobParams{
 			Name:         buildJobName(tag),
 			CCID:         ccid,
+			CCType:       ccType,
+			CCPath:       path,
 			PeerID:       vm.PeerID,
 			Destination:  imageRef(vm.Config.Registry, ccid, tag),
 			BuilderImage: builder,
@@ -188,10 +228,11 @@ func (vm *VM) buildOwner() *metav1.OwnerReference {
 	return vm.Owner
 }
 
-// buildImage runs the build Job and returns the pushed digest. When another
-// peer's Job with the same name exists, it waits for that Job and reuses its
-// image; if there is still no image it builds once more itself.
-func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error) {
+// buildImage runs the build Job, streaming input into it, and returns the
+// pushed digest. When another peer's Job with the same name exists, it waits
+// for that Job and reuses its image; if there is still no image it builds
+// once more itself.
+func (vm *VM) buildImage(ctx context.Context, req *buildRequest, input *buildInput) (string, error) {
 	ns, name := vm.Config.BuildNamespace, req.Job.Name
 	job := newBuildJob(vm.Config, req.Job)
 	vm.stampRun(&job.ObjectMeta)
@@ -206,11 +247,11 @@ func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error)
 			continue
 		}
 		if err != nil {
-			return "", errors.Wrapf(err, "chaincode %s: cannot create build job %s/%s", req.CCID, ns, name)
+			return "", errors.Wrapf(vm.interrupted(ctx, err), "chaincode %s: cannot create build job %s/%s", req.CCID, ns, name)
 		}
 		logger.Infof("Chaincode %s: building image %s with job %s/%s", req.CCID, req.Ref, ns, name)
 		vm.event(created, corev1.EventTypeNormal, reasonBuildStarted, "Building chaincode %s as %s", req.CCID, req.Ref)
-		digest, err := vm.runBuildJob(ctx, created, req)
+		digest, err := vm.runBuildJob(ctx, created, req, input)
 		if err != nil {
 			vm.event(created, corev1.EventTypeWarning, reasonBuildFailed, "Build of chaincode %s failed: %s", req.CCID, truncateMessage(err.Error()))
 		} else {
@@ -225,58 +266,61 @@ func (vm *VM) buildImage(ctx context.Context, req *buildRequest) (string, error)
 // produced nothing is removed so that we can build again.
 func (vm *VM) awaitForeignBuild(ctx context.Context, req *buildRequest) (string, error) {
 	ns, name := vm.Config.BuildNamespace, req.Job.Name
+	var uid types.UID // of the Job waited for, while it exists
 	_, err := watchtools.UntilWithSync(ctx, jobListWatch(vm.Client, ns, byName(name)), &batchv1.Job{}, absent(ns, name),
 		func(ev watch.Event) (bool, error) {
 			if deletedEvent(ev, name) {
+				uid = ""
 				return true, nil
 			}
 			job, ok := ev.Object.(*batchv1.Job)
 			if !ok || job.Name != name {
 				return false, nil
 			}
+			uid = job.UID
 			_, done := jobFinished(job)
 			return done, nil
 		})
 	if err != nil {
-		return "", errors.Wrapf(err, "chaincode %s: waiting for existing build job %s/%s", req.CCID, ns, name)
+		return "", errors.Wrapf(vm.interrupted(ctx, err), "chaincode %s: waiting for build job %s/%s of another peer", req.CCID, ns, name)
 	}
 	digest, err := vm.Registry.Digest(ctx, req.Ref)
 	if err != nil || digest != "" {
 		return digest, errors.WithMessagef(err, "chaincode %s", req.CCID)
 	}
 	logger.Infof("Chaincode %s: existing build job %s/%s did not produce %s, building again", req.CCID, ns, name, req.Ref)
-	if err := deleteJob(ctx, vm.Client, ns, name); err != nil {
+	if uid == "" {
+		return "", nil
+	}
+	if err := deleteJob(ctx, vm.Client, ns, name, uid); err != nil {
 		return "", errors.WithMessagef(err, "chaincode %s", req.CCID)
 	}
 	if err := waitJobGone(ctx, vm.Client, ns, name); err != nil {
-		return "", errors.Wrapf(err, "chaincode %s: waiting for build job %s/%s to be removed", req.CCID, ns, name)
+		return "", errors.Wrapf(vm.interrupted(ctx, err), "chaincode %s: waiting for build job %s/%s of another peer to be removed", req.CCID, ns, name)
 	}
 	return "", nil
 }
 
 // runBuildJob streams the build context into the Job's pod, waits for the
 // Job and returns the digest Kaniko pushed. The Job is always deleted.
-func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildRequest) (digest string, err error) {
+func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildRequest, input *buildInput) (digest string, err error) {
 	ns, name := job.Namespace, job.Name
 	defer func() {
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vm.Config.StopTimeout)
 		defer cancel()
-		if derr := deleteJob(cleanupCtx, vm.Client, ns, name); derr != nil {
+		if derr := deleteJob(cleanupCtx, vm.Client, ns, name, job.UID); derr != nil {
 			logger.Warningf("Chaincode %s: %s", req.CCID, derr)
 		}
 	}()
 	fail := func(err error, format string, args ...interface{}) error {
-		if ctx.Err() != nil {
-			err = errors.Errorf("timed out after %s", vm.Config.BuildTimeout)
-		}
-		return errors.WithMessagef(err, "chaincode %s: build job %s/%s: "+format, append([]interface{}{req.CCID, ns, name}, args...)...)
+		return errors.WithMessagef(vm.interrupted(ctx, err), "chaincode %s: build job %s/%s: "+format, append([]interface{}{req.CCID, ns, name}, args...)...)
 	}
 
 	pod, err := vm.waitBuildPodReceiving(ctx, job)
 	if err != nil {
 		return "", fail(err, "waiting for build pod")
 	}
-	stream := req.Input.open()
+	stream := input.open()
 	err = vm.Attacher.Attach(ctx, ns, pod, receiveContainer, stream)
 	stream.Close()
 	if err != nil {

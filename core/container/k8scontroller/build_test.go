@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
 )
 
 var goMetadata = &persistence.ChaincodePackageMetadata{Type: "golang", Path: "example.com/cc", Label: "mycc_1.0"}
@@ -173,7 +176,7 @@ func TestBuildCacheMiss(t *testing.T) {
 
 	require.Empty(t, jobs(t, vm), "job deleted after success")
 	require.Equal(t, 1, vm.metrics.buildDuration.ObserveCallCount())
-	require.Equal(t, []string{"chaincode", testCCID, "success", "true"}, vm.metrics.buildDuration.WithArgsForCall(0))
+	require.Equal(t, []string{"chaincode", testCCLabel, "success", "true"}, vm.metrics.buildDuration.WithArgsForCall(0))
 	require.Zero(t, vm.metrics.failures.AddCallCount())
 
 	// the created Job carried our labels and FieldManager
@@ -239,7 +242,7 @@ func TestBuildJobFailure(t *testing.T) {
 	require.Contains(t, msg, "fake logs", "log tail of the failing container")
 	require.Empty(t, jobs(t, vm), "job deleted after failure")
 	require.Equal(t, 1, vm.metrics.failures.AddCallCount())
-	require.Equal(t, []string{"chaincode", testCCID, "success", "false"}, vm.metrics.buildDuration.WithArgsForCall(0))
+	require.Equal(t, []string{"chaincode", testCCLabel, "success", "false"}, vm.metrics.buildDuration.WithArgsForCall(0))
 
 	var logReq *corev1.PodLogOptions
 	for _, a := range vm.client.Actions() {
@@ -269,7 +272,7 @@ func TestBuildTimeout(t *testing.T) {
 	vm := newTestVM(t, cfg) // no job controller: the pod never appears
 
 	_, err := vm.Build(testCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
-	require.ErrorContains(t, err, "timed out after 200ms")
+	require.ErrorContains(t, err, "waiting for build pod: timed out after 200ms (vm.k8s.buildTimeout): context deadline exceeded")
 	require.ErrorContains(t, err, testCCID)
 	require.Empty(t, jobs(t, vm), "job deleted after timeout")
 	require.Zero(t, vm.attacher.AttachCallCount())
@@ -299,7 +302,7 @@ func TestBuildCreateError(t *testing.T) {
 
 func TestBuildJobAlreadyExists(t *testing.T) {
 	vm := newTestVM(t, testConfig())
-	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(goCodePackage(t)))
+	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path)
 	require.NoError(t, err)
 	// another peer's build is running
 	_, err = vm.client.BatchV1().Jobs(testNamespace).Create(context.Background(),
@@ -331,7 +334,7 @@ func TestBuildJobAlreadyExists(t *testing.T) {
 
 func TestBuildJobAlreadyExistsButFailed(t *testing.T) {
 	vm := newTestVM(t, testConfig())
-	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(goCodePackage(t)))
+	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path)
 	require.NoError(t, err)
 	_, err = vm.client.BatchV1().Jobs(testNamespace).Create(context.Background(), &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: req.Job.Name, Namespace: testNamespace},
@@ -431,14 +434,14 @@ func TestBuildJobInBuildNamespaceHasNoPeerOwner(t *testing.T) {
 	cfg.BuildNamespace = "fabric-builds"
 	vm := newTestVM(t, cfg)
 	vm.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "peer0-0", UID: "peer-uid"}
-	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(goCodePackage(t)))
+	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path)
 	require.NoError(t, err)
 	job := newBuildJob(vm.Config, req.Job)
 	require.Equal(t, "fabric-builds", job.Namespace)
 	require.Empty(t, job.OwnerReferences, "owner references cannot cross namespaces")
 
 	vm.Config.BuildNamespace = testNamespace
-	req, err = vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(goCodePackage(t)))
+	req, err = vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path)
 	require.NoError(t, err)
 	require.Equal(t, "peer-uid", string(newBuildJob(vm.Config, req.Job).OwnerReferences[0].UID))
 }
@@ -473,9 +476,13 @@ type buildResult struct {
 }
 
 func buildAsync(vm *testVM, ccid string, pkg []byte) <-chan buildResult {
+	return buildAsyncFrom(vm, ccid, bytes.NewReader(pkg))
+}
+
+func buildAsyncFrom(vm *testVM, ccid string, code io.Reader) <-chan buildResult {
 	done := make(chan buildResult, 1)
 	go func() {
-		inst, err := vm.Build(ccid, goMetadata, bytes.NewReader(pkg))
+		inst, err := vm.Build(ccid, goMetadata, code)
 		r := buildResult{err: err}
 		if inst != nil {
 			r.inst = inst.(*Instance)
@@ -548,8 +555,195 @@ func TestBuildSlotWaitTimesOut(t *testing.T) {
 	first := buildAsync(vm, testCCID, goCodePackage(t))
 	<-attached
 	_, err := vm.Build(otherCCID, goMetadata, bytes.NewReader(goCodePackage(t)))
-	require.EqualError(t, err, "chaincode "+otherCCID+": timed out waiting for one of 1 build slots (vm.k8s.maxConcurrentBuilds)")
+	require.EqualError(t, err, "chaincode "+otherCCID+": waiting for one of 1 build slots (vm.k8s.maxConcurrentBuilds): "+
+		"timed out after 200ms (vm.k8s.buildTimeout): context deadline exceeded")
 	release()
 	<-first
 	require.Equal(t, 1, vm.attacher.AttachCallCount(), "the second build never started")
+}
+
+// startForBuilds starts vm (its informers are already running) so that
+// Shutdown ends its requests.
+func startForBuilds(t *testing.T, vm *testVM) {
+	t.Helper()
+	vm.RunID = "current"
+	vm.Events = record.NewFakeRecorder(100)
+	require.NoError(t, vm.Start(t.Context()))
+	t.Cleanup(vm.Shutdown)
+}
+
+func TestBuildSlotWaitEndsAtShutdown(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConcurrentBuilds = 1
+	vm := newTestVM(t, cfg)
+	newFakeJobController(t, vm, succeed)
+	attached, release := heldBuilds(t, vm)
+	waiting := make(chan struct{}, 4)
+	vm.slots.onWait = func() { waiting <- struct{}{} }
+	startForBuilds(t, vm)
+
+	first := buildAsync(vm, testCCID, goCodePackage(t))
+	<-attached
+	second := buildAsync(vm, otherCCID, goCodePackage(t))
+	<-waiting
+	vm.Shutdown()
+	r := <-second
+	require.EqualError(t, r.err, "chaincode "+otherCCID+": waiting for one of 1 build slots (vm.k8s.maxConcurrentBuilds): "+
+		"the VM shut down: context canceled")
+	release()
+	<-first
+	require.Equal(t, 1, vm.attacher.AttachCallCount(), "the second build never started")
+}
+
+// A build waiting for another peer's Job says which Job it waited for and
+// whether the build timed out or the VM shut down.
+func TestBuildForeignJobWaitEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		shutdown bool
+		want     string
+	}{
+		{"timeout", false, "timed out after 200ms (vm.k8s.buildTimeout): context deadline exceeded"},
+		{"shutdown", true, "the VM shut down: context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			if !tc.shutdown {
+				cfg.BuildTimeout = 200 * time.Millisecond
+				cfg.StopTimeout = 100 * time.Millisecond
+			}
+			vm := newTestVM(t, cfg)
+			startForBuilds(t, vm)
+			names := make(chan string, 2)
+			vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				// Another peer's build of the same image is running (and
+				// never ends); the create fails with AlreadyExists.
+				job := a.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
+				foreign := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: job.Name, Namespace: job.Namespace, UID: "foreign-uid"}}
+				if err := vm.client.Tracker().Add(foreign); err != nil && !apierrors.IsAlreadyExists(err) {
+					return true, nil, err
+				}
+				names <- job.Name
+				return false, nil, nil
+			})
+
+			done := buildAsync(vm, testCCID, goCodePackage(t))
+			name := <-names
+			if tc.shutdown {
+				// the informer's watch of Jobs, and the wait's own
+				vm.watches.awaitWatches(t, map[string]int{"jobs": 2})
+				vm.Shutdown()
+			}
+			r := <-done
+			require.EqualError(t, r.err, "chaincode "+testCCID+": waiting for build job fabric/"+name+" of another peer: "+tc.want)
+			require.Zero(t, vm.attacher.AttachCallCount())
+		})
+	}
+}
+
+func TestBuildJobWaitEndsAtShutdown(t *testing.T) {
+	vm := newTestVM(t, testConfig()) // no job controller: the pod never appears
+	startForBuilds(t, vm)
+	created := make(chan string, 1)
+	vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		created <- a.(k8stesting.CreateAction).GetObject().(*batchv1.Job).Name
+		return false, nil, nil
+	})
+
+	done := buildAsync(vm, testCCID, goCodePackage(t))
+	name := <-created
+	vm.Shutdown()
+	r := <-done
+	require.EqualError(t, r.err, "chaincode "+testCCID+": build job fabric/"+name+": waiting for build pod: the VM shut down: context canceled")
+	require.Empty(t, jobs(t, vm), "job deleted after the shutdown")
+}
+
+// countingReader counts the bytes read from a code package.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// awaitSingleflightCallers waits until n goroutines are in the VM's
+// singleflight group: the leader running the build and those waiting for it.
+func awaitSingleflightCallers(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		buf := make([]byte, 4<<20)
+		buf = buf[:goruntime.Stack(buf, true)]
+		return bytes.Count(buf, []byte("singleflight.(*Group).Do(")) >= n
+	}, 10*time.Second, 5*time.Millisecond, "no request joined the running build")
+}
+
+// A request for an image that is being built waits for that build without
+// reading its own copy of the code package.
+func TestBuildJoinerDoesNotReadPackage(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	newFakeJobController(t, vm, succeed)
+	attached, release := heldBuilds(t, vm)
+	pkg := goCodePackage(t)
+
+	leader := &countingReader{r: bytes.NewReader(pkg)}
+	first := buildAsyncFrom(vm, testCCID, leader)
+	<-attached
+	joiner := &countingReader{r: bytes.NewReader(pkg)}
+	second := buildAsyncFrom(vm, testCCID, joiner)
+	awaitSingleflightCallers(t, 2)
+	release()
+
+	r1, r2 := <-first, <-second
+	require.NoError(t, r1.err)
+	require.NoError(t, r2.err)
+	require.Equal(t, r1.inst.Image, r2.inst.Image)
+	require.EqualValues(t, len(pkg), leader.n.Load(), "the build that runs reads the package")
+	require.Zero(t, joiner.n.Load(), "the request that joined the build read its package")
+	require.Equal(t, 1, vm.attacher.AttachCallCount())
+}
+
+// Builds of the same chaincode (the same platform and path: a new version
+// of it, another label) share a directory of the cache volume; builds of
+// other chaincode do not see it.
+func TestBuildCacheDirectoryPerChaincode(t *testing.T) {
+	const upgradeCCID = "mycc_1.1:7a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
+	for _, cache := range []*BuildCache{{PersistentVolumeClaim: "chaincode-build-cache"}, {HostPath: "/var/cache/fabric-chaincode-build"}} {
+		cfg := testConfig()
+		cfg.BuildCache = cache
+		vm := newTestVM(t, cfg)
+		newFakeJobController(t, vm, succeed)
+		created := make(chan *batchv1.Job, 4)
+		vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			created <- a.(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
+			return false, nil, nil
+		})
+		cacheMount := func(ccid string, md *persistence.ChaincodePackageMetadata) corev1.VolumeMount {
+			t.Helper()
+			_, err := vm.Build(ccid, md, bytes.NewReader(goCodePackage(t)))
+			require.NoError(t, err)
+			job := <-created
+			var mounts []corev1.VolumeMount
+			for _, c := range append(job.Spec.Template.Spec.InitContainers, job.Spec.Template.Spec.Containers...) {
+				for _, m := range c.VolumeMounts {
+					if m.Name == buildCacheVolume {
+						require.Equal(t, buildContainer, c.Name, "only the build container sees the cache")
+						mounts = append(mounts, m)
+					}
+				}
+			}
+			require.Len(t, mounts, 1)
+			return mounts[0]
+		}
+
+		mycc := cacheMount(testCCID, goMetadata)
+		upgrade := cacheMount(upgradeCCID, goMetadata)
+		other := cacheMount(otherCCID, &persistence.ChaincodePackageMetadata{Type: "golang", Path: "example.com/other", Label: "othercc_1.0"})
+		require.Regexp(t, `^golang-[A-Za-z0-9][A-Za-z0-9._-]*$`, mycc.SubPath, "one directory of the volume, named after the chaincode")
+		require.Equal(t, mycc.SubPath, upgrade.SubPath, "a new version of the chaincode finds its cache")
+		require.NotEqual(t, mycc.SubPath, other.SubPath, "other chaincode has a directory of its own")
+	}
 }

@@ -24,15 +24,31 @@ import (
 //	    persistentVolumeClaim: chaincode-build-cache   # a claim in vm.k8s.buildNamespace
 //	    # hostPath: /var/cache/fabric-chaincode-build  # a directory on each node
 //
-// The volume is mounted into the build container only (not into Kaniko, not
-// into chaincode pods) at buildCacheDir, with the Go build cache (GOCACHE),
-// the Go module cache (GOMODCACHE) and npm's cache (npm_config_cache) in
-// directories of their own. The Go and npm caches are safe for concurrent use
-// by several processes, so builds running at once may share the volume; a
-// claim shared by build pods on several nodes needs the ReadWriteMany access
-// mode. Every chaincode built with the cache reads what the others wrote:
-// enable it only where the chaincode packages installed on the peers using it
-// are trusted alike.
+// A claim is the choice for production: what it is backed by, and who may
+// use it, is the cluster administrator's decision, and Pod Security admits
+// it at every level.
+//
+// Each chaincode has a directory of its own on the volume, named after its
+// platform and chaincode path (buildCacheSubPath), and a build mounts only
+// that directory (subPath), into the build container only (not into Kaniko,
+// not into chaincode pods), at buildCacheDir, with the Go build cache
+// (GOCACHE), the Go module cache (GOMODCACHE) and npm's cache
+// (npm_config_cache) in directories of their own. Every version of a
+// chaincode, whatever its package label, finds what the builds of the
+// earlier ones left; a chaincode cannot read or change the cache of another.
+// Packages claiming the same platform and path do share a directory: the
+// build container runs their build steps (npm install scripts, for one) as
+// root, so one of them can poison what the others' builds take from the
+// cache. The Go and npm caches are safe for concurrent use by several
+// processes, so builds running at once may share a directory; a claim shared
+// by build pods on several nodes needs the ReadWriteMany access mode.
+//
+// A hostPath must be a directory of its own: Validate refuses the node's
+// system directories (those of the operating system, the kubelet and the
+// container runtimes, home directories: systemDirs), any directory holding
+// one of them, and the shared parents of such directories (sharedDirs)
+// themselves. It cannot know every directory a node uses: choose one that
+// nothing else on the node reads, such as /var/cache/fabric-chaincode-build.
 type BuildCache struct {
 	// PersistentVolumeClaim names a claim in the build namespace.
 	PersistentVolumeClaim string `json:"persistentVolumeClaim,omitempty"`
@@ -44,7 +60,8 @@ type BuildCache struct {
 
 const (
 	buildCacheVolume = "build-cache"
-	// buildCacheDir is where the build container sees the cache volume.
+	// buildCacheDir is where the build container sees its directory of the
+	// cache volume.
 	buildCacheDir = "/var/cache/fabric-chaincode-build"
 )
 
@@ -56,6 +73,40 @@ func buildCacheEnv() map[string]string {
 		"GOMODCACHE":       buildCacheDir + "/go-mod",
 		"npm_config_cache": buildCacheDir + "/npm",
 	}
+}
+
+// buildCacheSubPath is the directory of the cache volume that the builds of
+// a chaincode use: the lower-cased platform and the chaincode path of the
+// package metadata (a Go chaincode's import path, which does not change
+// from one version to the next, unlike the package label), made a single
+// safe path element (labelValue: no "/", no leading dot, a hash suffix when
+// the path had to be changed).
+func buildCacheSubPath(ccType, ccPath string) string {
+	name := labelValue(ccPath)
+	if name == "" {
+		name = sha256Hex(ccPath)[:hashLen]
+	}
+	return strings.ToLower(ccType) + "-" + name
+}
+
+// systemDirs are directories of the node that a build cache on hostPath
+// must not be, be inside, or hold: the operating system's, the kubelet's and
+// the container runtimes' state, logs, spools, and home directories.
+func systemDirs() []string {
+	return []string{
+		"/etc", "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/dev", "/proc", "/sys",
+		"/run", "/var/run", "/var/lock", "/var/log", "/var/spool", "/var/mail",
+		"/var/lib/kubelet", "/var/lib/containerd", "/var/lib/docker", "/var/lib/containers", "/var/lib/cri-o",
+		"/var/lib/cni", "/var/lib/calico", "/var/lib/etcd", "/var/lib/rancher", "/var/lib/k0s",
+		"/var/lib/dpkg", "/var/lib/apt", "/var/lib/rpm", "/var/lib/systemd", "/opt/cni",
+		"/root", "/home", "/snap",
+	}
+}
+
+// sharedDirs are directories a build cache on hostPath must not be,
+// although it may be inside them: other software keeps its files there.
+func sharedDirs() []string {
+	return []string{"/tmp", "/var/tmp", "/var/cache", "/var/lib", "/var/opt", "/mnt", "/media", "/srv", "/opt", "/data"}
 }
 
 func (b *BuildCache) validate() error {
@@ -71,9 +122,30 @@ func (b *BuildCache) validate() error {
 		if msgs := validation.IsDNS1123Subdomain(b.PersistentVolumeClaim); len(msgs) > 0 {
 			return errors.Errorf("persistentVolumeClaim: %q is not a valid claim name: %s", b.PersistentVolumeClaim, strings.Join(msgs, "; "))
 		}
-	default:
-		if !path.IsAbs(b.HostPath) || path.Clean(b.HostPath) != b.HostPath || b.HostPath == "/" {
-			return errors.Errorf("hostPath: %q must be a clean absolute path of a directory other than /", b.HostPath)
+		return nil
+	}
+	p := b.HostPath
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		return errors.Errorf("hostPath: %q must be a clean absolute path", p)
+	}
+	const advice = "; the build container writes below it as root: use a directory of its own, such as " +
+		buildCacheDir + ", or a persistentVolumeClaim"
+	for _, dir := range systemDirs() {
+		switch {
+		case p == dir:
+			return errors.Errorf("hostPath: %q is %s, a system directory of the node%s", p, dir, advice)
+		case strings.HasPrefix(p, dir+"/"):
+			return errors.Errorf("hostPath: %q is inside %s, a system directory of the node%s", p, dir, advice)
+		}
+	}
+	for _, dir := range systemDirs() {
+		if p == "/" || strings.HasPrefix(dir, p+"/") {
+			return errors.Errorf("hostPath: %q holds %s, a system directory of the node%s", p, dir, advice)
+		}
+	}
+	for _, dir := range sharedDirs() {
+		if p == dir {
+			return errors.Errorf("hostPath: %q is shared with other software: use a directory of its own below it, such as %s/fabric-chaincode-build", p, dir)
 		}
 	}
 	return nil

@@ -15,7 +15,9 @@ import (
 
 // buildInput is a validated code package waiting to be streamed into a build
 // pod. It holds only the compressed package as Fabric handed it; the
-// uncompressed build context is produced again while it is streamed.
+// uncompressed build context is produced again while it is streamed. Of the
+// requests for one image only the one that resolves it reads the package
+// into a buildInput (resolveImage).
 type buildInput struct {
 	code       []byte // the gzip-compressed code package
 	dockerfile string

@@ -49,8 +49,13 @@ const (
 
 // buildJobParams are the per-build inputs of newBuildJob.
 type buildJobParams struct {
-	Name         string
-	CCID         string
+	Name   string
+	CCID   string
+	CCType string // upper-case chaincode type, as the platforms name it
+	// CCPath is the chaincode path of the package metadata (a Go
+	// chaincode's import path); with CCType it names the chaincode's
+	// directory of the build cache (buildCacheSubPath).
+	CCPath       string
 	PeerID       string
 	Destination  string // image reference Kaniko pushes
 	BuilderImage string
@@ -120,14 +125,21 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 	buildMounts := []corev1.VolumeMount{workMount}
 	if cfg.BuildCache != nil {
 		buildEnv = mergeEnv(p.BuildEnv, buildCacheEnv())
-		buildMounts = append(buildMounts, corev1.VolumeMount{Name: buildCacheVolume, MountPath: buildCacheDir})
+		buildMounts = append(buildMounts, corev1.VolumeMount{
+			Name: buildCacheVolume, MountPath: buildCacheDir, SubPath: buildCacheSubPath(p.CCType, p.CCPath),
+		})
 		volumes = append(volumes, cfg.BuildCache.volume())
 	}
 
 	podSpec := corev1.PodSpec{
-		RestartPolicy:                corev1.RestartPolicyNever,
-		ServiceAccountName:           cfg.BuildServiceAccount,
-		AutomountServiceAccountToken: boolPtr(cfg.BuildServiceAccount != ""),
+		RestartPolicy:      corev1.RestartPolicyNever,
+		ServiceAccountName: cfg.BuildServiceAccount,
+		// No container talks to the Kubernetes API: the service account
+		// (its image pull secrets, the cloud identity bound to it) serves
+		// the kubelet and Kaniko's registry credential helpers, and its API
+		// token would reach the build container, which runs the
+		// chaincode's own build steps.
+		AutomountServiceAccountToken: boolPtr(false),
 		EnableServiceLinks:           boolPtr(false),
 		HostNetwork:                  cfg.BuildHostNetwork,
 		DNSPolicy:                    dnsPolicy(cfg.BuildHostNetwork),
@@ -181,6 +193,40 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 			},
 		},
 	}
+}
+
+// kanikoOwnFlag returns the Kaniko flag that arg, one of
+// vm.k8s.kanikoExtraArgs, sets when the VM sets that flag itself: the build
+// context (--context, --context-sub-path, --bucket), the Dockerfile, the image
+// pushed and where its digest goes (--destination, which Kaniko would push to
+// as well, --digest-file, --no-push), and registry TLS, which follows
+// vm.k8s.registryInsecure. Flags are matched as Kaniko's parser (pflag) reads
+// them: --name, --name=value, and the shorthands -c, -b, -d and -f with their
+// value attached or not.
+func kanikoOwnFlag(arg string) (string, bool) {
+	if name, ok := strings.CutPrefix(arg, "--"); ok {
+		name, _, _ = strings.Cut(name, "=")
+		switch name {
+		case "context", "context-sub-path", "bucket", "dockerfile", "destination", "digest-file", "no-push",
+			"insecure", "insecure-pull", "skip-tls-verify", "skip-tls-verify-pull":
+			return "--" + name, true
+		}
+		return "", false
+	}
+	if len(arg) < 2 || arg[0] != '-' {
+		return "", false
+	}
+	switch arg[1] {
+	case 'c':
+		return "--context (-c)", true
+	case 'b':
+		return "--bucket (-b)", true
+	case 'd':
+		return "--destination (-d)", true
+	case 'f':
+		return "--dockerfile (-f)", true
+	}
+	return "", false
 }
 
 func envVars(env []string) []corev1.EnvVar {

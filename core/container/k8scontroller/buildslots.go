@@ -20,7 +20,8 @@ type buildSlots struct {
 	onWait func()
 }
 
-// acquire waits for one of max slots or for ctx to end.
+// acquire waits for one of max slots or for ctx to end, and then returns
+// the context's cause.
 func (s *buildSlots) acquire(ctx context.Context, max int) error {
 	s.once.Do(func() {
 		if max < 1 {
@@ -40,7 +41,7 @@ func (s *buildSlots) acquire(ctx context.Context, max int) error {
 	case s.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 }
 

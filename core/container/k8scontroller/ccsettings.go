@@ -98,36 +98,15 @@ func parseChaincodeSettings(key, value string) (*ChaincodeSettings, error) {
 
 // validate checks what the API server would otherwise refuse only when the
 // pod is created, and what would break the VM: reserved labels, annotations
-// and environment variables. Every problem is named with its field.
+// and environment variables. Every problem is named with its field. The
+// checks shared with the global settings are those of podvalidation.go.
 func (s *ChaincodeSettings) validate() error {
 	var problems []string
 	add := func(field, format string, args ...interface{}) {
 		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
 	}
-	if r := s.Resources; r != nil {
-		for _, list := range []struct {
-			field string
-			rl    corev1.ResourceList
-		}{{"resources.limits", r.Limits}, {"resources.requests", r.Requests}} {
-			for _, name := range sortedKeys(list.rl) {
-				q := list.rl[corev1.ResourceName(name)]
-				if msgs := validation.IsQualifiedName(name); len(msgs) > 0 {
-					add(list.field, "%q is not a valid resource name: %s", name, strings.Join(msgs, "; "))
-				}
-				if q.Sign() < 0 {
-					add(list.field+"."+name, "%s must not be negative", q.String())
-				}
-			}
-		}
-		for _, name := range sortedKeys(r.Requests) {
-			req := r.Requests[corev1.ResourceName(name)]
-			if limit, ok := r.Limits[corev1.ResourceName(name)]; ok && req.Cmp(limit) > 0 {
-				add("resources.requests."+name, "%s exceeds the limit %s", req.String(), limit.String())
-			}
-		}
-		if len(r.Claims) > 0 {
-			add("resources.claims", "not supported for chaincode containers")
-		}
+	if s.Resources != nil {
+		problems = append(problems, resourceProblems("resources", s.Resources)...)
 	}
 	for _, name := range sortedKeys(s.Env) {
 		if msgs := validation.IsEnvVarName(name); len(msgs) > 0 {
@@ -139,26 +118,9 @@ func (s *ChaincodeSettings) validate() error {
 	if err := validateLabels(s.NodeSelector); err != nil {
 		add("nodeSelector", "%s", err)
 	}
-	for i, t := range s.Tolerations {
-		if err := validateToleration(t); err != nil {
-			add(fmt.Sprintf("tolerations[%d]", i), "%s", err)
-		}
-	}
-	if err := validateLabels(s.PodLabels); err != nil {
-		add("podLabels", "%s", err)
-	}
-	for _, k := range sortedKeys(s.PodLabels) {
-		if reservedLabel(k) {
-			add("podLabels", "%s is set by the peer, which selects its pods by it, and cannot be overridden", k)
-		}
-	}
-	for _, k := range sortedKeys(s.PodAnnotations) {
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			add("podAnnotations", "%q is not a valid annotation key: %s", k, strings.Join(msgs, "; "))
-		} else if reservedAnnotation(k) {
-			add("podAnnotations", "%s is set by the peer and cannot be overridden", k)
-		}
-	}
+	problems = append(problems, tolerationProblems("tolerations", s.Tolerations)...)
+	problems = append(problems, podLabelProblems("podLabels", s.PodLabels)...)
+	problems = append(problems, podAnnotationProblems("podAnnotations", s.PodAnnotations)...)
 	for _, n := range []struct{ field, value string }{
 		{"serviceAccount", s.ServiceAccount},
 		{"priorityClassName", s.PriorityClassName},
@@ -172,40 +134,6 @@ func (s *ChaincodeSettings) validate() error {
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-// validateToleration checks the operator, effect and key of t as the API
-// server does.
-func validateToleration(t corev1.Toleration) error {
-	if t.Key != "" {
-		if msgs := validation.IsQualifiedName(t.Key); len(msgs) > 0 {
-			return errors.Errorf("%q is not a valid key: %s", t.Key, strings.Join(msgs, "; "))
-		}
-	}
-	switch t.Operator {
-	case corev1.TolerationOpEqual, "":
-		if msgs := validation.IsValidLabelValue(t.Value); len(msgs) > 0 {
-			return errors.Errorf("%q is not a valid value: %s", t.Value, strings.Join(msgs, "; "))
-		}
-	case corev1.TolerationOpExists:
-		if t.Value != "" {
-			return errors.New("operator Exists takes no value")
-		}
-	default:
-		return errors.Errorf("operator %q is neither Equal nor Exists", t.Operator)
-	}
-	if t.Key == "" && t.Operator != corev1.TolerationOpExists {
-		return errors.New("an empty key needs operator Exists")
-	}
-	switch t.Effect {
-	case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
-	default:
-		return errors.Errorf("effect %q is not NoSchedule, PreferNoSchedule or NoExecute", t.Effect)
-	}
-	if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
-		return errors.New("tolerationSeconds needs effect NoExecute")
 	}
 	return nil
 }

@@ -234,8 +234,8 @@ func TestNewChaincodePodWithSettingsGolden(t *testing.T) {
 	args, err := chaincodeArgs("GOLANG", "peer0.org1.example.com:7052")
 	require.NoError(t, err)
 	params := chaincodePodParams{
-		Name:       podName("dev", testPeerID, testCCID),
-		SecretName: secretName("dev", testPeerID, testCCID),
+		Name:       podName("dev", testPeerID, testCCID, "abc123"),
+		SecretName: podName("dev", testPeerID, testCCID, "abc123"),
 		CCID:       testCCID,
 		PeerID:     testPeerID,
 		Image:      "localhost:5000/fabric-cc/mycc_1.0:tag@" + testDigest,

@@ -7,7 +7,9 @@ SPDX-License-Identifier: Apache-2.0
 package k8scontroller
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -23,10 +25,12 @@ import (
 // uses the env prefix CORE and replaces "." with "_", so vm.k8s.kanikoImage is
 // CORE_VM_K8S_KANIKOIMAGE. Structured keys (resources, nodeSelector,
 // tolerations, affinity, podAnnotations, podLabels, imagePullSecrets,
-// kanikoExtraArgs) are YAML in core.yaml and a JSON document in the
-// environment variable. Note that viper lower-cases map keys read from
-// core.yaml; use the JSON environment form for case-sensitive annotation or
-// label keys. Per-chaincode settings live in the ConfigMap named by
+// kanikoExtraArgs, build.resources, build.cache) are YAML in core.yaml and a
+// JSON document in the environment variable; they are decoded strictly, like
+// per-chaincode settings: a field the value's type does not have is an
+// error. Note that viper lower-cases map keys read from core.yaml; use the
+// JSON environment form for case-sensitive annotation or label keys.
+// Per-chaincode settings live in the ConfigMap named by
 // vm.k8s.chaincodeConfigMap (ChaincodeSettings).
 const ConfigPrefix = "vm.k8s."
 
@@ -76,19 +80,24 @@ type Config struct {
 	ImagePullSecrets []string
 	// ServiceAccount (vm.k8s.serviceAccount, ""): service account of chaincode pods.
 	ServiceAccount string
-	// BuildServiceAccount (vm.k8s.buildServiceAccount, ""): service account of build pods.
+	// BuildServiceAccount (vm.k8s.buildServiceAccount, ""): service account
+	// of build pods, for its image pull secrets and the registry identity
+	// a cloud may bind to it; its Kubernetes API token is mounted into no
+	// container of the build pod.
 	BuildServiceAccount string
 	// KanikoImage (vm.k8s.kanikoImage, required): the Kaniko executor image.
 	KanikoImage string
-	// KanikoExtraArgs (vm.k8s.kanikoExtraArgs, []): appended to Kaniko's arguments.
+	// KanikoExtraArgs (vm.k8s.kanikoExtraArgs, []): appended to Kaniko's
+	// arguments; the flags the VM sets itself are refused (kanikoOwnFlag).
 	KanikoExtraArgs []string
 	// BuildTimeout (vm.k8s.buildTimeout, 10m): upper bound of one image build.
 	BuildTimeout time.Duration
-	// StopTimeout (vm.k8s.stopTimeout, 30s): upper bound for deleting a pod
-	// and waiting until it is gone.
+	// StopTimeout (vm.k8s.stopTimeout, 30s): upper bound for the requests of
+	// one launch, stop or sweep, and for the VM's shutdown.
 	StopTimeout time.Duration
-	// GracePeriod (vm.k8s.gracePeriod, 2s): termination grace period given to
-	// a chaincode pod when it is stopped.
+	// GracePeriod (vm.k8s.gracePeriod, 2s, at least 1s): termination grace
+	// period given to a chaincode pod when it is stopped, in whole seconds
+	// (a fraction is dropped).
 	GracePeriod time.Duration
 	// MaxCodePackageSize (vm.k8s.maxCodePackageSize, 104857600 = 100 MiB):
 	// limit on the uncompressed size of a chaincode code package.
@@ -114,7 +123,8 @@ type Config struct {
 	// build and Kaniko containers.
 	BuildResources corev1.ResourceRequirements
 	// BuildCache (vm.k8s.build.cache, none = off): a volume kept from one
-	// image build to the next for the builders' caches (see BuildCache).
+	// image build to the next for the builders' caches, a directory per
+	// chaincode (see BuildCache).
 	BuildCache *BuildCache
 	// NodeSelector (vm.k8s.nodeSelector, none) of chaincode and build pods.
 	NodeSelector map[string]string
@@ -122,7 +132,8 @@ type Config struct {
 	Tolerations []corev1.Toleration
 	// PodAnnotations (vm.k8s.podAnnotations, none) added to chaincode pods.
 	PodAnnotations map[string]string
-	// PodLabels (vm.k8s.podLabels, none) added to chaincode pods.
+	// PodLabels (vm.k8s.podLabels, none) added to chaincode pods; the labels
+	// the VM sets (reservedLabel) are refused.
 	PodLabels map[string]string
 	// Affinity (vm.k8s.affinity, none) of chaincode pods.
 	Affinity *corev1.Affinity
@@ -144,8 +155,9 @@ type Config struct {
 	SweepInterval time.Duration
 	// ImagePullTimeout (vm.k8s.imagePullTimeout, 2m): how long a chaincode
 	// or build container may fail to pull its image (ErrImagePull,
-	// ImagePullBackOff) before the launch or build fails; for a chaincode
-	// pod it is counted from the pod's creation.
+	// ImagePullBackOff) or to be created (CreateContainerError, often a
+	// passing runtime error) before the launch or build fails; for a
+	// chaincode pod it is counted from the pod's creation.
 	ImagePullTimeout time.Duration
 	// ClientQPS (vm.k8s.clientQPS, 50) and ClientBurst (vm.k8s.clientBurst,
 	// 100) are the Kubernetes API client's rate limits; relaunching many
@@ -312,7 +324,10 @@ func loadConfig(v *viper.Viper, namespaceFile string) (*Config, error) {
 }
 
 // decodeStructured decodes a value that is either YAML-decoded data from
-// core.yaml or a JSON document from an environment variable.
+// core.yaml or a JSON document from an environment variable. Like a
+// chaincode's settings, it is strict: a field target does not have, or
+// anything after the value, is an error. (Field names match case-
+// insensitively, which the keys viper lower-cases need.)
 func decodeStructured(value interface{}, target interface{}) error {
 	var data []byte
 	switch v := value.(type) {
@@ -329,8 +344,13 @@ func decodeStructured(value interface{}, target interface{}) error {
 			return errors.Wrap(err, "cannot re-encode value")
 		}
 	}
-	if err := json.Unmarshal(data, target); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(target); err != nil {
 		return errors.Wrapf(err, "invalid value %q", string(data))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.Errorf("invalid value %q: more than one JSON value", string(data))
 	}
 	return nil
 }
@@ -367,8 +387,8 @@ func (c *Config) Validate() error {
 	if c.StopTimeout <= 0 {
 		return keyErr("stopTimeout", "must be > 0")
 	}
-	if c.GracePeriod < 0 {
-		return keyErr("gracePeriod", "must be >= 0")
+	if c.GracePeriod < time.Second {
+		return keyErr("gracePeriod", "%s is under 1s: a stopped chaincode pod is given whole seconds to end, and 0 kills it at once", c.GracePeriod)
 	}
 	if c.MaxCodePackageSize <= 0 {
 		return keyErr("maxCodePackageSize", "must be > 0")
@@ -409,6 +429,11 @@ func (c *Config) Validate() error {
 	if err := c.BuildCache.validate(); err != nil {
 		return errors.WithMessage(err, ConfigPrefix+"build.cache")
 	}
+	for _, arg := range c.KanikoExtraArgs {
+		if flag, own := kanikoOwnFlag(arg); own {
+			return keyErr("kanikoExtraArgs", "%q sets %s, which the peer sets itself for every build", arg, flag)
+		}
+	}
 	names := []struct{ key, value string }{
 		{"pushSecret", c.PushSecret},
 		{"registryCAConfigMap", c.RegistryCAConfigMap},
@@ -434,24 +459,16 @@ func (c *Config) Validate() error {
 	if err := validateLabels(c.NodeSelector); err != nil {
 		return keyErr("nodeSelector", "%s", err)
 	}
-	if err := validateLabels(c.PodLabels); err != nil {
-		return keyErr("podLabels", "%s", err)
-	}
-	for k := range c.PodAnnotations {
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			return keyErr("podAnnotations", "%q is not a valid annotation key: %s", k, strings.Join(msgs, "; "))
-		}
-	}
-	return nil
-}
-
-func validateLabels(labels map[string]string) error {
-	for k, v := range labels {
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			return errors.Errorf("%q is not a valid label key: %s", k, strings.Join(msgs, "; "))
-		}
-		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 {
-			return errors.Errorf("%q is not a valid label value: %s", v, strings.Join(msgs, "; "))
+	// The checks a chaincode's own settings get (podvalidation.go).
+	for _, problems := range [][]string{
+		podLabelProblems(ConfigPrefix+"podLabels", c.PodLabels),
+		podAnnotationProblems(ConfigPrefix+"podAnnotations", c.PodAnnotations),
+		tolerationProblems(ConfigPrefix+"tolerations", c.Tolerations),
+		resourceProblems(ConfigPrefix+"resources", &c.Resources),
+		resourceProblems(ConfigPrefix+"build.resources", &c.BuildResources),
+	} {
+		if len(problems) > 0 {
+			return errors.New(strings.Join(problems, "; "))
 		}
 	}
 	return nil

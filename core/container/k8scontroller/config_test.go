@@ -7,6 +7,7 @@ SPDX-License-Identifier: Apache-2.0
 package k8scontroller
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,7 +233,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no kaniko", func(c *Config) { c.KanikoImage = "" }, "vm.k8s.kanikoImage: must be set"},
 		{"zero build timeout", func(c *Config) { c.BuildTimeout = 0 }, "vm.k8s.buildTimeout: must be > 0"},
 		{"zero stop timeout", func(c *Config) { c.StopTimeout = 0 }, "vm.k8s.stopTimeout: must be > 0"},
-		{"negative grace", func(c *Config) { c.GracePeriod = -time.Second }, "vm.k8s.gracePeriod: must be >= 0"},
+		{"negative grace", func(c *Config) { c.GracePeriod = -time.Second }, "vm.k8s.gracePeriod: -1s is under 1s"},
+		{"zero grace", func(c *Config) { c.GracePeriod = 0 }, "vm.k8s.gracePeriod: 0s is under 1s"},
+		{"sub-second grace", func(c *Config) { c.GracePeriod = 500 * time.Millisecond }, "vm.k8s.gracePeriod: 500ms is under 1s"},
 		{"zero size", func(c *Config) { c.MaxCodePackageSize = 0 }, "vm.k8s.maxCodePackageSize: must be > 0"},
 		{"zero concurrent builds", func(c *Config) { c.MaxConcurrentBuilds = 0 }, "vm.k8s.maxConcurrentBuilds: must be > 0"},
 		{"negative concurrent builds", func(c *Config) { c.MaxConcurrentBuilds = -1 }, "vm.k8s.maxConcurrentBuilds: must be > 0"},
@@ -261,7 +264,30 @@ func TestConfigValidate(t *testing.T) {
 		{"bad build cache claim", func(c *Config) { c.BuildCache = &BuildCache{PersistentVolumeClaim: "Build Cache"} }, `vm.k8s.build.cache: persistentVolumeClaim: "Build Cache" is not a valid claim name`},
 		{"relative build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "cache"} }, `vm.k8s.build.cache: hostPath: "cache" must be a clean absolute path`},
 		{"unclean build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "/var/../etc"} }, `vm.k8s.build.cache: hostPath: "/var/../etc" must be a clean absolute path`},
-		{"root build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "/"} }, `vm.k8s.build.cache: hostPath: "/" must be`},
+		{"root build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "/"} }, `vm.k8s.build.cache: hostPath: "/" holds `},
+		{"reserved pod label", func(c *Config) { c.PodLabels = map[string]string{"team": "a", labelManagedBy: "me"} },
+			"vm.k8s.podLabels: app.kubernetes.io/managed-by is set by the peer, which selects its pods by it, and cannot be overridden"},
+		{"reserved pod label prefix", func(c *Config) { c.PodLabels = map[string]string{"fabric-peer-k8s/run": "x"} },
+			"vm.k8s.podLabels: fabric-peer-k8s/run is set by the peer"},
+		{"reserved pod annotation", func(c *Config) { c.PodAnnotations = map[string]string{annotationCCID: "x"} },
+			"vm.k8s.podAnnotations: fabric-peer-k8s/ccid is set by the peer and cannot be overridden"},
+		{"bad toleration operator", func(c *Config) { c.Tolerations = []corev1.Toleration{{Key: "a", Operator: "In"}} },
+			`vm.k8s.tolerations[0]: operator "In" is neither Equal nor Exists`},
+		{"bad second toleration", func(c *Config) {
+			c.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}, {Key: "a", Operator: corev1.TolerationOpExists, Value: "b"}}
+		}, "vm.k8s.tolerations[1]: operator Exists takes no value"},
+		{"negative resource", func(c *Config) {
+			c.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("-1")}}
+		}, "vm.k8s.resources.limits.cpu: -1 must not be negative"},
+		{"resource claims", func(c *Config) {
+			c.Resources = corev1.ResourceRequirements{Claims: []corev1.ResourceClaim{{Name: "gpu"}}}
+		}, "vm.k8s.resources.claims: not supported"},
+		{"build request above limit", func(c *Config) {
+			c.BuildResources = corev1.ResourceRequirements{
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+				Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+			}
+		}, "vm.k8s.build.resources.requests.memory: 1Gi exceeds the limit 64Mi"},
 	}
 	require.NoError(t, testConfig().Validate())
 	for _, tt := range tests {
@@ -269,6 +295,105 @@ func TestConfigValidate(t *testing.T) {
 			c := testConfig()
 			tt.mutate(c)
 			require.ErrorContains(t, c.Validate(), tt.wantErr)
+		})
+	}
+}
+
+func TestConfigRefusesDangerousBuildCacheHostPath(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"/etc/fabric-build-cache", "is inside /etc, a system directory of the node"},
+		{"/etc", "is /etc, a system directory of the node"},
+		{"/usr/local/cache", "is inside /usr"},
+		{"/bin", "is /bin"},
+		{"/lib64/x", "is inside /lib64"},
+		{"/boot/cache", "is inside /boot"},
+		{"/dev/shm/cache", "is inside /dev"},
+		{"/proc/1", "is inside /proc"},
+		{"/sys/fs/cgroup", "is inside /sys"},
+		{"/run/containerd/cache", "is inside /run"},
+		{"/var/run/cache", "is inside /var/run"},
+		{"/var/lib/kubelet/pods", "is inside /var/lib/kubelet"},
+		{"/var/lib/containerd", "is /var/lib/containerd"},
+		{"/var/lib/docker/cache", "is inside /var/lib/docker"},
+		{"/var/log/build", "is inside /var/log"},
+		{"/root/.cache", "is inside /root"},
+		{"/home/alice/cache", "is inside /home"},
+		{"/opt/cni/bin", "is inside /opt/cni"},
+		{"/", "holds "},
+		{"/var", "holds "},
+		{"/var/lib", "holds /var/lib/"},
+		{"/opt", "holds /opt/cni"},
+		{"/tmp", "is shared with other software: use a directory of its own below it"},
+		{"/var/tmp", "is shared with other software"},
+		{"/var/cache", "is shared with other software"},
+		{"/mnt", "is shared with other software"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			c := testConfig()
+			c.BuildCache = &BuildCache{HostPath: tc.path}
+			err := c.Validate()
+			require.ErrorContains(t, err, fmt.Sprintf("vm.k8s.build.cache: hostPath: %q %s", tc.path, tc.want))
+		})
+	}
+	for _, ok := range []string{
+		"/var/cache/fabric-chaincode-build", "/var/lib/fabric-chaincode-build", "/tmp/fpk-bench-1/build-cache",
+		"/data/fabric/build-cache", "/mnt/disks/ssd0/build-cache", "/srv/build-cache", "/opt/fabric/cache",
+	} {
+		c := testConfig()
+		c.BuildCache = &BuildCache{HostPath: ok}
+		require.NoError(t, c.Validate(), ok)
+	}
+}
+
+func TestConfigRefusesKanikoArgsTheVMSets(t *testing.T) {
+	for _, arg := range []string{
+		"--destination=evil.example.com/cc:t", "--destination", "-d", "-devil.example.com/cc:t", "-d=evil.example.com/cc:t",
+		"--digest-file=/tmp/digest", "--digest-file",
+		"--no-push", "--no-push=true",
+		"--context=dir:///tmp", "-c", "--context-sub-path=x", "--bucket=b", "-b",
+		"--dockerfile=/tmp/Dockerfile", "-f", "-f/tmp/Dockerfile",
+		"--insecure", "--insecure-pull", "--skip-tls-verify", "--skip-tls-verify-pull=true",
+	} {
+		t.Run(arg, func(t *testing.T) {
+			c := testConfig()
+			c.KanikoExtraArgs = []string{"--cache=true", arg}
+			require.ErrorContains(t, c.Validate(), fmt.Sprintf("vm.k8s.kanikoExtraArgs: %q sets ", arg))
+		})
+	}
+	c := testConfig()
+	c.KanikoExtraArgs = []string{
+		"--cache=true", "--verbosity=debug", "-v", "debug", "--snapshot-mode=redo", "--insecure-registry=mirror.local:5000",
+		"--skip-tls-verify-registry=mirror.local:5000", "--registry-mirror=mirror.local:5000", "--label=team=blue", "--push-retry=3",
+	}
+	require.NoError(t, c.Validate())
+}
+
+// Structured values are decoded strictly, like per-chaincode settings: a
+// misspelt field is an error naming the key instead of being ignored.
+func TestConfigRefusesUnknownFields(t *testing.T) {
+	base := "vm:\n  k8s:\n    namespace: fabric\n    registry: r:5000/cc\n    kanikoImage: kaniko\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       []string
+	}{
+		{name: "resources", yaml: "    resources: {limit: {cpu: 1}}\n", want: []string{"vm.k8s.resources: invalid value", `unknown field "limit"`}},
+		{name: "build resources from the environment", env: map[string]string{"CORE_VM_K8S_BUILD_RESOURCES": `{"limits":{"memory":"1Gi"},"request":{}}`},
+			want: []string{"vm.k8s.build.resources: invalid value", `unknown field "request"`}},
+		{name: "build cache", yaml: "    build:\n      cache: {persistentVolumeClaimName: c}\n", want: []string{"vm.k8s.build.cache: invalid value", "unknown field"}},
+		{name: "tolerations", yaml: "    tolerations: [{key: a, operator: Exists, efect: NoSchedule}]\n", want: []string{"vm.k8s.tolerations: invalid value", `unknown field "efect"`}},
+		{name: "nested affinity", yaml: "    affinity: {nodeAffinity: {requiredDuringScheduling: {}}}\n", want: []string{"vm.k8s.affinity: invalid value", "unknown field"}},
+		{name: "trailing data", env: map[string]string{"CORE_VM_K8S_NODESELECTOR": `{"a":"b"} {}`}, want: []string{"vm.k8s.nodeSelector: invalid value"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := loadConfig(peerViper(t, base+tc.yaml), "")
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.ErrorContains(t, err, w)
+			}
 		})
 	}
 }

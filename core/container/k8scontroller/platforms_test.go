@@ -125,15 +125,15 @@ func TestBuildPlatforms(t *testing.T) {
 func TestBuildBuilderImage(t *testing.T) {
 	vm := newTestVM(t, testConfig())
 	vm.BuilderImage = "builder:1"
-	req, err := vm.prepareBuild(testCCID, "NODE", "/src/asset", bytes.NewReader(nodeCodePackage(t)))
+	req, err := vm.prepareBuild(testCCID, "NODE", "/src/asset")
 	require.NoError(t, err)
 	require.Equal(t, "hyperledger/fabric-nodeenv:2.5", req.Job.BuilderImage)
-	req, err = vm.prepareBuild(testCCID, "GOLANG", "example.com/cc", bytes.NewReader(goCodePackage(t)))
+	req, err = vm.prepareBuild(testCCID, "GOLANG", "example.com/cc")
 	require.NoError(t, err)
 	require.Equal(t, "builder:1", req.Job.BuilderImage)
 
 	vm.BuilderImage = ""
-	_, err = vm.prepareBuild(testCCID, "GOLANG", "example.com/cc", bytes.NewReader(goCodePackage(t)))
+	_, err = vm.prepareBuild(testCCID, "GOLANG", "example.com/cc")
 	require.EqualError(t, err, "chaincode "+testCCID+": no builder image: platform GOLANG names none and chaincode.builder is empty")
 	_, err = vm.Build(testCCID, &persistence.ChaincodePackageMetadata{Type: "cobol", Path: "x"}, bytes.NewReader(goCodePackage(t)))
 	require.EqualError(t, err, "chaincode "+testCCID+`: unknown chaincode type "COBOL"`)
@@ -144,7 +144,7 @@ func TestBuildBuilderImage(t *testing.T) {
 // node platform's script runs in chaincode.node.runtime.
 func TestNewBuildJobNodeGolden(t *testing.T) {
 	vm := newTestVM(t, fullConfig())
-	req, err := vm.prepareBuild(testCCID, "NODE", "/home/dev/asset-transfer/chaincode-javascript", bytes.NewReader(nodeCodePackage(t)))
+	req, err := vm.prepareBuild(testCCID, "NODE", "/home/dev/asset-transfer/chaincode-javascript")
 	require.NoError(t, err)
 	req.Job.Owner = testOwner
 	golden(t, "build-job-node", newBuildJob(fullConfig(), req.Job))

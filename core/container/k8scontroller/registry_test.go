@@ -397,7 +397,7 @@ func TestBuildAuthenticatesItsCacheCheck(t *testing.T) {
 	vm.VM.Registry = r
 
 	code := goCodePackage(t)
-	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path, bytes.NewReader(code))
+	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path)
 	require.NoError(t, err)
 	digest := reg.push(t, req.Ref)
 
