@@ -144,11 +144,11 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		Consistently(jobs.Count, 3*time.Second, 500*time.Millisecond).Should(Equal(before), "a build Job was created for an image that exists: %v", newJobs(before))
 		nwo.EnsureInstalled(h.Network, kv1.Label, kv1.PackageID, h.Org2Peer())
 
-		By("the VM's metrics on the peers' operations endpoints: Org1's build, Org2's cache hit")
+		By("the VM's metrics on the peers' operations endpoints, by package label: Org1's build, Org2's cache hit")
 		Expect(h.PeerMetrics(ctx, h.Org1Peer())).To(ContainSubstring(
-			fmt.Sprintf(`k8scontroller_chaincode_image_build_duration_count{chaincode=%q,success="true"} 1`, kv1.PackageID)))
+			fmt.Sprintf(`k8scontroller_chaincode_image_build_duration_count{chaincode=%q,success="true"} 1`, kv1.Label)))
 		Expect(h.PeerMetrics(ctx, h.Org2Peer())).To(ContainSubstring(
-			fmt.Sprintf(`k8scontroller_chaincode_image_cache_hits{chaincode=%q} 1`, kv1.PackageID)))
+			fmt.Sprintf(`k8scontroller_chaincode_image_cache_hits{chaincode=%q} 1`, kv1.Label)))
 
 		By("approving for both orgs and committing: the peers launch the chaincode once it is defined and installed")
 		start := time.Now()

@@ -61,7 +61,7 @@ func TestNewBuildJobGolden(t *testing.T) {
 
 func TestNewBuildJobCache(t *testing.T) {
 	params := buildJobParams{
-		Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b",
+		Name: "j", CCID: testCCID, CCType: "GOLANG", CCPath: "example.com/cc", Destination: "r/x:t", BuilderImage: "b",
 		BuildEnv: []string{"GOPROXY=off", "GOCACHE=/tmp/gocache"}, BuildCmd: "go build",
 	}
 	cfg := testConfig()
@@ -76,7 +76,9 @@ func TestNewBuildJobCache(t *testing.T) {
 	}})
 	build := spec.InitContainers[1]
 	require.Equal(t, "build", build.Name)
-	require.Contains(t, build.VolumeMounts, corev1.VolumeMount{Name: "build-cache", MountPath: "/var/cache/fabric-chaincode-build"})
+	require.Contains(t, build.VolumeMounts, corev1.VolumeMount{
+		Name: "build-cache", MountPath: "/var/cache/fabric-chaincode-build", SubPath: buildCacheSubPath("GOLANG", "example.com/cc"),
+	}, "the chaincode's own directory of the volume")
 	// the cache's GOCACHE replaces the platform's (the image's is overridden by any)
 	var gocache []string
 	for _, e := range build.Env {
@@ -120,12 +122,12 @@ func TestNewBuildJobRegistryCA(t *testing.T) {
 }
 
 func TestNewChaincodePodGolden(t *testing.T) {
-	name := podName("dev", "peer0.org1.example.com", testCCID)
+	name := podName("dev", "peer0.org1.example.com", testCCID, "abc123")
 	args, err := chaincodeArgs("GOLANG", "peer0.org1.example.com:7052")
 	require.NoError(t, err)
 	pod := newChaincodePod(fullConfig(), chaincodePodParams{
 		Name:       name,
-		SecretName: secretName("dev", "peer0.org1.example.com", testCCID),
+		SecretName: podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
 		CCID:       testCCID,
 		PeerID:     "peer0.org1.example.com",
 		Image:      "localhost:5000/fabric-cc/mycc_1.0:tag@" + testDigest,
@@ -188,4 +190,32 @@ func TestChaincodeArgsAndEnv(t *testing.T) {
 		"CORE_PEER_TLS_ROOTCERT_FILE=/etc/hyperledger/fabric/peer.crt",
 		"CORE_PEER_LOCALMSPID=Org1MSP",
 	}, chaincodeEnv("cc:1", "Org1MSP", nil, true))
+}
+
+// No container of a build pod gets a Kubernetes API token, not even with
+// vm.k8s.buildServiceAccount set: none of them talks to the API server, and
+// the build container runs the chaincode's own build steps.
+func TestNewBuildJobMountsNoServiceAccountToken(t *testing.T) {
+	for _, sa := range []string{"", "builder"} {
+		cfg := testConfig()
+		cfg.BuildServiceAccount = sa
+		cfg.PushSecret = "regcred"
+		cfg.BuildCache = &BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
+		spec := newBuildJob(cfg, buildJobParams{Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b", BuildCmd: "go build"}).Spec.Template.Spec
+		require.Equal(t, sa, spec.ServiceAccountName)
+		require.NotNil(t, spec.AutomountServiceAccountToken, "service account %q", sa)
+		require.False(t, *spec.AutomountServiceAccountToken, "service account %q: the token would be mounted into every container", sa)
+		for _, v := range spec.Volumes {
+			if v.Projected != nil {
+				for _, src := range v.Projected.Sources {
+					require.Nil(t, src.ServiceAccountToken, "volume %s projects a service account token", v.Name)
+				}
+			}
+		}
+		for _, c := range append(spec.InitContainers, spec.Containers...) {
+			for _, m := range c.VolumeMounts {
+				require.NotContains(t, m.MountPath, "serviceaccount", "container %s", c.Name)
+			}
+		}
+	}
 }

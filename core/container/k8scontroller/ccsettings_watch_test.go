@@ -111,7 +111,7 @@ func TestSettingsChangeAppliesAtNextLaunch(t *testing.T) {
 	}))
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
-	pod, c := chaincodeContainerOf(t, vm, inst.PodName)
+	pod, c := chaincodeContainerOf(t, vm, inst.PodName())
 	require.Equal(t, resource.MustParse("128Mi"), c.Resources.Limits[corev1.ResourceMemory])
 	require.Equal(t, "one", pod.Annotations["example.com/rev"])
 	firstUID := pod.UID
@@ -119,12 +119,12 @@ func TestSettingsChangeAppliesAtNextLaunch(t *testing.T) {
 	updateSettings(t, vm, map[string]string{
 		testCCLabel: "resources: {limits: {memory: 256Mi}}\npodAnnotations: {example.com/rev: two}\nenv: {LOG_FORMAT: json}",
 	})
-	pod, c = chaincodeContainerOf(t, vm, inst.PodName)
+	pod, c = chaincodeContainerOf(t, vm, inst.PodName())
 	require.Equal(t, firstUID, pod.UID)
 	require.Equal(t, "one", pod.Annotations["example.com/rev"], "the running pod is not touched")
 
 	require.NoError(t, inst.Start(testTLS))
-	pod, c = chaincodeContainerOf(t, vm, inst.PodName)
+	pod, c = chaincodeContainerOf(t, vm, inst.PodName())
 	require.Equal(t, resource.MustParse("256Mi"), c.Resources.Limits[corev1.ResourceMemory])
 	require.Equal(t, "two", pod.Annotations["example.com/rev"])
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "LOG_FORMAT", Value: "json"})
@@ -132,7 +132,7 @@ func TestSettingsChangeAppliesAtNextLaunch(t *testing.T) {
 	// The entry removed: the global template again.
 	updateSettings(t, vm, map[string]string{"other": "{}"})
 	require.NoError(t, inst.Start(testTLS))
-	pod, c = chaincodeContainerOf(t, vm, inst.PodName)
+	pod, c = chaincodeContainerOf(t, vm, inst.PodName())
 	require.Empty(t, c.Resources.Limits)
 	require.NotContains(t, pod.Annotations, "example.com/rev")
 
@@ -199,14 +199,14 @@ func TestSettingsInvalidEntryFailsOnlyItsChaincode(t *testing.T) {
 	require.ErrorContains(t, err, `chaincode `+testCCID+`: entry "mycc_1.0" of ConfigMap fabric/chaincode-settings (vm.k8s.chaincodeConfigMap) is invalid; `+
 		`the chaincode is not launched until the entry is fixed or removed: cannot parse`)
 	require.ErrorContains(t, err, "quantities must match")
-	_, err = getPod(t, vm, inst.PodName)
+	_, err = getPod(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err), "no pod")
-	_, err = getSecret(t, vm, inst.SecretName)
+	_, err = getSecret(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err), "no secret")
 
 	other := vm.newInstance("other_1:abc", "GOLANG", testImage)
 	require.NoError(t, other.Start(testTLS))
-	pod, _ := chaincodeContainerOf(t, vm, other.PodName)
+	pod, _ := chaincodeContainerOf(t, vm, other.PodName())
 	require.Equal(t, "green", pod.Labels["team"])
 
 	// An entry under binaryData is not read: an error, not silently ignored.
@@ -223,7 +223,7 @@ func TestSettingsInvalidEntryFailsOnlyItsChaincode(t *testing.T) {
 	// Fixed: it launches.
 	updateSettings(t, vm, map[string]string{testCCLabel: "resources: {limits: {memory: 1Gi}}"})
 	require.NoError(t, inst.Start(testTLS))
-	_, c := chaincodeContainerOf(t, vm, inst.PodName)
+	_, c := chaincodeContainerOf(t, vm, inst.PodName())
 	require.Equal(t, resource.MustParse("1Gi"), c.Resources.Limits[corev1.ResourceMemory])
 }
 
@@ -233,12 +233,12 @@ func TestSettingsMissingConfigMap(t *testing.T) {
 	vm := newTestVM(t, settingsConfig())
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
-	_, c := chaincodeContainerOf(t, vm, inst.PodName)
+	_, c := chaincodeContainerOf(t, vm, inst.PodName())
 	require.Empty(t, c.Resources.Limits)
 
 	updateSettings(t, vm, map[string]string{testCCLabel: "resources: {limits: {memory: 64Mi}}"})
 	require.NoError(t, inst.Start(testTLS))
-	_, c = chaincodeContainerOf(t, vm, inst.PodName)
+	_, c = chaincodeContainerOf(t, vm, inst.PodName())
 	require.Equal(t, resource.MustParse("64Mi"), c.Resources.Limits[corev1.ResourceMemory])
 }
 
@@ -248,7 +248,7 @@ func TestSettingsOff(t *testing.T) {
 	require.Nil(t, vm.cache.settings)
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
-	_, c := chaincodeContainerOf(t, vm, inst.PodName)
+	_, c := chaincodeContainerOf(t, vm, inst.PodName())
 	require.Empty(t, c.Resources.Limits)
 	require.Zero(t, vm.watches.count("configmaps"))
 }

@@ -121,14 +121,21 @@ func (vm *VM) event(obj runtime.Object, eventtype, reason, messageFmt string, ar
 	}
 }
 
-// podRef refers to the chaincode pod of ccid, which may be gone by now.
+// podRef refers to the pod of ccid's current launch, which may be gone by
+// now; without a current launch, to the name of a pod of ccid's that never
+// exists (launch ID "none"), so that the event still names the chaincode.
 func (vm *VM) podRef(ccid string) *corev1.ObjectReference {
-	return &corev1.ObjectReference{
+	ref := &corev1.ObjectReference{
 		APIVersion: "v1",
 		Kind:       "Pod",
 		Namespace:  vm.Config.Namespace,
-		Name:       podName(vm.NetworkID, vm.PeerID, ccid),
+		Name:       podName(vm.NetworkID, vm.PeerID, ccid, "none"),
 	}
+	if l := vm.launches.get(ccid); l != nil {
+		ref.Name = l.name
+		ref.UID, _ = l.uids()
+	}
+	return ref
 }
 
 // relaunchReport turns what the supervisor does into logs, metrics and

@@ -138,16 +138,23 @@ func (vm *VM) namespacedRules() []nsRules {
 	return []nsRules{{cfg.Namespace, chaincode}, {cfg.BuildNamespace, build}}
 }
 
-// HealthCheck verifies that the API server is reachable and that the peer
-// may do everything the VM does in its namespaces. The reachability check
-// (one GET of the server version) runs on every call; the permission check
-// runs at most once per vm.k8s.healthCheckInterval and its outcome, success
-// or failure, is reused until then.
+// HealthCheck verifies that the API server is reachable, that the peer
+// may do everything the VM does in its namespaces, and that no informer
+// fails to fill its cache. The reachability check (one GET of the server
+// version) runs on every call; the permission check runs at most once per
+// vm.k8s.healthCheckInterval and its outcome, success or failure, is reused
+// until then. The informers' state is read from memory on every call: an
+// informer whose list keeps failing (403 Forbidden, for example, when the
+// Role lacks a verb the rules review does not show) is named with the API
+// server's answer.
 func (vm *VM) HealthCheck(ctx context.Context) error {
 	if _, err := discovery.ToServerVersionInterfaceWithContext(vm.Client.Discovery()).ServerVersionWithContext(ctx); err != nil {
 		return errors.Wrap(err, "kubernetes API server unreachable")
 	}
-	return vm.health.get(ctx, vm.Clock, vm.Config.HealthCheckInterval, vm.checkPermissions)
+	if err := vm.health.get(ctx, vm.Clock, vm.Config.HealthCheckInterval, vm.checkPermissions); err != nil {
+		return err
+	}
+	return vm.cache.fillError()
 }
 
 // permissionCache holds the outcome of the last permission check. Its zero

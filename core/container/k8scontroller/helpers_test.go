@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
+	"github.com/hyperledger/fabric-lib-go/common/metrics"
 	"github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
 	"github.com/hyperledger/fabric/core/chaincode/platforms"
 	"github.com/hyperledger/fabric/core/chaincode/platforms/golang"
@@ -27,7 +28,10 @@ import (
 	"github.com/hyperledger/fabric/core/chaincode/platforms/node"
 	"github.com/spf13/viper"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -139,6 +143,37 @@ type testMetrics struct {
 	exits                   *metricsfakes.Counter
 }
 
+// provider hands out tm's fakes, by metric name, through NewMetrics, and
+// new ones for the other metrics.
+func (tm testMetrics) provider() *metricsfakes.Provider {
+	p := &metricsfakes.Provider{}
+	p.NewCounterCalls(func(o metrics.CounterOpts) metrics.Counter {
+		switch o.Name {
+		case imageBuildFailures.Name:
+			return tm.failures
+		case imageCacheHits.Name:
+			return tm.cacheHits
+		case chaincodeExits.Name:
+			return tm.exits
+		}
+		c := &metricsfakes.Counter{}
+		c.WithReturns(c)
+		return c
+	})
+	p.NewHistogramCalls(func(o metrics.HistogramOpts) metrics.Histogram {
+		switch o.Name {
+		case imageBuildDuration.Name:
+			return tm.buildDuration
+		case podStartDuration.Name:
+			return tm.podStart
+		}
+		h := &metricsfakes.Histogram{}
+		h.WithReturns(h)
+		return h
+	})
+	return p
+}
+
 // newTestVM returns a VM on a fake clientset holding objs, with its
 // informers started and synced (and stopped when the test ends). The
 // informers' LIST and WATCH requests are cleared from the client's actions.
@@ -160,27 +195,23 @@ func newTestVM(t *testing.T, cfg *Config, objs ...runtime.Object) *testVM {
 	client := fake.NewClientset(objs...)
 	watches := &watchCounter{counts: map[string]int{}, opened: make(chan struct{}, 1)}
 	client.PrependWatchReactor("*", watches.react)
+	apiServerLike(client)
 	registry := &mock.ImageRegistry{}
 	attacher := &mock.PodAttacher{}
 	vm := &VM{
-		PeerID:     testPeerID,
-		NetworkID:  "dev",
-		MSPID:      "Org1MSP",
-		LoggingEnv: []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"},
-		Config:     cfg,
-		Client:     client,
-		Registry:   registry,
-		Attacher:   attacher,
-		Platforms:  platforms.NewRegistry(&golang.Platform{}, &node.Platform{}, &java.Platform{}),
-		Metrics: &Metrics{
-			ImageBuildDuration: tm.buildDuration,
-			ImageBuildFailures: tm.failures,
-			ImageCacheHits:     tm.cacheHits,
-			PodStartDuration:   tm.podStart,
-			ChaincodeExits:     tm.exits,
-		},
+		PeerID:       testPeerID,
+		NetworkID:    "dev",
+		MSPID:        "Org1MSP",
+		LoggingEnv:   []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"},
+		Config:       cfg,
+		Client:       client,
+		Registry:     registry,
+		Attacher:     attacher,
+		Platforms:    platforms.NewRegistry(&golang.Platform{}, &node.Platform{}, &java.Platform{}),
+		Metrics:      NewMetrics(tm.provider()),
 		BuilderImage: "localhost:5000/fabric-peer-k8s/ccenv:3.1",
 		Clock:        clock.RealClock{},
+		LaunchID:     launchCounter(),
 	}
 	vm.cache = newObjectCache(client, cfg, vm.PeerID)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -197,6 +228,51 @@ func newTestVM(t *testing.T, cfg *Config, objs ...runtime.Object) *testVM {
 	watches.awaitWatches(t, want)
 	client.ClearActions()
 	return &testVM{VM: vm, client: client, registry: registry, attacher: attacher, metrics: tm, watches: watches}
+}
+
+// launchCounter returns launch IDs 000001, 000002, ...
+func launchCounter() func() string {
+	var mu sync.Mutex
+	n := 0
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return fmt.Sprintf("%06d", n)
+	}
+}
+
+// apiServerLike makes the fake clientset behave like kube-apiserver where
+// the VM relies on it: created objects get a UID, and a delete whose UID
+// precondition does not match the stored object fails with a Conflict.
+func apiServerLike(client *fake.Clientset) {
+	var mu sync.Mutex
+	n := 0
+	client.PrependReactor("create", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if m, ok := a.(k8stesting.CreateAction).GetObject().(metav1.Object); ok && m.GetUID() == "" && a.GetSubresource() == "" {
+			mu.Lock()
+			n++
+			m.SetUID(types.UID(fmt.Sprintf("uid-%s-%d", a.GetResource().Resource, n)))
+			mu.Unlock()
+		}
+		return false, nil, nil
+	})
+	client.PrependReactor("delete", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		d := a.(k8stesting.DeleteActionImpl)
+		pre := d.DeleteOptions.Preconditions
+		if pre == nil || pre.UID == nil {
+			return false, nil, nil
+		}
+		obj, err := client.Tracker().Get(d.GetResource(), d.GetNamespace(), d.GetName())
+		if err != nil {
+			return false, nil, nil // NotFound from the default reactor
+		}
+		if m, ok := obj.(metav1.Object); ok && m.GetUID() != *pre.UID {
+			return true, nil, apierrors.NewConflict(d.GetResource().GroupResource(), d.GetName(),
+				fmt.Errorf("the UID in the precondition (%s) does not match the UID in record (%s)", *pre.UID, m.GetUID()))
+		}
+		return false, nil, nil
+	})
 }
 
 type tarEntry struct {

@@ -41,6 +41,11 @@ type objectCache struct {
 	// when it is not set. ready does not wait for it: only launches need
 	// it, and they wait themselves.
 	settings *settingsCache
+	// informers records, for every informer above but the settings one,
+	// whether its cache is filled and why listing or watching last failed;
+	// settingsHealth does for the settings informer.
+	informers      []*informerHealth
+	settingsHealth *informerHealth
 
 	mu   sync.Mutex
 	done <-chan struct{} // nil until started
@@ -78,24 +83,33 @@ func newObjectCache(client kubernetes.Interface, cfg *Config, peerID string) *ob
 			continue
 		}
 		pods := factory(ns).Core().V1().Pods()
-		c.pods[ns] = newTracker(pods.Informer(), func(ctx context.Context, name string) (runtime.Object, error) {
+		c.pods[ns] = newTracker(c.watched("pods", ns, pods.Informer()), func(ctx context.Context, name string) (runtime.Object, error) {
 			return client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		})
 		c.podLister[ns] = pods.Lister()
 	}
 	secrets := factory(cfg.Namespace).Core().V1().Secrets()
-	secrets.Informer()
+	c.watched("secrets", cfg.Namespace, secrets.Informer())
 	c.secrets = secrets.Lister()
 	buildNS := cfg.BuildNamespace
 	jobs := factory(buildNS).Batch().V1().Jobs()
-	c.jobs = newTracker(jobs.Informer(), func(ctx context.Context, name string) (runtime.Object, error) {
+	c.jobs = newTracker(c.watched("jobs.batch", buildNS, jobs.Informer()), func(ctx context.Context, name string) (runtime.Object, error) {
 		return client.BatchV1().Jobs(buildNS).Get(ctx, name, metav1.GetOptions{})
 	})
 	c.jobLister = jobs.Lister()
 	if cfg.ChaincodeConfigMap != "" {
 		c.settings = newSettingsCache(client, cfg.Namespace, cfg.ChaincodeConfigMap)
+		c.settingsHealth = watchInformer("configmaps", cfg.Namespace, c.settings.informer)
 	}
 	return c
+}
+
+// watched records the list and watch errors of informer, which lists
+// resource in namespace, in c.informers, and returns informer. Every
+// informer ready waits for goes through it before it is started.
+func (c *objectCache) watched(resource, namespace string, informer cache.SharedIndexInformer) cache.SharedIndexInformer {
+	c.informers = append(c.informers, watchInformer(resource, namespace, informer))
+	return informer
 }
 
 // start starts the informers, which run until ctx ends. It does not wait
@@ -118,20 +132,42 @@ func (c *objectCache) start(ctx context.Context) error {
 }
 
 // ready waits, at most until ctx ends, until the informers' caches are
-// filled, and returns the channel that is closed when the informers stop.
+// filled (the settings informer's aside), and returns the channel that is
+// closed when the informers stop. Its error names the first cache not
+// filled and why: the informer's last list or watch error (403 Forbidden,
+// connection refused), or the end of ctx when the API server has not
+// answered yet.
 func (c *objectCache) ready(ctx context.Context) (<-chan struct{}, error) {
 	done, err := c.stopped()
 	if err != nil {
 		return nil, err
 	}
-	for ns, f := range c.factories {
-		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				return nil, errors.Errorf("the cache of %s in namespace %s is not filled: %v", typ, ns, context.Cause(ctx))
-			}
+	for _, h := range c.informers {
+		if !cache.WaitForCacheSync(ctx.Done(), h.synced) {
+			return nil, h.notFilled(context.Cause(ctx))
 		}
 	}
 	return done, nil
+}
+
+// fillError names the first informer whose cache is not filled because
+// listing or watching fails, with the last error; nil when every cache is
+// filled or still being filled, and before start. A filled cache whose
+// watch fails later is no failure: the informer retries and keeps its
+// objects, and its errors are logged.
+func (c *objectCache) fillError() error {
+	if !c.started() {
+		return nil
+	}
+	for _, h := range c.informers {
+		if err := h.fillError(); err != nil {
+			return err
+		}
+	}
+	if c.settingsHealth != nil {
+		return c.settingsHealth.fillError()
+	}
+	return nil
 }
 
 // shutdown waits until the informers' goroutines have ended; the context
@@ -341,37 +377,4 @@ func (t *tracker) confirmGone(ctx context.Context, name, uid string) (runtime.Ob
 		return obj, true, nil
 	}
 	return obj, false, nil
-}
-
-// waitGone waits until the object ns/name (with uid, if set) no longer
-// exists.
-func (t *tracker) waitGone(ctx context.Context, done <-chan struct{}, ns, name, uid string) error {
-	sub, cancel := t.subscribe(ns, name)
-	defer cancel()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-done:
-			return errors.New("the Kubernetes object cache stopped")
-		case <-sub.ready():
-		}
-		for _, ev := range sub.drain() {
-			if ev.Type != watch.Deleted {
-				if uid == "" || objectUID(ev.Object) == uid {
-					continue
-				}
-			} else if ev.Object != nil && uid != "" && objectUID(ev.Object) != uid {
-				continue
-			}
-			// The cache says it is gone; the API server decides.
-			_, gone, err := t.confirmGone(ctx, name, uid)
-			if err != nil {
-				return errors.Wrapf(err, "cannot get %s/%s", ns, name)
-			}
-			if gone {
-				return nil
-			}
-		}
-	}
 }

@@ -17,37 +17,44 @@ import (
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
 // Instance is a chaincode image that can run as a Pod. It implements
-// container.Instance.
+// container.Instance. Every Start is a new launch: a Pod and a TLS Secret
+// under a name of their own (podName), so that a launch never waits for the
+// objects of the previous one, which are deleted in the background.
 type Instance struct {
-	VM         *VM
-	CCID       string
-	Type       string // upper-case chaincode type
-	Image      string // <pullRegistry>/<repo>:<tag>@<digest>
-	PodName    string
-	SecretName string
+	VM    *VM
+	CCID  string
+	Type  string // upper-case chaincode type
+	Image string // <pullRegistry>/<repo>:<tag>@<digest>
 
-	mu         sync.Mutex
-	podUID     types.UID
-	createdAt  time.Time
-	generation uint64 // of the current launch, for the relaunch supervisor
+	mu        sync.Mutex
+	launch    *launch // the last Start's
+	createdAt time.Time
 }
 
 func (vm *VM) newInstance(ccid, ccType, image string) *Instance {
 	return &Instance{
-		VM:         vm,
-		CCID:       ccid,
-		Type:       ccType,
-		Image:      image,
-		PodName:    podName(vm.NetworkID, vm.PeerID, ccid),
-		SecretName: secretName(vm.NetworkID, vm.PeerID, ccid),
+		VM:    vm,
+		CCID:  ccid,
+		Type:  ccType,
+		Image: image,
 	}
+}
+
+// PodName is the name of the Pod (and of its Secret) of the last Start, or
+// "" before the first.
+func (i *Instance) PodName() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.launch == nil {
+		return ""
+	}
+	return i.launch.name
 }
 
 // ChaincodeServerInfo returns nil: the chaincode dials the peer.
@@ -55,175 +62,223 @@ func (i *Instance) ChaincodeServerInfo() (*ccintf.ChaincodeServerInfo, error) {
 	return nil, nil
 }
 
-// Start creates the chaincode's TLS Secret and Pod, replacing leftovers of a
-// previous launch. It returns once the Pod is created.
+// Start launches the chaincode: it creates a TLS Secret and a Pod, both named
+// for this launch, and returns once the Pod is created. The previous launch
+// of the chaincode, if any, is deleted in the background with its grace
+// period. Start reads nothing from the informer cache, so a cache that lags
+// the API server does not delay it.
 func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
-	cfg, client := i.VM.Config, i.VM.Client
+	vm := i.VM
+	cfg := vm.Config
 	ns := cfg.Namespace
-	args, env, err := containerLaunch(i.Type, i.CCID, i.VM.MSPID, peerConnection.Address, i.VM.LoggingEnv, peerConnection.TLSConfig != nil)
+	tls := peerConnection.TLSConfig
+	args, env, err := containerLaunch(i.Type, i.CCID, vm.MSPID, peerConnection.Address, vm.LoggingEnv, tls != nil)
 	if err != nil {
 		return errors.WithMessagef(err, "chaincode %s", i.CCID)
 	}
 
-	ctx, cancel := context.WithTimeout(i.VM.requestContext(), 2*cfg.StopTimeout)
+	ctx, cancel := context.WithTimeout(vm.requestContext(), cfg.StopTimeout)
 	defer cancel()
 
-	settings, err := i.VM.chaincodeSettings(ctx, i.CCID)
+	settings, err := vm.chaincodeSettings(ctx, i.CCID)
 	if err != nil {
 		return errors.WithMessagef(err, "chaincode %s", i.CCID)
 	}
 
-	// A new generation first, so that the end of the previous pod, deleted
-	// below, is not taken for a crash.
-	generation := i.VM.supervisor.started(i.CCID)
+	l := &launch{ccid: i.CCID, name: podName(vm.NetworkID, vm.PeerID, i.CCID, vm.launchID()), tls: tls != nil}
+	// A new generation first, so that the end of the previous pod is not
+	// taken for a crash.
+	l.generation = vm.supervisor.started(i.CCID)
+	previous, done, err := vm.launches.begin(l)
+	if err != nil {
+		return errors.WithMessagef(err, "chaincode %s: cannot launch", i.CCID)
+	}
+	vm.retireLaunch(previous)
 	i.mu.Lock()
-	i.generation = generation
+	i.launch, i.createdAt = l, time.Time{}
 	i.mu.Unlock()
 
-	if err := i.VM.deletePodAndWait(ctx, ns, i.PodName, "", 0, nil); err != nil {
-		return errors.WithMessagef(err, "chaincode %s: cannot remove previous pod", i.CCID)
-	}
-	if err := deleteSecret(ctx, client, ns, i.SecretName); err != nil {
-		return errors.WithMessagef(err, "chaincode %s: cannot remove previous secret", i.CCID)
-	}
-
-	secret := ""
-	if tls := peerConnection.TLSConfig; tls != nil {
-		s := newTLSSecret(i.SecretName, ns, i.PodName, i.VM.PeerID, i.CCID, tls, i.VM.Owner)
-		i.VM.stampRun(&s.ObjectMeta)
-		if _, err := client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
-			return errors.Wrapf(err, "chaincode %s: cannot create secret %s/%s", i.CCID, ns, i.SecretName)
-		}
-		secret = i.SecretName
-	}
-
-	pod := newChaincodePod(cfg, chaincodePodParams{
-		Name:       i.PodName,
-		SecretName: secret,
-		CCID:       i.CCID,
-		PeerID:     i.VM.PeerID,
-		Image:      i.Image,
-		Args:       args,
-		Env:        env,
-		Owner:      i.VM.Owner,
-		Settings:   settings,
-	})
-	i.VM.stampRun(&pod.ObjectMeta)
-	created, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{FieldManager: fieldManager})
+	created, err := i.create(ctx, l, args, env, settings, tls)
+	done()
 	if err != nil {
-		err = errors.Wrapf(err, "chaincode %s: cannot create pod %s/%s", i.CCID, ns, i.PodName)
-		if secret != "" {
-			if derr := deleteSecret(ctx, client, ns, secret); derr != nil {
-				return errors.WithMessagef(err, "also failed to clean up: %s", derr)
-			}
-		}
+		vm.launches.endIf(l)
 		return err
 	}
 
 	i.mu.Lock()
-	i.podUID, i.createdAt = created.UID, i.VM.Clock.Now()
+	i.createdAt = vm.Clock.Now()
 	i.mu.Unlock()
-	i.VM.event(created, corev1.EventTypeNormal, reasonLaunched, "Launched chaincode %s from %s", i.CCID, i.Image)
+	vm.event(created, corev1.EventTypeNormal, reasonLaunched, "Launched chaincode %s from %s", i.CCID, i.Image)
 
-	if secret != "" {
-		if err := i.adoptSecret(ctx, created); err != nil {
+	if l.tls {
+		if err := i.adoptSecret(ctx, created, l); err != nil {
 			// The Secret is still deleted by Stop; only garbage collection
 			// after a peer crash is affected.
 			logger.Warningf("Chaincode %s: %s", i.CCID, err)
 		}
 	}
-	logger.Infof("Chaincode %s: created pod %s/%s running %s", i.CCID, ns, i.PodName, i.Image)
+	logger.Infof("Chaincode %s: created pod %s/%s running %s", i.CCID, ns, l.name, i.Image)
 	return nil
 }
 
-// adoptSecret makes the chaincode pod the Secret's only owner so that the
-// Secret never outlives its pod.
-func (i *Instance) adoptSecret(ctx context.Context, pod *corev1.Pod) error {
-	patch, err := json.Marshal(map[string]interface{}{
-		"metadata": map[string]interface{}{
-			"ownerReferences": []metav1.OwnerReference{{
-				APIVersion: "v1",
-				Kind:       "Pod",
-				Name:       pod.Name,
-				UID:        pod.UID,
-			}},
-		},
+// create creates the Secret (with tls) and the Pod of launch l and records
+// their UIDs. When the Pod cannot be created, the Secret is deleted again.
+func (i *Instance) create(ctx context.Context, l *launch, args, env []string, settings *ChaincodeSettings, tls *ccintf.TLSConfig) (*corev1.Pod, error) {
+	vm := i.VM
+	ns := vm.Config.Namespace
+	secret := ""
+	if tls != nil {
+		s := newTLSSecret(l.name, ns, l.name, vm.PeerID, i.CCID, tls, vm.Owner)
+		vm.stampRun(&s.ObjectMeta)
+		created, err := vm.Client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+		if err != nil {
+			return nil, errors.Wrapf(err, "chaincode %s: cannot create secret %s/%s", i.CCID, ns, l.name)
+		}
+		l.setSecretUID(created.UID)
+		secret = l.name
+	}
+
+	pod := newChaincodePod(vm.Config, chaincodePodParams{
+		Name:       l.name,
+		SecretName: secret,
+		CCID:       i.CCID,
+		PeerID:     vm.PeerID,
+		Image:      i.Image,
+		Args:       args,
+		Env:        env,
+		Owner:      vm.Owner,
+		Settings:   settings,
 	})
+	vm.stampRun(&pod.ObjectMeta)
+	created, err := vm.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{FieldManager: fieldManager})
+	if err != nil {
+		err = errors.Wrapf(err, "chaincode %s: cannot create pod %s/%s", i.CCID, ns, l.name)
+		if secret != "" {
+			_, secretUID := l.uids()
+			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vm.Config.StopTimeout)
+			defer cancel()
+			if derr := deleteSecret(cleanupCtx, vm.Client, ns, secret, secretUID); derr != nil {
+				return nil, errors.WithMessagef(err, "also failed to clean up: %s", derr)
+			}
+		}
+		return nil, err
+	}
+	l.setPodUID(created.UID)
+	return created, nil
+}
+
+// adoptSecret makes the chaincode pod the Secret's only owner so that the
+// Secret never outlives its pod. The patch names the Secret's UID: it fails
+// rather than adopt another Secret of that name.
+func (i *Instance) adoptSecret(ctx context.Context, pod *corev1.Pod, l *launch) error {
+	_, secretUID := l.uids()
+	meta := map[string]interface{}{
+		"ownerReferences": []metav1.OwnerReference{{
+			APIVersion: "v1",
+			Kind:       "Pod",
+			Name:       pod.Name,
+			UID:        pod.UID,
+		}},
+	}
+	if secretUID != "" {
+		meta["uid"] = secretUID
+	}
+	patch, err := json.Marshal(map[string]interface{}{"metadata": meta})
 	if err != nil {
 		return errors.Wrap(err, "cannot encode owner patch")
 	}
-	_, err = i.VM.Client.CoreV1().Secrets(pod.Namespace).Patch(ctx, i.SecretName, types.MergePatchType, patch,
+	_, err = i.VM.Client.CoreV1().Secrets(pod.Namespace).Patch(ctx, l.name, types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: fieldManager})
-	return errors.Wrapf(err, "cannot set owner of secret %s/%s to its pod", pod.Namespace, i.SecretName)
+	return errors.Wrapf(err, "cannot set owner of secret %s/%s to its pod", pod.Namespace, l.name)
 }
 
-// Stop deletes the chaincode Pod, waits until it is gone and deletes its
-// Secret. Missing objects are not an error.
+// Stop deletes the Pod of the chaincode's current launch, with the grace
+// period, and its Secret. It does not wait for the pod to be gone: the next
+// launch uses new names. Missing objects are not an error.
 func (i *Instance) Stop() error {
-	i.VM.supervisor.stopped(i.CCID)
-	cfg := i.VM.Config
-	ctx, cancel := context.WithTimeout(i.VM.requestContext(), cfg.StopTimeout)
-	defer cancel()
-	grace := int64(cfg.GracePeriod.Seconds())
-	// The Secret goes as soon as the pod is being deleted (its container
-	// keeps the copy it mounted), so that a peer that exits before the
-	// pod's grace period ends leaves only a terminating pod behind.
-	deleteSecret := func(ctx context.Context) error {
-		return deleteSecret(ctx, i.VM.Client, cfg.Namespace, i.SecretName)
+	vm := i.VM
+	vm.supervisor.stopped(i.CCID)
+	l := vm.launches.end(i.CCID)
+	if l == nil {
+		return nil
 	}
-	if err := i.VM.deletePodAndWait(ctx, cfg.Namespace, i.PodName, "", grace, deleteSecret); err != nil {
+	ctx, cancel := context.WithTimeout(vm.requestContext(), vm.Config.StopTimeout)
+	defer cancel()
+	if err := vm.deleteLaunch(ctx, l, vm.gracePeriodSeconds()); err != nil {
 		return errors.WithMessagef(err, "chaincode %s: stop failed", i.CCID)
 	}
 	return nil
 }
 
-// Wait blocks until the chaincode container terminates and returns its exit
-// code. If the pod disappears first, or its container cannot start (for
-// example because the image cannot be pulled within vm.k8s.imagePullTimeout),
-// it returns -1; in the latter case with an error saying why, after deleting
-// the stuck pod and its Secret. It follows the pod through the VM's shared
-// informer: waiting chaincodes open no watches of their own.
+// Wait blocks until the chaincode container of the last Start terminates
+// and returns its exit code. If the pod disappears first, or its container
+// cannot start (for example because the image cannot be pulled within
+// vm.k8s.imagePullTimeout), it returns -1; in the latter case with an error
+// saying why, after deleting the stuck pod and its Secret. It follows the
+// pod through the VM's shared informer: waiting chaincodes open no watches
+// of their own. Unless the VM shuts down, the supervisor is told of the end
+// of the pod, even when following it failed, so that a chaincode is never
+// left unsupervised.
 func (i *Instance) Wait() (int, error) {
-	cfg := i.VM.Config
 	i.mu.Lock()
-	uid, createdAt, generation := i.podUID, i.createdAt, i.generation
+	l, createdAt := i.launch, i.createdAt
 	i.mu.Unlock()
+	if l == nil {
+		return -1, errors.Errorf("chaincode %s: not started", i.CCID)
+	}
+	ns := i.VM.Config.Namespace
 
 	ctx, cancel := context.WithCancel(i.VM.requestContext())
 	defer cancel()
 
+	uid, _ := l.uids()
 	w := &podWait{
 		Instance:  i,
+		launch:    l,
 		uid:       uid,
 		createdAt: createdAt,
 		timer:     recheckTimer{clock: i.VM.Clock},
+		retry:     recheckTimer{clock: i.VM.Clock},
 	}
 	defer w.timer.stop()
+	defer w.retry.stop()
 	exitCode, waitErr, err := w.run(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return -1, errors.Wrapf(ctx.Err(), "chaincode %s: stopped watching pod %s/%s: the VM shut down", i.CCID, cfg.Namespace, i.PodName)
-		}
-		return -1, errors.WithMessagef(err, "chaincode %s: watching pod %s/%s", i.CCID, cfg.Namespace, i.PodName)
+	if ctx.Err() != nil {
+		// The end of the pod, if it ended, may be the VM's own doing.
+		return -1, errors.Wrapf(ctx.Err(), "chaincode %s: stopped watching pod %s/%s: the VM shut down", i.CCID, ns, l.name)
 	}
-	if !w.replaced {
-		i.VM.supervisor.exited(i.CCID, generation)
+	i.VM.supervisor.exited(i.CCID, l.generation)
+	if err != nil {
+		return -1, errors.WithMessagef(err, "chaincode %s: watching pod %s/%s", i.CCID, ns, l.name)
 	}
 	return exitCode, errors.WithMessagef(waitErr, "chaincode %s", i.CCID)
 }
 
+// Reads of the pod from the API server that fail are retried with a backoff
+// from waitRetryInitial to waitRetryMax, waitRetries times, before Wait
+// gives up and reports the pod as ended.
+const (
+	waitRetryInitial = 500 * time.Millisecond
+	waitRetryMax     = 8 * time.Second
+	waitRetries      = 6
+)
+
 // podWait is the state of one Instance.Wait.
 type podWait struct {
 	*Instance
+	launch    *launch
 	uid       types.UID
 	createdAt time.Time
-	timer     recheckTimer
+	timer     recheckTimer // image pull grace
 	grace     *pullGrace
 	observed  bool
-	replaced  bool
 	last      *corev1.Pod // latest state of our pod; a cached object, read only
 	// unschedulable is set once the pod was reported unschedulable.
 	unschedulable bool
+	// retry fires when a failed read of the pod is due again; failures
+	// counts the reads that failed in a row.
+	retry    recheckTimer
+	failures int
 }
 
 // run follows the pod until it ends and returns its exit code, or why it
@@ -235,9 +290,10 @@ func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
 		return -1, nil, err
 	}
 	pods := w.VM.cache.pods[ns]
-	sub, unsubscribe := pods.subscribe(ns, w.PodName)
+	sub, unsubscribe := pods.subscribe(ns, w.launch.name)
 	defer unsubscribe()
 
+	var unresolved *trackedEvent // an event whose read failed, to retry
 	for {
 		var events []trackedEvent
 		select {
@@ -250,12 +306,26 @@ func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
 		case <-w.timer.C():
 			w.timer.stop()
 			events = []trackedEvent{{Type: watch.Modified, Object: w.last}}
+		case <-w.retry.C():
+			w.retry.stop()
+			events = []trackedEvent{*unresolved}
 		}
 		for _, ev := range events {
 			pod, gone, err := w.resolve(ctx, pods, ev)
 			if err != nil {
-				return -1, nil, err
+				if ctx.Err() != nil {
+					return -1, nil, ctx.Err()
+				}
+				w.failures++
+				if w.failures > waitRetries {
+					return -1, nil, err
+				}
+				logger.Warningf("Chaincode %s: %s; retrying (%d of %d)", w.CCID, err, w.failures, waitRetries)
+				unresolved = &ev
+				w.retry.arm(w.VM.Clock.Now().Add(w.retryDelay()))
+				continue
 			}
+			w.failures = 0
 			if gone {
 				return -1, nil, nil
 			}
@@ -269,11 +339,18 @@ func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
 	}
 }
 
+// retryDelay is the backoff before the next read after w.failures failures.
+func (w *podWait) retryDelay() time.Duration {
+	d := waitRetryInitial
+	for n := 1; n < w.failures && d < waitRetryMax; n++ {
+		d *= 2
+	}
+	return min(d, waitRetryMax)
+}
+
 // resolve turns an event into the current state of our pod, or gone when it
-// no longer exists (with replaced set when a later launch replaced it). The
-// pod is nil, and not gone, for the deletion of an earlier pod of that name.
-// When the cache does not show our pod, the API server is asked: the cache
-// may not have caught up with Start yet.
+// no longer exists. When the cache does not show our pod, the API server is
+// asked: the cache may not have caught up with Start yet.
 func (w *podWait) resolve(ctx context.Context, pods *tracker, ev trackedEvent) (pod *corev1.Pod, gone bool, err error) {
 	pod, _ = ev.Object.(*corev1.Pod)
 	ours := pod != nil && (w.uid == "" || pod.UID == w.uid)
@@ -282,18 +359,15 @@ func (w *podWait) resolve(ctx context.Context, pods *tracker, ev trackedEvent) (
 		return nil, true, nil
 	case ours:
 		return pod, false, nil
-	case pod != nil && ev.Type == watch.Deleted:
-		return nil, false, nil
 	}
-	live, gone, err := pods.confirmGone(ctx, w.PodName, string(w.uid))
+	live, gone, err := pods.confirmGone(ctx, w.launch.name, string(w.uid))
 	if err != nil {
-		return nil, false, errors.Wrapf(err, "cannot get pod %s/%s", w.VM.Config.Namespace, w.PodName)
+		return nil, false, errors.Wrapf(err, "cannot get pod %s/%s", w.VM.Config.Namespace, w.launch.name)
 	}
-	if !gone {
-		return live.(*corev1.Pod), false, nil
+	if gone {
+		return nil, true, nil
 	}
-	w.replaced = live != nil
-	return nil, true, nil
+	return live.(*corev1.Pod), false, nil
 }
 
 // evaluate returns done when pod has ended or cannot start.
@@ -419,42 +493,9 @@ func (w *podWait) removeStuck(pod *corev1.Pod, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.VM.requestContext()), w.VM.Config.StopTimeout)
 	defer cancel()
 	logger.Warningf("Chaincode %s: deleting pod %s/%s: %s", w.CCID, pod.Namespace, pod.Name, cause)
-	if err := w.VM.deletePodAndWait(ctx, pod.Namespace, pod.Name, pod.UID, 0, nil); err != nil {
-		return errors.WithMessagef(cause, "also failed to delete the pod: %s", err)
-	}
-	if err := w.deleteSecret(ctx, pod.UID); err != nil {
-		return errors.WithMessagef(cause, "also failed to delete its secret: %s", err)
+	w.VM.launches.endIf(w.launch)
+	if err := w.VM.deleteLaunch(ctx, w.launch, 0); err != nil {
+		return errors.WithMessagef(cause, "also failed to delete it: %s", err)
 	}
 	return cause
-}
-
-// deleteSecret deletes the Secret of the pod with uid unless it belongs to
-// another (later) pod of this chaincode.
-func (w *podWait) deleteSecret(ctx context.Context, uid types.UID) error {
-	ns := w.VM.Config.Namespace
-	secret, err := w.VM.cache.secrets.Secrets(ns).Get(w.SecretName)
-	if apierrors.IsNotFound(err) {
-		// The cache may not have caught up with Start yet.
-		secret, err = w.VM.Client.CoreV1().Secrets(ns).Get(ctx, w.SecretName, metav1.GetOptions{})
-	}
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return errors.Wrapf(err, "cannot get secret %s/%s", ns, w.SecretName)
-	}
-	for _, o := range secret.OwnerReferences {
-		if o.Kind == "Pod" && o.UID != uid {
-			return nil
-		}
-	}
-	opts := metav1.DeleteOptions{}
-	if secret.UID != "" {
-		opts.Preconditions = metav1.NewUIDPreconditions(string(secret.UID))
-	}
-	err = w.VM.Client.CoreV1().Secrets(ns).Delete(ctx, w.SecretName, opts)
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return errors.Wrapf(err, "cannot delete secret %s/%s", ns, w.SecretName)
-	}
-	return nil
 }

@@ -8,18 +8,18 @@ package k8scontroller
 
 import (
 	"context"
-	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	metricsfakes "github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
@@ -53,7 +53,7 @@ func TestCrashedPodIsRelaunched(t *testing.T) {
 	inst, results := startedInstance(t, vm)
 	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
 
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}})
 	r := <-results
 	require.Equal(t, 137, r.code)
 	requireRelaunched(t, relaunched)
@@ -77,7 +77,7 @@ func requireExits(t *testing.T, vm *testVM, reasons ...string) {
 	require.Equal(t, len(reasons), exits.WithCallCount(), "one count per terminated container")
 	require.Equal(t, len(reasons), exits.AddCallCount())
 	for k, reason := range reasons {
-		require.Equal(t, []string{"chaincode", testCCID, "reason", reason}, exits.WithArgsForCall(k))
+		require.Equal(t, []string{"chaincode", testCCLabel, "reason", reason}, exits.WithArgsForCall(k))
 		require.Equal(t, 1.0, exits.AddArgsForCall(k))
 	}
 }
@@ -113,11 +113,11 @@ func TestOOMKilledChaincodeIsReported(t *testing.T) {
 	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
 
 	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
-	setContainerState(t, vm, inst.PodName, running)
-	setContainerState(t, vm, inst.PodName, running)
+	setContainerState(t, vm, inst.PodName(), running)
+	setContainerState(t, vm, inst.PodName(), running)
 	oom := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}
-	setContainerState(t, vm, inst.PodName, oom)
-	setContainerState(t, vm, inst.PodName, oom) // the same termination seen again
+	setContainerState(t, vm, inst.PodName(), oom)
+	setContainerState(t, vm, inst.PodName(), oom) // the same termination seen again
 	r := <-results
 	require.NoError(t, r.err)
 	require.Equal(t, 137, r.code)
@@ -128,9 +128,9 @@ func TestOOMKilledChaincodeIsReported(t *testing.T) {
 	require.Len(t, oomEvents, 1, "events: %q", events)
 	require.True(t, strings.HasPrefix(oomEvents[0], "Warning "), oomEvents[0])
 	require.Contains(t, oomEvents[0], testCCID)
-	require.Contains(t, oomEvents[0], testNamespace+"/"+inst.PodName)
+	require.Contains(t, oomEvents[0], testNamespace+"/"+inst.PodName())
 	require.Contains(t, oomEvents[0], "64Mi")
-	require.Equal(t, "Warning OOMKilled Chaincode "+testCCID+": container chaincode of pod "+testNamespace+"/"+inst.PodName+
+	require.Equal(t, "Warning OOMKilled Chaincode "+testCCID+": container chaincode of pod "+testNamespace+"/"+inst.PodName()+
 		" was killed for exceeding its memory limit 64Mi", oomEvents[0])
 	requireExits(t, vm, "OOMKilled")
 
@@ -142,12 +142,12 @@ func TestOOMKilledChaincodeIsReported(t *testing.T) {
 func TestOOMKilledWithoutMemoryLimit(t *testing.T) {
 	vm, rec, _ := supervisedVM(t)
 	inst, results := startedInstance(t, vm)
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}})
 	r := <-results
 	require.Equal(t, 137, r.code)
 	oomEvents := eventsWithReason(recordedEvents(rec), reasonOOMKilled)
 	require.Len(t, oomEvents, 1)
-	require.Contains(t, oomEvents[0], testNamespace+"/"+inst.PodName)
+	require.Contains(t, oomEvents[0], testNamespace+"/"+inst.PodName())
 	require.Contains(t, oomEvents[0], "no memory limit")
 	requireExits(t, vm, "OOMKilled")
 }
@@ -157,7 +157,7 @@ func TestErrorExitIsCounted(t *testing.T) {
 	inst, results := startedInstance(t, vm)
 	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
 
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}})
 	r := <-results
 	require.NoError(t, r.err)
 	require.Equal(t, 2, r.code)
@@ -167,7 +167,7 @@ func TestErrorExitIsCounted(t *testing.T) {
 	exited := eventsWithReason(events, reasonExited)
 	require.Len(t, exited, 1, "events: %q", events)
 	require.Equal(t, "Warning "+reasonExited+" Chaincode "+testCCID+": container chaincode of pod "+
-		testNamespace+"/"+inst.PodName+" exited with code 2 (Error)", exited[0])
+		testNamespace+"/"+inst.PodName()+" exited with code 2 (Error)", exited[0])
 	requireExits(t, vm, "Error")
 	requireRelaunched(t, relaunched)
 }
@@ -181,13 +181,13 @@ func TestExitOfDeletedPodIsCountedOnly(t *testing.T) {
 
 	// The pod is being deleted (by Stop, or by someone else): its container
 	// ends on SIGTERM.
-	pod, err := getPod(t, vm, inst.PodName)
+	pod, err := getPod(t, vm, inst.PodName())
 	require.NoError(t, err)
 	now := metav1.Now()
 	pod.DeletionTimestamp = &now
 	_, err = vm.client.CoreV1().Pods(testNamespace).Update(context.Background(), pod, metav1.UpdateOptions{})
 	require.NoError(t, err)
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 143, Reason: "Error"}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 143, Reason: "Error"}})
 	r := <-results
 	require.Equal(t, 143, r.code)
 
@@ -208,35 +208,26 @@ func TestStoppedPodIsNotRelaunched(t *testing.T) {
 // started no relaunch: it decides before Wait returns.
 func requireNoRelaunch(t *testing.T, vm *testVM, relaunched chan string) {
 	t.Helper()
-	vm.supervisor.mu.Lock()
-	looping := vm.supervisor.charge(testCCID).looping
-	vm.supervisor.mu.Unlock()
-	require.False(t, looping, "no relaunch loop started")
+	require.False(t, vm.supervisor.looping(testCCID), "no relaunch loop started")
 	require.Empty(t, relaunched)
 }
 
 func TestReplacedPodIsNotRelaunched(t *testing.T) {
 	vm, _, relaunched := supervisedVM(t)
-	// Like the API server, give every pod its own UID, so that a Wait whose
-	// watch starts after the replacement sees a different pod.
-	created := 0
-	vm.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		created++
-		a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).UID = types.UID(fmt.Sprintf("pod-uid-%d", created))
-		return false, nil, nil
-	})
 	inst, results := startedInstance(t, vm)
-	// The peer launches again (for example on demand): the earlier Wait ends
-	// without reporting an exit.
+	// The peer launches again (for example on demand): the new launch has
+	// a pod of its own, the earlier one is deleted, and the earlier Wait
+	// ends without its exit counting as a crash.
 	next := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, next.Start(testTLS))
+	require.NotEqual(t, inst.PodName(), next.PodName())
 	r := <-results
 	require.NoError(t, r.err)
 	require.Equal(t, -1, r.code)
 	requireNoRelaunch(t, vm, relaunched)
-	pod, err := getPod(t, vm, inst.PodName)
+	pod, err := getPod(t, vm, next.PodName())
 	require.NoError(t, err)
-	require.Equal(t, next.podUID, pod.UID, "the new pod is left alone")
+	require.Nil(t, pod.DeletionTimestamp, "the new pod is left alone")
 }
 
 func TestUnschedulablePodIsReportedOnce(t *testing.T) {
@@ -244,7 +235,7 @@ func TestUnschedulablePodIsReportedOnce(t *testing.T) {
 	inst, results := startedInstance(t, vm)
 	require.Contains(t, <-rec.Events, "Normal Launched Launched chaincode "+testCCID)
 
-	pod, err := getPod(t, vm, inst.PodName)
+	pod, err := getPod(t, vm, inst.PodName())
 	require.NoError(t, err)
 	pod.Status.Conditions = []corev1.PodCondition{{
 		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
@@ -254,10 +245,80 @@ func TestUnschedulablePodIsReportedOnce(t *testing.T) {
 		_, err = vm.client.CoreV1().Pods(testNamespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
 		require.NoError(t, err)
 	}
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}})
 	<-results
 
 	unschedulable := eventsWithReason(recordedEvents(rec), reasonUnschedulable)
-	require.Equal(t, []string{"Warning " + reasonUnschedulable + " Chaincode " + testCCID + ": pod " + testNamespace + "/" + inst.PodName +
+	require.Equal(t, []string{"Warning " + reasonUnschedulable + " Chaincode " + testCCID + ": pod " + testNamespace + "/" + inst.PodName() +
 		" cannot be scheduled yet (the launch waits for it until chaincode.startuptimeout): 0/1 nodes are available: 1 Too many pods."}, unschedulable)
+}
+
+// waitWithFailingGets starts Wait on a started instance whose pod was removed behind the
+// informer's back, so that Wait has to ask the API server, and makes GET
+// pods fail failures times. It returns Wait's result and the number of GETs.
+func waitWithFailingGets(t *testing.T, vm *testVM, failures int) (*Instance, chan waitResult, func() int) {
+	t.Helper()
+	inst := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, inst.Start(testTLS))
+	require.NoError(t, vm.client.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), testNamespace, inst.PodName()))
+	require.Eventually(t, func() bool {
+		_, err := vm.cache.podLister[testNamespace].Pods(testNamespace).Get(inst.PodName())
+		return apierrors.IsNotFound(err)
+	}, 10*time.Second, time.Millisecond)
+	var mu sync.Mutex
+	gets := 0
+	vm.client.PrependReactor("get", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		gets++
+		if gets <= failures {
+			return true, nil, apierrors.NewServiceUnavailable("the API server is restarting")
+		}
+		return false, nil, nil
+	})
+	results := make(chan waitResult, 1)
+	go func() {
+		code, err := inst.Wait()
+		results <- waitResult{code, err}
+	}()
+	return inst, results, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return gets
+	}
+}
+
+// A failed read of the pod does not end supervision: Wait retries with a
+// backoff and reports the end of the pod to the supervisor.
+func TestWaitRetriesAFailedRead(t *testing.T) {
+	vm, _, relaunched := supervisedVM(t)
+	fc := pullClock(vm)
+	_, results, gets := waitWithFailingGets(t, vm, 2)
+	for step := 1; step <= 2; step++ {
+		awaitPullTimer(t, fc)
+		require.Equal(t, step, gets())
+		fc.Step(waitRetryMax)
+	}
+	r := <-results
+	require.NoError(t, r.err)
+	require.Equal(t, -1, r.code)
+	require.Equal(t, 3, gets())
+	requireRelaunched(t, relaunched)
+}
+
+// When the API server cannot be read for long, Wait gives up with the cause
+// and still tells the supervisor, which relaunches the chaincode.
+func TestWaitGivesUpButKeepsSupervising(t *testing.T) {
+	vm, _, relaunched := supervisedVM(t)
+	fc := pullClock(vm)
+	_, results, gets := waitWithFailingGets(t, vm, 1000)
+	for range waitRetries {
+		awaitPullTimer(t, fc)
+		fc.Step(waitRetryMax)
+	}
+	r := <-results
+	require.ErrorContains(t, r.err, "chaincode "+testCCID+": watching pod fabric/")
+	require.ErrorContains(t, r.err, "the API server is restarting")
+	require.Equal(t, waitRetries+1, gets())
+	requireRelaunched(t, relaunched)
 }

@@ -53,21 +53,21 @@ func TestStartCreatesSecretAndPod(t *testing.T) {
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
 
-	pod, err := getPod(t, vm, inst.PodName)
+	pod, err := getPod(t, vm, inst.PodName())
 	require.NoError(t, err)
 	require.Equal(t, testImage, pod.Spec.Containers[0].Image)
 	require.Equal(t, []string{"chaincode", "-peer.address=peer0.org1.example.com:7052"}, pod.Spec.Containers[0].Args)
 	require.Contains(t, pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "CORE_PEER_TLS_ENABLED", Value: "true"})
 	require.Contains(t, pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "CORE_PEER_LOCALMSPID", Value: "Org1MSP"})
-	require.Equal(t, inst.SecretName, pod.Spec.Volumes[1].Secret.SecretName)
+	require.Equal(t, inst.PodName(), pod.Spec.Volumes[1].Secret.SecretName)
 	require.Equal(t, []metav1.OwnerReference{*testOwner}, pod.OwnerReferences)
 
-	secret, err := getSecret(t, vm, inst.SecretName)
+	secret, err := getSecret(t, vm, inst.PodName())
 	require.NoError(t, err)
 	require.Equal(t, "a2V5", string(secret.Data["client.key"]))
 	require.Equal(t, "key", string(secret.Data["client_pem.key"]))
 	require.Equal(t, "root", string(secret.Data["peer.crt"]))
-	require.Equal(t, []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: inst.PodName, UID: "pod-uid"}},
+	require.Equal(t, []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: inst.PodName(), UID: "pod-uid"}},
 		secret.OwnerReferences, "the secret is owned by its pod only")
 
 	writes := 0
@@ -89,40 +89,114 @@ func TestStartWithoutTLS(t *testing.T) {
 	inst := vm.newInstance(testCCID, "NODE", testImage)
 	require.NoError(t, inst.Start(&ccintf.PeerConnection{Address: "peer0:7052"}))
 
-	pod, err := getPod(t, vm, inst.PodName)
+	pod, err := getPod(t, vm, inst.PodName())
 	require.NoError(t, err)
 	require.Contains(t, pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "CORE_PEER_TLS_ENABLED", Value: "false"})
 	require.Len(t, pod.Spec.Volumes, 1, "no TLS volume")
-	_, err = getSecret(t, vm, inst.SecretName)
+	_, err = getSecret(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err))
 }
 
-func TestStartReplacesExistingPodAndSecret(t *testing.T) {
-	vm := newTestVM(t, testConfig())
-	inst := vm.newInstance(testCCID, "GOLANG", testImage)
-	old := newChaincodePod(vm.Config, chaincodePodParams{Name: inst.PodName, Image: "old-image"})
-	_, err := vm.client.CoreV1().Pods(testNamespace).Create(context.Background(), old, metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = vm.client.CoreV1().Secrets(testNamespace).Create(context.Background(),
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: inst.SecretName, Namespace: testNamespace}, Data: map[string][]byte{"peer.crt": []byte("old")}},
-		metav1.CreateOptions{})
-	require.NoError(t, err)
+// terminatingDeletes makes pod deletes behave like a kubelet still running
+// the container: the pod is marked for deletion and stays.
+func terminatingDeletes(vm *testVM) {
+	vm.client.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		// (The tracker, not the clientset, whose lock the reactor holds.)
+		gvr := corev1.SchemeGroupVersion.WithResource("pods")
+		obj, err := vm.client.Tracker().Get(gvr, a.GetNamespace(), a.(k8stesting.DeleteAction).GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		pod := obj.(*corev1.Pod).DeepCopy()
+		now := metav1.Now()
+		pod.DeletionTimestamp = &now
+		return true, nil, vm.client.Tracker().Update(gvr, pod, pod.Namespace)
+	})
+}
 
-	require.NoError(t, inst.Start(testTLS))
-	pod, err := getPod(t, vm, inst.PodName)
-	require.NoError(t, err)
-	require.Equal(t, testImage, pod.Spec.Containers[0].Image)
-	secret, err := getSecret(t, vm, inst.SecretName)
-	require.NoError(t, err)
-	require.Equal(t, "root", string(secret.Data["peer.crt"]))
-
+// deleteActions lists the deletes sent, as resource/name, and checks that
+// each names a UID and, for pods, the grace period.
+func deleteActions(t *testing.T, vm *testVM, grace int64) []string {
+	t.Helper()
 	var deletes []string
 	for _, a := range vm.client.Actions() {
-		if d, ok := a.(k8stesting.DeleteAction); ok {
-			deletes = append(deletes, d.GetResource().Resource+"/"+d.GetName())
+		d, ok := a.(k8stesting.DeleteActionImpl)
+		if !ok {
+			continue
+		}
+		deletes = append(deletes, d.GetResource().Resource+"/"+d.GetName())
+		require.NotNil(t, d.DeleteOptions.Preconditions, "%s %s", d.GetResource().Resource, d.GetName())
+		require.NotEmpty(t, *d.DeleteOptions.Preconditions.UID, "%s %s", d.GetResource().Resource, d.GetName())
+		if d.GetResource().Resource == "pods" {
+			require.EqualValues(t, grace, *d.DeleteOptions.GracePeriodSeconds)
 		}
 	}
-	require.Equal(t, []string{"pods/" + inst.PodName, "secrets/" + inst.SecretName}, deletes)
+	return deletes
+}
+
+// A new launch gets new names and does not wait for the previous pod, which
+// is deleted in the background with its grace period and a UID
+// precondition, nor ask the informer cache about it.
+func TestStartDoesNotWaitForThePreviousPod(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	terminatingDeletes(vm)
+	first := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, first.Start(testTLS))
+	old, err := getPod(t, vm, first.PodName())
+	require.NoError(t, err)
+	vm.client.ClearActions()
+
+	next := vm.newInstance(testCCID, "GOLANG", testImage)
+	done := make(chan error, 1)
+	go func() { done <- next.Start(testTLS) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start waits for the previous pod, which stays terminating")
+	}
+	require.NotEqual(t, first.PodName(), next.PodName())
+	pod, err := getPod(t, vm, next.PodName())
+	require.NoError(t, err)
+	require.Nil(t, pod.DeletionTimestamp)
+	secret, err := getSecret(t, vm, next.PodName())
+	require.NoError(t, err)
+	require.Equal(t, pod.UID, secret.OwnerReferences[0].UID, "the Secret is named after its Pod and owned by it")
+
+	vm.launches.close() // waits for the deletion in the background
+	pod, err = getPod(t, vm, first.PodName())
+	require.NoError(t, err)
+	require.NotNil(t, pod.DeletionTimestamp, "the previous pod is being deleted")
+	require.Equal(t, old.UID, pod.UID)
+	_, err = getSecret(t, vm, first.PodName())
+	require.True(t, apierrors.IsNotFound(err), "the previous Secret is deleted: %v", err)
+	require.ElementsMatch(t, []string{"pods/" + first.PodName(), "secrets/" + first.PodName()}, deleteActions(t, vm, 2))
+}
+
+// Start refuses to launch once the VM shut down: nothing is created that
+// would outlive the peer.
+func TestStartAfterShutdownCreatesNothing(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	require.NoError(t, vm.Start(context.Background()))
+	vm.Shutdown()
+	err := vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS)
+	require.ErrorContains(t, err, "chaincode "+testCCID+": cannot launch: the Kubernetes chaincode VM is shut down")
+	for _, a := range vm.client.Actions() {
+		require.False(t, a.Matches("create", "pods") || a.Matches("create", "secrets"), "%s %s", a.GetVerb(), a.GetResource().Resource)
+	}
+}
+
+// A launch the peer did not stop is deleted when the VM shuts down.
+func TestShutdownDeletesLaunchesNotStopped(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	require.NoError(t, vm.Start(context.Background()))
+	inst := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, inst.Start(testTLS))
+	vm.Shutdown()
+	_, err := getPod(t, vm, inst.PodName())
+	require.True(t, apierrors.IsNotFound(err), "pod deleted at shutdown: %v", err)
+	_, err = getSecret(t, vm, inst.PodName())
+	require.True(t, apierrors.IsNotFound(err), "secret deleted at shutdown: %v", err)
 }
 
 func TestStartPodCreateErrorRemovesSecret(t *testing.T) {
@@ -132,9 +206,9 @@ func TestStartPodCreateErrorRemovesSecret(t *testing.T) {
 	})
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	err := inst.Start(testTLS)
-	require.ErrorContains(t, err, "chaincode "+testCCID+": cannot create pod fabric/"+inst.PodName)
+	require.ErrorContains(t, err, "chaincode "+testCCID+": cannot create pod fabric/"+inst.PodName())
 	require.ErrorContains(t, err, "violates PodSecurity")
-	_, err = getSecret(t, vm, inst.SecretName)
+	_, err = getSecret(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err), "no secret left behind")
 }
 
@@ -174,8 +248,8 @@ func TestWaitReturnsExitCode(t *testing.T) {
 	vm := newTestVM(t, testConfig())
 	inst, results := startedInstance(t, vm)
 
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
 	r := <-results
 	require.NoError(t, r.err)
 	require.Equal(t, 3, r.code)
@@ -186,7 +260,7 @@ func TestWaitReturnsExitCode(t *testing.T) {
 func TestWaitPodDeleted(t *testing.T) {
 	vm := newTestVM(t, testConfig())
 	inst, results := startedInstance(t, vm)
-	require.NoError(t, vm.client.CoreV1().Pods(testNamespace).Delete(context.Background(), inst.PodName, metav1.DeleteOptions{}))
+	require.NoError(t, vm.client.CoreV1().Pods(testNamespace).Delete(context.Background(), inst.PodName(), metav1.DeleteOptions{}))
 	r := <-results
 	require.NoError(t, r.err)
 	require.Equal(t, -1, r.code)
@@ -213,9 +287,9 @@ func pullFailing(reason string) corev1.ContainerState {
 
 func requireGone(t *testing.T, vm *testVM, inst *Instance) {
 	t.Helper()
-	_, err := getPod(t, vm, inst.PodName)
+	_, err := getPod(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err), "stuck pod deleted: %v", err)
-	_, err = getSecret(t, vm, inst.SecretName)
+	_, err = getSecret(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err), "its secret deleted: %v", err)
 }
 
@@ -224,17 +298,17 @@ func TestWaitImagePullRecovers(t *testing.T) {
 	fc := pullClock(vm)
 	inst, results := startedInstance(t, vm)
 
-	setContainerState(t, vm, inst.PodName, pullFailing("ErrImagePull"))
+	setContainerState(t, vm, inst.PodName(), pullFailing("ErrImagePull"))
 	awaitPullTimer(t, fc)
 	fc.Step(time.Minute)
-	setContainerState(t, vm, inst.PodName, pullFailing("ImagePullBackOff"))
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
+	setContainerState(t, vm, inst.PodName(), pullFailing("ImagePullBackOff"))
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
 
 	r := <-results
 	require.NoError(t, r.err)
 	require.Equal(t, 3, r.code)
-	_, err := getPod(t, vm, inst.PodName)
+	_, err := getPod(t, vm, inst.PodName())
 	require.NoError(t, err, "a pod that started is left alone")
 }
 
@@ -243,15 +317,15 @@ func TestWaitImagePullTimeout(t *testing.T) {
 	fc := pullClock(vm)
 	inst, results := startedInstance(t, vm)
 
-	setContainerState(t, vm, inst.PodName, pullFailing("ImagePullBackOff"))
+	setContainerState(t, vm, inst.PodName(), pullFailing("ImagePullBackOff"))
 	awaitPullTimer(t, fc)
 	fc.Step(DefaultImagePullTimeout)
 
 	r := <-results
 	require.Equal(t, -1, r.code)
-	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName+
+	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName()+
 		" cannot start: image "+testImage+" was not pulled within 2m0s: ImagePullBackOff: registry unavailable")
-	require.Equal(t, []string{"chaincode", testCCID, "success", "false"}, vm.metrics.podStart.WithArgsForCall(0))
+	require.Equal(t, []string{"chaincode", testCCLabel, "success", "false"}, vm.metrics.podStart.WithArgsForCall(0))
 	requireGone(t, vm, inst)
 }
 
@@ -261,7 +335,7 @@ func TestWaitImagePullFailureAfterGrace(t *testing.T) {
 	inst, results := startedInstance(t, vm)
 
 	fc.Step(DefaultImagePullTimeout) // the kubelet reports the failure late
-	setContainerState(t, vm, inst.PodName, pullFailing("ErrImagePull"))
+	setContainerState(t, vm, inst.PodName(), pullFailing("ErrImagePull"))
 
 	r := <-results
 	require.Equal(t, -1, r.code)
@@ -274,14 +348,54 @@ func TestWaitInvalidImageName(t *testing.T) {
 	pullClock(vm)
 	inst, results := startedInstance(t, vm)
 
-	setContainerState(t, vm, inst.PodName, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 		Reason: "InvalidImageName", Message: "couldn't parse image name",
 	}})
 	r := <-results
 	require.Equal(t, -1, r.code)
 	requireGone(t, vm, inst)
-	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName+
+	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName()+
 		" cannot start: image "+testImage+": InvalidImageName: couldn't parse image name")
+}
+
+func TestWaitCreateContainerErrorRecovers(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	fc := pullClock(vm)
+	inst, results := startedInstance(t, vm)
+
+	// A name still reserved in containerd after a restart: the kubelet
+	// retries the creation.
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+		Reason: "CreateContainerError", Message: `failed to reserve container name "chaincode_cc": name is reserved`,
+	}})
+	awaitPullTimer(t, fc)
+	fc.Step(time.Minute)
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
+
+	r := <-results
+	require.NoError(t, r.err)
+	require.Equal(t, 3, r.code)
+	_, err := getPod(t, vm, inst.PodName())
+	require.NoError(t, err, "a pod that started is left alone")
+}
+
+func TestWaitCreateContainerErrorPersists(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	fc := pullClock(vm)
+	inst, results := startedInstance(t, vm)
+
+	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+		Reason: "CreateContainerError", Message: "runtime unavailable",
+	}})
+	awaitPullTimer(t, fc)
+	fc.Step(DefaultImagePullTimeout)
+
+	r := <-results
+	require.Equal(t, -1, r.code)
+	requireGone(t, vm, inst)
+	require.EqualError(t, r.err, "chaincode "+testCCID+`: container "chaincode" of pod fabric/`+inst.PodName()+
+		" cannot start: image "+testImage+": the container was not created within 2m0s: CreateContainerError: runtime unavailable")
 }
 
 func TestManyWaitsShareOneWatch(t *testing.T) {
@@ -300,7 +414,7 @@ func TestManyWaitsShareOneWatch(t *testing.T) {
 	}
 	codes := map[int]int{}
 	for k, inst := range insts {
-		setContainerState(t, vm, inst.PodName, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(k)}})
+		setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(k)}})
 	}
 	for range insts {
 		r := <-results
@@ -313,8 +427,18 @@ func TestManyWaitsShareOneWatch(t *testing.T) {
 
 func TestWaitPodAlreadyGone(t *testing.T) {
 	vm := newTestVM(t, testConfig())
-	code, err := vm.newInstance(testCCID, "GOLANG", testImage).Wait()
+	inst := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, inst.Start(testTLS))
+	require.NoError(t, vm.client.CoreV1().Pods(testNamespace).Delete(context.Background(), inst.PodName(), metav1.DeleteOptions{}))
+	code, err := inst.Wait()
 	require.NoError(t, err)
+	require.Equal(t, -1, code)
+}
+
+func TestWaitBeforeStart(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	code, err := vm.newInstance(testCCID, "GOLANG", testImage).Wait()
+	require.EqualError(t, err, "chaincode "+testCCID+": not started")
 	require.Equal(t, -1, code)
 }
 
@@ -322,63 +446,61 @@ func TestStop(t *testing.T) {
 	vm := newTestVM(t, testConfig())
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
+	vm.client.ClearActions()
 
 	require.NoError(t, inst.Stop())
-	_, err := getPod(t, vm, inst.PodName)
+	_, err := getPod(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err))
-	_, err = getSecret(t, vm, inst.SecretName)
+	_, err = getSecret(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err))
+	require.Equal(t, []string{"pods/" + inst.PodName(), "secrets/" + inst.PodName()}, deleteActions(t, vm, 2))
 
-	var grace *int64
-	for _, a := range vm.client.Actions() {
-		if a.Matches("delete", "pods") {
-			grace = a.(k8stesting.DeleteAction).GetDeleteOptions().GracePeriodSeconds
-		}
-	}
-	require.EqualValues(t, 2, *grace)
-
+	vm.client.ClearActions()
 	require.NoError(t, inst.Stop(), "idempotent")
+	require.Empty(t, vm.client.Actions())
 }
 
 // A pod in its grace period when the peer exits must leave no Secret
-// behind: Stop deletes it as soon as the pod is being deleted.
+// behind, and Stop does not wait for the pod to be gone.
 func TestStopDeletesSecretWhilePodTerminates(t *testing.T) {
-	cfg := testConfig()
-	cfg.StopTimeout = 300 * time.Millisecond
-	vm := newTestVM(t, cfg)
+	vm := newTestVM(t, testConfig())
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
-	vm.client.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		// Like a kubelet still running the container: the pod is marked
-		// for deletion and stays.
-		// (The tracker, not the clientset, whose lock the reactor holds.)
-		gvr := corev1.SchemeGroupVersion.WithResource("pods")
-		obj, err := vm.client.Tracker().Get(gvr, a.GetNamespace(), a.(k8stesting.DeleteAction).GetName())
-		if err != nil {
-			return true, nil, err
-		}
-		pod := obj.(*corev1.Pod).DeepCopy()
-		now := metav1.Now()
-		pod.DeletionTimestamp = &now
-		return true, nil, vm.client.Tracker().Update(gvr, pod, pod.Namespace)
-	})
+	terminatingDeletes(vm)
 
-	err := inst.Stop()
-	require.ErrorContains(t, err, "chaincode "+testCCID+": stop failed: pod fabric/"+inst.PodName+" was not removed")
-	pod, err := getPod(t, vm, inst.PodName)
+	require.NoError(t, inst.Stop())
+	pod, err := getPod(t, vm, inst.PodName())
 	require.NoError(t, err)
 	require.NotNil(t, pod.DeletionTimestamp)
-	_, err = getSecret(t, vm, inst.SecretName)
+	_, err = getSecret(t, vm, inst.PodName())
 	require.True(t, apierrors.IsNotFound(err), "the Secret of a terminating pod is left: %v", err)
+}
+
+// Stop deletes only the objects its launch created, by UID.
+func TestStopSparesAnotherObjectOfTheSameName(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	inst := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, inst.Start(testTLS))
+	// Someone replaced the pod under the same name.
+	require.NoError(t, vm.client.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), testNamespace, inst.PodName()))
+	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: inst.PodName(), Namespace: testNamespace, UID: "someone-elses"}}
+	require.NoError(t, vm.client.Tracker().Add(other))
+
+	require.NoError(t, inst.Stop())
+	pod, err := getPod(t, vm, inst.PodName())
+	require.NoError(t, err)
+	require.Equal(t, other.UID, pod.UID)
 }
 
 func TestStopAPIError(t *testing.T) {
 	vm := newTestVM(t, testConfig())
+	inst := vm.newInstance(testCCID, "GOLANG", testImage)
+	require.NoError(t, inst.Start(testTLS))
 	vm.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewInternalError(errors.New("etcd unavailable"))
 	})
-	err := vm.newInstance(testCCID, "GOLANG", testImage).Stop()
-	require.ErrorContains(t, err, "chaincode "+testCCID+": stop failed: cannot delete pod fabric/")
+	err := inst.Stop()
+	require.ErrorContains(t, err, "chaincode "+testCCID+": stop failed: cannot delete pod fabric/"+inst.PodName())
 	require.ErrorContains(t, err, "etcd unavailable")
 }
 

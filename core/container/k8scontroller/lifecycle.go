@@ -65,6 +65,28 @@ func (vm *VM) Start(ctx context.Context) error {
 	return nil
 }
 
+// stopLaunches closes the VM to new launches and deletes the current ones,
+// with their grace period, before deadline.
+func (vm *VM) stopLaunches(deadline time.Time) {
+	left := vm.launches.close()
+	if len(left) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(vm.requestContext()), deadline)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range left {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := vm.deleteLaunch(ctx, l, vm.gracePeriodSeconds()); err != nil {
+				logger.Warningf("Chaincode %s: not removed at shutdown (the next run's sweep removes it): %s", l.ccid, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // goWorker runs f in a goroutine that Shutdown waits for; f must return
 // when its context is done. Call it from Start only (vm.life.mu held).
 func (vm *VM) goWorker(f func(ctx context.Context)) {
@@ -77,13 +99,16 @@ func (vm *VM) goWorker(f func(ctx context.Context)) {
 }
 
 // teardown runs once the VM's context is done: it waits for the relaunch
-// loops, so that their last events are recorded, then flushes the pending
+// loops, so that their last events are recorded, lets no launch begin any
+// more and deletes the launches the peer did not stop (one that began while
+// the peer's container router stopped the others), then flushes the pending
 // events and stops the broadcaster, all within StopTimeout.
 func (vm *VM) teardown() {
 	deadline := time.Now().Add(vm.Config.StopTimeout)
 	if !vm.supervisor.shutdown(time.Until(deadline)) {
 		logger.Warningf("Kubernetes chaincode VM: relaunch loops still running after %s", vm.Config.StopTimeout)
 	}
+	vm.stopLaunches(deadline)
 	vm.life.mu.Lock()
 	events := vm.life.events
 	vm.life.mu.Unlock()

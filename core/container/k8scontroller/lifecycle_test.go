@@ -107,10 +107,8 @@ func TestWaitReturnsWhenTheVMShutsDown(t *testing.T) {
 		t.Fatal("Wait did not return after Shutdown")
 	}
 
-	// Requests after Shutdown fail at once.
-	_, err := vm.newInstance(testCCID, "GOLANG", testImage).Wait()
-	require.ErrorContains(t, err, "the VM shut down")
-	require.ErrorContains(t, vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS), "context canceled")
+	// Launches after Shutdown fail at once.
+	require.ErrorContains(t, vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS), "the Kubernetes chaincode VM is shut down")
 }
 
 func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
@@ -147,7 +145,5 @@ func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
 
 	// No loop starts after shutdown.
 	vm.supervisor.exited(testCCID, vm.supervisor.started(testCCID))
-	vm.supervisor.mu.Lock()
-	defer vm.supervisor.mu.Unlock()
-	require.False(t, vm.supervisor.charge(testCCID).looping)
+	require.False(t, vm.supervisor.looping(testCCID))
 }

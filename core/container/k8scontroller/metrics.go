@@ -8,6 +8,23 @@ package k8scontroller
 
 import "github.com/hyperledger/fabric-lib-go/common/metrics"
 
+// The metrics below are labelled by chaincode, and the "chaincode" label's
+// value is the chaincode's package label ("kv_1" of package ID
+// "kv_1:<hash>"), not the package ID. Callers pass the package ID;
+// NewMetrics's metrics keep its label part (see packageLabelValues).
+//
+// A series lives as long as the peer process: fabric-lib-go's metrics have
+// no way to delete one. Labelled by package ID, every rebuild of a
+// chaincode would add a series per metric (histograms one per bucket) that
+// never goes away; the package label is what operators choose when they
+// package chaincode, and so what they recognise in dashboards and key
+// alerts on (it also keys the per-chaincode settings ConfigMap and names
+// the chaincode's image repository and pods), and the number of series is
+// bounded by the labels an operator deploys. Packages that share a label
+// (the same label installed with other code) share their series. Fabric's
+// own chaincode_launch_* metrics label by package ID; PromQL's
+// label_replace(..., "chaincode", "$1", "chaincode", "(.*):[^:]*") maps
+// them onto these.
 var (
 	imageBuildDuration = metrics.HistogramOpts{
 		Namespace:    "k8scontroller",
@@ -70,7 +87,9 @@ var (
 	}
 )
 
-// Metrics are the k8scontroller metrics.
+// Metrics are the k8scontroller metrics. Those of NewMetrics record the
+// value given for the "chaincode" label, a package ID, as its package
+// label.
 type Metrics struct {
 	ImageBuildDuration metrics.Histogram
 	ImageBuildFailures metrics.Counter
@@ -85,13 +104,47 @@ type Metrics struct {
 // NewMetrics registers the k8scontroller metrics with p.
 func NewMetrics(p metrics.Provider) *Metrics {
 	return &Metrics{
-		ImageBuildDuration: p.NewHistogram(imageBuildDuration),
-		ImageBuildFailures: p.NewCounter(imageBuildFailures),
-		ImageCacheHits:     p.NewCounter(imageCacheHits),
-		PodStartDuration:   p.NewHistogram(podStartDuration),
-		Relaunches:         p.NewCounter(relaunches),
-		CrashLoops:         p.NewCounter(crashLoops),
-		RelaunchDuration:   p.NewHistogram(relaunchDuration),
-		ChaincodeExits:     p.NewCounter(chaincodeExits),
+		ImageBuildDuration: byPackageLabelHistogram{p.NewHistogram(imageBuildDuration)},
+		ImageBuildFailures: byPackageLabelCounter{p.NewCounter(imageBuildFailures)},
+		ImageCacheHits:     byPackageLabelCounter{p.NewCounter(imageCacheHits)},
+		PodStartDuration:   byPackageLabelHistogram{p.NewHistogram(podStartDuration)},
+		Relaunches:         byPackageLabelCounter{p.NewCounter(relaunches)},
+		CrashLoops:         byPackageLabelCounter{p.NewCounter(crashLoops)},
+		RelaunchDuration:   byPackageLabelHistogram{p.NewHistogram(relaunchDuration)},
+		ChaincodeExits:     byPackageLabelCounter{p.NewCounter(chaincodeExits)},
 	}
+}
+
+// metricChaincodeLabel is the label of every metric above that names the
+// chaincode.
+const metricChaincodeLabel = "chaincode"
+
+// packageLabelValues returns labelValues (name, value, name, value, ...)
+// with the value of the "chaincode" label, a package ID, replaced by its
+// package label. A value without ":" is kept as it is.
+func packageLabelValues(labelValues []string) []string {
+	out := make([]string, len(labelValues))
+	copy(out, labelValues)
+	for i := 0; i+1 < len(out); i += 2 {
+		if out[i] == metricChaincodeLabel {
+			out[i+1] = chaincodeLabel(out[i+1])
+		}
+	}
+	return out
+}
+
+// byPackageLabelCounter is a counter whose "chaincode" label holds package
+// labels.
+type byPackageLabelCounter struct{ metrics.Counter }
+
+func (c byPackageLabelCounter) With(labelValues ...string) metrics.Counter {
+	return byPackageLabelCounter{c.Counter.With(packageLabelValues(labelValues)...)}
+}
+
+// byPackageLabelHistogram is a histogram whose "chaincode" label holds
+// package labels.
+type byPackageLabelHistogram struct{ metrics.Histogram }
+
+func (h byPackageLabelHistogram) With(labelValues ...string) metrics.Histogram {
+	return byPackageLabelHistogram{h.Histogram.With(packageLabelValues(labelValues)...)}
 }

@@ -7,6 +7,7 @@ SPDX-License-Identifier: Apache-2.0
 package k8scontroller
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
@@ -56,15 +57,24 @@ func sanitizeDNS(s string) string {
 // is computed over the unsanitised identity parts, so inputs that sanitise to
 // the same text still get different names.
 func dnsLabel(human string, identity ...string) string {
-	suffix := sha256Hex(identity...)[:hashLen]
+	return dnsLabelSuffixed(human, "", identity...)
+}
+
+// dnsLabelSuffixed is dnsLabel with "-<suffix>" appended, the human part
+// shortened to keep the whole within 63 characters.
+func dnsLabelSuffixed(human, suffix string, identity ...string) string {
+	tail := "-" + sha256Hex(identity...)[:hashLen]
+	if suffix != "" {
+		tail += "-" + suffix
+	}
 	human = sanitizeDNS(human)
-	if max := maxLabelLength - hashLen - 1; len(human) > max {
+	if max := maxLabelLength - len(tail); len(human) > max {
 		human = strings.TrimRight(human[:max], "-")
 	}
 	if human == "" {
-		return "x-" + suffix
+		human = "x"
 	}
-	return human + "-" + suffix
+	return human + tail
 }
 
 // chaincodeLabel is the label part of a package ID "label:hash".
@@ -108,15 +118,35 @@ func buildJobName(tag string) string {
 	return "ccbuild-" + tag[:40]
 }
 
-// podName is unique per (network, peer, chaincode) so peers sharing a
-// namespace never collide.
-func podName(networkID, peerID, ccid string) string {
-	return dnsLabel("cc-"+peerID+"-"+chaincodeLabel(ccid), "pod", networkID, peerID, ccid)
+// launchIDLength is the length of a launch ID: 36^6 IDs make a collision
+// between two launches of one chaincode on one peer improbable, and a
+// collision only fails that launch (the Pod already exists).
+const launchIDLength = 6
+
+// launchIDAlphabet are the characters of a launch ID (valid in DNS labels).
+const launchIDAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+// newLaunchID returns a random launch ID.
+func newLaunchID() string {
+	b := make([]byte, launchIDLength)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand does not fail on supported platforms.
+		panic(err)
+	}
+	for i := range b {
+		b[i] = launchIDAlphabet[int(b[i])%len(launchIDAlphabet)]
+	}
+	return string(b)
 }
 
-// secretName is the name of the TLS Secret of the chaincode pod.
-func secretName(networkID, peerID, ccid string) string {
-	return dnsLabel("cctls-"+peerID+"-"+chaincodeLabel(ccid), "secret", networkID, peerID, ccid)
+// podName is the name of the Pod (and of its TLS Secret) of one launch:
+// "cc-<peer>-<label>-<hash>-<launchID>". The hash makes it unique per
+// (network, peer, chaincode) so peers sharing a namespace never collide; the
+// launch ID makes every launch a new name, so that a launch never waits for
+// the previous pod of its chaincode to be gone, nor races a cache that still
+// shows it.
+func podName(networkID, peerID, ccid, launchID string) string {
+	return dnsLabelSuffixed("cc-"+peerID+"-"+chaincodeLabel(ccid), launchID, "pod", networkID, peerID, ccid)
 }
 
 // labelValue turns s into a valid label value; when s had to be changed a

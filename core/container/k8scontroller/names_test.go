@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-func TestPodAndSecretNames(t *testing.T) {
+func TestPodNames(t *testing.T) {
 	long := strings.Repeat("verylonglabel", 10)
 	tests := []struct {
 		name, networkID, peerID, ccid string
@@ -28,15 +28,27 @@ func TestPodAndSecretNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, n := range []string{podName(tt.networkID, tt.peerID, tt.ccid), secretName(tt.networkID, tt.peerID, tt.ccid)} {
-				require.LessOrEqual(t, len(n), 63)
-				require.Empty(t, validation.IsDNS1123Label(n), n)
-			}
-			require.True(t, strings.HasPrefix(podName(tt.networkID, tt.peerID, tt.ccid), tt.wantPrefix), podName(tt.networkID, tt.peerID, tt.ccid))
-			require.Equal(t, podName(tt.networkID, tt.peerID, tt.ccid), podName(tt.networkID, tt.peerID, tt.ccid), "deterministic")
-			require.NotEqual(t, podName(tt.networkID, tt.peerID, tt.ccid), secretName(tt.networkID, tt.peerID, tt.ccid))
+			first, second := newLaunchID(), newLaunchID()
+			n := podName(tt.networkID, tt.peerID, tt.ccid, first)
+			require.LessOrEqual(t, len(n), 63)
+			require.Empty(t, validation.IsDNS1123Label(n), n)
+			require.True(t, strings.HasPrefix(n, tt.wantPrefix), n)
+			require.True(t, strings.HasSuffix(n, "-"+first), n)
+			require.Equal(t, n, podName(tt.networkID, tt.peerID, tt.ccid, first), "deterministic")
+			require.NotEqual(t, n, podName(tt.networkID, tt.peerID, tt.ccid, second), "a new name per launch")
 		})
 	}
+}
+
+func TestNewLaunchID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newLaunchID()
+		require.Len(t, id, launchIDLength)
+		require.Empty(t, validation.IsDNS1123Label("x-"+id), id)
+		seen[id] = true
+	}
+	require.Greater(t, len(seen), 990, "launch IDs are random")
 }
 
 func TestNamesDistinguishCollisions(t *testing.T) {
@@ -49,8 +61,7 @@ func TestNamesDistinguishCollisions(t *testing.T) {
 	}
 	for _, p := range pairs {
 		a, b := p[0], p[1]
-		require.NotEqual(t, podName(a[0], a[1], a[2]), podName(b[0], b[1], b[2]))
-		require.NotEqual(t, secretName(a[0], a[1], a[2]), secretName(b[0], b[1], b[2]))
+		require.NotEqual(t, podName(a[0], a[1], a[2], "abc123"), podName(b[0], b[1], b[2], "abc123"))
 	}
 }
 

@@ -81,7 +81,7 @@ func TestStartPrebuiltImage(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, inst.Start(testTLS))
 
-	pod, err := getPod(t, vm, inst.(*Instance).PodName)
+	pod, err := getPod(t, vm, inst.(*Instance).PodName())
 	require.NoError(t, err)
 	c := pod.Spec.Containers[0]
 	require.Equal(t, prebuiltName+"@"+prebuiltDigest, c.Image)
@@ -91,8 +91,8 @@ func TestStartPrebuiltImage(t *testing.T) {
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_CHAINCODE_ID_NAME", Value: testCCID})
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_PEER_TLS_ENABLED", Value: "true"})
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_PEER_TLS_ROOTCERT_FILE", Value: tlsClientRootCertFile})
-	require.Equal(t, inst.(*Instance).SecretName, pod.Spec.Volumes[1].Secret.SecretName)
-	_, err = getSecret(t, vm, inst.(*Instance).SecretName)
+	require.Equal(t, inst.(*Instance).PodName(), pod.Spec.Volumes[1].Secret.SecretName)
+	_, err = getSecret(t, vm, inst.(*Instance).PodName())
 	require.NoError(t, err)
 }
 
@@ -259,8 +259,8 @@ func TestNewChaincodePodPrebuiltGolden(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, args)
 	pod := newChaincodePod(fullConfig(), chaincodePodParams{
-		Name:       podName("dev", "peer0.org1.example.com", testCCID),
-		SecretName: secretName("dev", "peer0.org1.example.com", testCCID),
+		Name:       podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
+		SecretName: podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
 		CCID:       testCCID,
 		PeerID:     "peer0.org1.example.com",
 		Image:      prebuiltName + "@" + prebuiltDigest,
@@ -272,8 +272,8 @@ func TestNewChaincodePodPrebuiltGolden(t *testing.T) {
 
 	// The same inputs give the same pod.
 	again := newChaincodePod(fullConfig(), chaincodePodParams{
-		Name:       podName("dev", "peer0.org1.example.com", testCCID),
-		SecretName: secretName("dev", "peer0.org1.example.com", testCCID),
+		Name:       podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
+		SecretName: podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
 		CCID:       testCCID,
 		PeerID:     "peer0.org1.example.com",
 		Image:      prebuiltName + "@" + prebuiltDigest,
@@ -331,7 +331,7 @@ func TestFabricInstallPathReachesVM(t *testing.T) {
 
 	// The router keeps the VM's instance: starting the chaincode runs the image.
 	require.NoError(t, router.Start(installed.PackageID, &ccintf.PeerConnection{Address: "peer0:7052"}))
-	pod, err := getPod(t, vm, podName("dev", testPeerID, installed.PackageID))
+	pod, err := getPod(t, vm, podName("dev", testPeerID, installed.PackageID, "000001"))
 	require.NoError(t, err)
 	require.Equal(t, prebuiltName+"@"+prebuiltDigest, pod.Spec.Containers[0].Image)
 

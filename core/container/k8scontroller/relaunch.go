@@ -67,6 +67,17 @@ type relaunchReporter interface {
 // stops after CrashLoopThreshold consecutive fast failures. A deliberate Stop
 // disarms it until the next Start. Its relaunch loops end when done is
 // closed (the VM shuts down); shutdown waits for them.
+//
+// It keeps a charge per chaincode only while one is needed, since every
+// upgrade launches a new package ID: from the chaincode's launch until a
+// deliberate stop (Fabric's custodian stops the package IDs an upgrade
+// replaced; a relaunch loop running then releases it when it ends), or
+// until its pod ended while nothing relaunches (relaunch off or not armed,
+// shutdown). A chaincode left crash looping keeps its charge until it is
+// stopped, so that a fast exit after a launch on demand still counts as one
+// more failure. Generations come from one counter for all chaincodes: the
+// exit of a pod launched before its charge was dropped can never match the
+// generation of a charge created later.
 type supervisor struct {
 	Policy   RelaunchPolicy
 	Clock    clock.Clock
@@ -74,17 +85,18 @@ type supervisor struct {
 	// spawn starts a relaunch loop (go f()); tests hold loops with it.
 	spawn func(f func())
 
-	mu      sync.Mutex
-	launch  RelaunchFunc
-	charges map[string]*charge
-	done    <-chan struct{} // closed when the VM shuts down; nil until run
-	closed  bool            // shutdown began: no new loops
-	loops   sync.WaitGroup
+	mu         sync.Mutex
+	launch     RelaunchFunc
+	charges    map[string]*charge
+	generation uint64          // the last generation given out, for any chaincode
+	done       <-chan struct{} // closed when the VM shuts down; nil until run
+	closed     bool            // shutdown began: no new loops
+	loops      sync.WaitGroup
 }
 
 // charge is the supervisor's state for one chaincode.
 type charge struct {
-	generation uint64    // incremented by every Start
+	generation uint64    // given by every Start, unique in the supervisor
 	startedAt  time.Time // of the current generation
 	stopped    bool      // a deliberate Stop since the last Start
 	failures   int       // consecutive fast exits
@@ -150,38 +162,65 @@ func (s *supervisor) shuttingDown() bool {
 	}
 }
 
-func (s *supervisor) charge(ccid string) *charge {
+// looping reports whether a relaunch loop runs for ccid.
+func (s *supervisor) looping(ccid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	c, ok := s.charges[ccid]
-	if !ok {
-		c = &charge{}
-		s.charges[ccid] = c
-	}
-	return c
+	return ok && c.looping
 }
 
 // started records that a launch of ccid begins and returns its generation,
-// which the launch's exit must quote.
+// which the launch's exit must quote. Generations are never 0.
 func (s *supervisor) started(ccid string) uint64 {
 	if s == nil {
 		return 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.charge(ccid)
-	c.generation++
+	c, ok := s.charges[ccid]
+	if !ok {
+		c = &charge{}
+		s.charges[ccid] = c
+	}
+	s.generation++
+	c.generation = s.generation
 	c.startedAt = s.Clock.Now()
 	c.stopped = false
 	return c.generation
 }
 
 // stopped records a deliberate stop: the exit that follows is expected.
+// Unless a relaunch loop still has to see the stop, the charge is dropped.
 func (s *supervisor) stopped(ccid string) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.charge(ccid).stopped = true
+	if c, ok := s.charges[ccid]; ok {
+		c.stopped = true
+		s.release(ccid, c)
+	}
+}
+
+// release drops the charge c of ccid, whose last launch is over with
+// nothing left to do, unless a relaunch loop still holds it (the loop
+// releases it when it ends). Call with s.mu held.
+func (s *supervisor) release(ccid string, c *charge) {
+	if !c.looping && s.charges[ccid] == c {
+		delete(s.charges, ccid)
+	}
+}
+
+// endLoop marks the relaunch loop of c as ended and releases c if the
+// chaincode was stopped on purpose meanwhile (stopped left it to the loop).
+// Call with s.mu held.
+func (s *supervisor) endLoop(ccid string, c *charge) {
+	c.looping = false
+	if c.stopped {
+		s.release(ccid, c)
+	}
 }
 
 // exited records that the pod of launch generation of ccid ended, and
@@ -193,8 +232,14 @@ func (s *supervisor) exited(ccid string, generation uint64) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.charge(ccid)
-	if c.stopped || generation != c.generation || !s.Policy.Enabled || s.launch == nil || s.shuttingDown() {
+	c, ok := s.charges[ccid]
+	if !ok || c.stopped || generation != c.generation {
+		// Stopped on purpose, or a later launch replaced that pod.
+		return
+	}
+	if !s.Policy.Enabled || s.launch == nil || s.shuttingDown() {
+		// Nothing will relaunch it: the next launch starts afresh.
+		s.release(ccid, c)
 		return
 	}
 	now := s.Clock.Now()
@@ -233,7 +278,7 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint6
 	for attempt := 1; ; attempt++ {
 		s.mu.Lock()
 		if c.failures > s.Policy.CrashLoopThreshold {
-			c.looping = false
+			s.endLoop(ccid, c)
 			failures := c.failures - 1
 			s.mu.Unlock()
 			s.Reporter.CrashLoop(ccid, failures)
@@ -242,7 +287,7 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint6
 		if c.stopped || c.generation != exitedGeneration || s.shuttingDown() {
 			// Stopped on purpose, launched on demand already, or the VM
 			// shuts down: nothing to relaunch.
-			c.looping = false
+			s.endLoop(ccid, c)
 			s.mu.Unlock()
 			return
 		}
@@ -263,7 +308,7 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint6
 		if c.stopped || c.generation != exitedGeneration || s.shuttingDown() {
 			// Stopped on purpose, launched on demand meanwhile, or the VM
 			// shuts down.
-			c.looping = false
+			s.endLoop(ccid, c)
 			s.mu.Unlock()
 			return
 		}
@@ -277,7 +322,7 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint6
 		switch {
 		case s.shuttingDown():
 			// The launch was cut short by the shutdown: not a failure.
-			c.looping = false
+			s.endLoop(ccid, c)
 			s.mu.Unlock()
 			return
 		case c.pending:
@@ -285,7 +330,7 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint6
 			exitedGeneration = c.generation
 			s.mu.Unlock()
 		case c.generation != exitedGeneration && err == nil:
-			c.looping = false
+			s.endLoop(ccid, c)
 			downtime := s.Clock.Since(c.exitedAt)
 			s.mu.Unlock()
 			s.Reporter.Relaunched(ccid, downtime)

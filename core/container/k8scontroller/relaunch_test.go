@@ -8,6 +8,7 @@ package k8scontroller
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,9 +110,7 @@ func (h *harness) launchCount() int {
 }
 
 func (h *harness) loopEnded() bool {
-	h.sup.mu.Lock()
-	defer h.sup.mu.Unlock()
-	return !h.sup.charge(testCCID).looping
+	return !h.sup.looping(testCCID)
 }
 
 func TestRelaunchAfterCrashIsImmediate(t *testing.T) {
@@ -371,4 +370,114 @@ func TestFirstRelaunchAfterFastExitWaitsForTheFailingLaunch(t *testing.T) {
 	h.awaitLaunch()
 	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
 	require.Zero(t, h.reporter.RelaunchFailedCallCount())
+}
+
+// chargeCount is the number of chaincodes the supervisor keeps state for.
+func chargeCount(s *supervisor) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.charges)
+}
+
+// Every upgrade launches a new package ID and stops the old one: the
+// supervisor must not keep a charge per package ID ever launched.
+func TestChargesOfStoppedChaincodeAreDropped(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.start() }
+	for k := 0; k < 100; k++ {
+		ccid := fmt.Sprintf("mycc_%d:%064d", k, k)
+		gen := h.sup.started(ccid)
+		h.sup.stopped(ccid)
+		h.sup.exited(ccid, gen) // the stopped pod ends
+	}
+	require.Zero(t, chargeCount(h.sup))
+
+	// Stopped before its pod ended, or after: either way nothing is kept.
+	for k := 0; k < 100; k++ {
+		ccid := fmt.Sprintf("other_%d:%064d", k, k)
+		gen := h.sup.started(ccid)
+		h.sup.exited(ccid, gen+1) // an exit of an older pod: ignored
+		h.sup.stopped(ccid)
+	}
+	require.Zero(t, chargeCount(h.sup))
+	require.Zero(t, h.launchCount())
+}
+
+func TestChargesDroppedWhenNothingRelaunches(t *testing.T) {
+	p := testPolicy()
+	p.Enabled = false
+	h := newHarness(t, p)
+	unarmed := newSupervisor(testPolicy(), h.clock, h.reporter)
+	for k := 0; k < 100; k++ {
+		ccid := fmt.Sprintf("mycc_%d:%064d", k, k)
+		h.sup.exited(ccid, h.sup.started(ccid))
+		unarmed.exited(ccid, unarmed.started(ccid))
+	}
+	require.Zero(t, chargeCount(h.sup))
+	require.Zero(t, chargeCount(unarmed))
+}
+
+// A charge dropped and created again must not take the exit of a pod of
+// the dropped charge for the exit of its own launch.
+func TestExitOfDroppedChargeIsIgnored(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.start() }
+
+	old := h.sup.started(testCCID)
+	h.sup.stopped(testCCID) // dropped
+	h.sup.started(testCCID) // launched again: a new charge
+	h.clock.Step(time.Minute)
+	h.sup.exited(testCCID, old) // the stopped pod ends late
+	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
+	require.Equal(t, 1, chargeCount(h.sup))
+}
+
+func TestStopDuringRelaunchLoopDropsChargeWhenLoopEnds(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.crash() }
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute) // a stable run: relaunched at once
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch()
+	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
+
+	h.sup.stopped(testCCID)
+	require.Equal(t, 1, chargeCount(h.sup), "kept while the loop runs")
+	h.clock.Step(time.Second)
+	require.Eventually(t, func() bool { return chargeCount(h.sup) == 0 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, 1, h.launchCount())
+}
+
+func TestStopDuringRelaunchDropsChargeWhenLoopEnds(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error {
+		_ = h.start()
+		h.sup.stopped(testCCID) // the peer stops the relaunched chaincode
+		return nil
+	}
+
+	h.gen.Store(h.sup.started(testCCID))
+	h.clock.Step(time.Minute) // a stable run: relaunched at once
+	h.sup.exited(testCCID, h.gen.Load())
+	h.awaitLaunch()
+	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+	require.Zero(t, chargeCount(h.sup))
+}
+
+func TestCrashLoopChargeKeptUntilStopped(t *testing.T) {
+	p := testPolicy()
+	p.CrashLoopThreshold = 0
+	h := newHarness(t, p)
+	h.script = func(int) error { return h.start() }
+
+	h.sup.exited(testCCID, h.sup.started(testCCID)) // crash looping at once
+	require.Equal(t, 1, h.reporter.CrashLoopCallCount())
+	require.Equal(t, 1, chargeCount(h.sup), "its failures are remembered")
+	h.sup.exited(testCCID, h.sup.started(testCCID)) // launched on demand, crashes again
+	require.Equal(t, 2, h.reporter.CrashLoopCallCount())
+
+	h.sup.stopped(testCCID)
+	require.Zero(t, chargeCount(h.sup))
+	require.Zero(t, h.launchCount())
 }

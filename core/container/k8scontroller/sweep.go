@@ -11,17 +11,19 @@ import (
 	"time"
 
 	"github.com/pkg/errors"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // labelRun marks every object with the peer process (run) that created it.
 const labelRun = "fabric-peer-k8s/run"
 
-// orphanGrace is how old a Secret without its Pod must be before a sweep
-// deletes it: Start creates the Secret just before the Pod.
+// orphanGrace is how old an object of this run that is no current launch's
+// must be before a sweep deletes it: Start creates the Secret just before
+// the Pod, and the informer cache may show a launch's objects before or
+// after the launch is recorded.
 const orphanGrace = time.Minute
 
 // mustRequirement builds a label requirement from constant keys and
@@ -59,11 +61,9 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 	if err != nil {
 		return deleted, errors.Wrapf(err, "cannot list pods of earlier runs in namespace %s", ns)
 	}
-	grace := int64(0)
 	for _, p := range pods {
-		err := client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return deleted, errors.Wrapf(err, "cannot delete pod %s/%s of an earlier run", ns, p.Name)
+		if err := deletePod(ctx, client, ns, p.Name, p.UID, 0); err != nil {
+			return deleted, errors.WithMessage(err, "earlier run")
 		}
 		deleted++
 	}
@@ -73,7 +73,7 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 		return deleted, errors.Wrapf(err, "cannot list secrets of earlier runs in namespace %s", ns)
 	}
 	for _, s := range secrets {
-		if err := deleteSecret(ctx, client, ns, s.Name); err != nil {
+		if err := deleteSecret(ctx, client, ns, s.Name, s.UID); err != nil {
 			return deleted, errors.WithMessage(err, "earlier run")
 		}
 		deleted++
@@ -85,7 +85,7 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 		return deleted, errors.Wrapf(err, "cannot list jobs of earlier runs in namespace %s", buildNS)
 	}
 	for _, j := range jobs {
-		if err := deleteJob(ctx, client, buildNS, j.Name); err != nil {
+		if err := deleteJob(ctx, client, buildNS, j.Name, j.UID); err != nil {
 			return deleted, errors.WithMessage(err, "earlier run")
 		}
 		deleted++
@@ -93,46 +93,64 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 	return deleted, nil
 }
 
-// sweepOrphanSecrets deletes this run's Secrets whose chaincode Pod is gone
+// sweepThisRun deletes this run's objects that belong to no current launch
+// and are older than orphanGrace: Secrets whose owner Pod (by UID) is gone
 // (a crash between creating the Secret and the Pod, or a Pod deleted while
-// the peer could not delete its Secret). Secrets and Pods are read from the
-// VM's informers: the sweep sends no request per Secret.
-func (vm *VM) sweepOrphanSecrets(ctx context.Context, now time.Time) (int, error) {
+// the peer could not delete its Secret), and Pods of superseded launches
+// whose deletion failed. Objects are read from the VM's informers, the
+// current launches from the VM's own record, which the cache may lag; every
+// delete names the UID read.
+func (vm *VM) sweepThisRun(ctx context.Context, now time.Time) (int, error) {
 	if _, err := vm.cache.ready(ctx); err != nil {
 		return 0, err
 	}
 	ns, client := vm.Config.Namespace, vm.Client
-	secrets, err := vm.cache.secrets.Secrets(ns).List(vm.ownSelector(false))
+	sel := vm.ownSelector(false)
+	pods, err := vm.cache.podLister[ns].Pods(ns).List(sel)
+	if err != nil {
+		return 0, errors.Wrapf(err, "cannot list pods in namespace %s", ns)
+	}
+	secrets, err := vm.cache.secrets.Secrets(ns).List(sel)
 	if err != nil {
 		return 0, errors.Wrapf(err, "cannot list secrets in namespace %s", ns)
 	}
-	pods := vm.cache.podLister[ns].Pods(ns)
+	current := vm.launches.names()
+	stale := func(m metav1.Object) bool {
+		return !current[m.GetName()] && now.Sub(m.GetCreationTimestamp().Time) >= orphanGrace
+	}
+
+	live := make(map[types.UID]bool, len(pods))
 	deleted := 0
-	for _, s := range secrets {
-		if now.Sub(s.CreationTimestamp.Time) < orphanGrace {
+	for _, p := range pods {
+		if !stale(p) || p.DeletionTimestamp != nil {
+			live[p.UID] = true
 			continue
 		}
-		podName := ""
-		for _, o := range s.OwnerReferences {
-			if o.Kind == "Pod" {
-				podName = o.Name
-			}
+		if err := deletePod(ctx, client, ns, p.Name, p.UID, vm.gracePeriodSeconds()); err != nil {
+			return deleted, errors.WithMessage(err, "superseded launch")
 		}
-		if podName != "" {
-			_, err := pods.Get(podName)
-			if err == nil {
-				continue
-			}
-			if !apierrors.IsNotFound(err) {
-				return deleted, errors.Wrapf(err, "cannot read pod %s/%s from the cache", ns, podName)
-			}
+		deleted++
+	}
+	for _, s := range secrets {
+		if !stale(s) || ownerLive(s, live) {
+			continue
 		}
-		if err := deleteSecret(ctx, client, ns, s.Name); err != nil {
+		if err := deleteSecret(ctx, client, ns, s.Name, s.UID); err != nil {
 			return deleted, errors.WithMessage(err, "orphaned secret")
 		}
 		deleted++
 	}
 	return deleted, nil
+}
+
+// ownerLive reports whether a Pod that owns s is among the live pods.
+func ownerLive(s metav1.Object, live map[types.UID]bool) bool {
+	for _, o := range s.GetOwnerReferences() {
+		if o.Kind == "Pod" && live[o.UID] {
+			return true
+		}
+	}
+	return false
 }
 
 // sweep runs both sweeps once, bounded by the stop timeout.
@@ -144,10 +162,10 @@ func (vm *VM) sweep(ctx context.Context) {
 	} else if n > 0 {
 		logger.Infof("Sweep of namespace %s: deleted %d objects left by earlier runs of peer %s", vm.Config.Namespace, n, vm.PeerID)
 	}
-	if n, err := vm.sweepOrphanSecrets(ctx, vm.Clock.Now()); err != nil {
+	if n, err := vm.sweepThisRun(ctx, vm.Clock.Now()); err != nil {
 		logger.Warningf("Sweep of namespace %s: %s", vm.Config.Namespace, err)
 	} else if n > 0 {
-		logger.Infof("Sweep of namespace %s: deleted %d secrets whose chaincode pod is gone", vm.Config.Namespace, n)
+		logger.Infof("Sweep of namespace %s: deleted %d objects of this run that belong to no current launch", vm.Config.Namespace, n)
 	}
 }
 

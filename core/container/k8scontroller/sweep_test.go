@@ -8,7 +8,10 @@ package k8scontroller
 
 import (
 	"context"
+	"errors"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +32,7 @@ func objMeta(name, peer, run string) metav1.ObjectMeta {
 	if run != "" {
 		l[labelRun] = run
 	}
-	return metav1.ObjectMeta{Name: name, Namespace: testNamespace, Labels: l}
+	return metav1.ObjectMeta{Name: name, Namespace: testNamespace, Labels: l, UID: types.UID("uid-" + name)}
 }
 
 func names(t *testing.T, vm *testVM) (pods, secrets, jobs []string) {
@@ -90,12 +93,65 @@ func TestSweepEarlierRunsReportsAPIErrors(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "old-pod", nil)
 	})
 	_, err := vm.sweepEarlierRuns(context.Background())
-	require.ErrorContains(t, err, "cannot delete pod fabric/old-pod of an earlier run")
+	require.ErrorContains(t, err, "earlier run: cannot delete pod fabric/old-pod")
 }
 
-// orphanFixture is a live pod with its secret, secrets whose pod is gone or
-// that were never adopted, and a secret too young to be swept.
-func orphanFixture(now time.Time) []runtime.Object {
+func TestSweepDeletesCarryUIDPreconditions(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	objs := append(thisRunFixture(now),
+		&corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")},
+		&corev1.Secret{ObjectMeta: objMeta("old-secret", testPeerID, "previous")},
+		&batchv1.Job{ObjectMeta: objMeta("old-job", testPeerID, "previous")})
+	vm := newTestVM(t, testConfig(), objs...)
+	vm.RunID = "current"
+	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
+	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
+
+	_, err := vm.sweepEarlierRuns(context.Background())
+	require.NoError(t, err)
+	_, err = vm.sweepThisRun(context.Background(), now)
+	require.NoError(t, err)
+	deletes := 0
+	for _, a := range vm.client.Actions() {
+		d, ok := a.(k8stesting.DeleteActionImpl)
+		if !ok {
+			continue
+		}
+		deletes++
+		require.NotNil(t, d.DeleteOptions.Preconditions, "delete of %s %s", d.GetResource().Resource, d.GetName())
+		require.Equal(t, "uid-"+d.GetName(), string(*d.DeleteOptions.Preconditions.UID), "delete of %s %s", d.GetResource().Resource, d.GetName())
+	}
+	require.Equal(t, 6, deletes)
+}
+
+func TestSweepSparesAnObjectRecreatedUnderItsName(t *testing.T) {
+	vm := newTestVM(t, testConfig(), &corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")})
+	vm.RunID = "current"
+	// The API server holds a new pod of that name that the cache has not
+	// seen yet: the sweep's delete, which names the cached UID, fails its
+	// precondition and leaves it alone.
+	fresh := &corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "current")}
+	fresh.UID = "uid-fresh"
+	vm.client.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		d := a.(k8stesting.DeleteActionImpl)
+		if *d.DeleteOptions.Preconditions.UID != fresh.UID {
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, d.GetName(), errors.New("UID mismatch"))
+		}
+		return false, nil, nil
+	})
+	n, err := vm.sweepEarlierRuns(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	pods, _, _ := names(t, vm)
+	require.Equal(t, []string{"old-pod"}, pods)
+}
+
+// thisRunFixture is this run's objects: the pod of a current launch with its
+// secret, a pod of a superseded launch and one being deleted, a pod too
+// young to be swept, secrets whose pod is gone or that were never adopted,
+// the unadopted secret of a current launch and a secret too young to be
+// swept.
+func thisRunFixture(now time.Time) []runtime.Object {
 	old := metav1.NewTime(now.Add(-2 * orphanGrace))
 	young := metav1.NewTime(now.Add(-orphanGrace / 2))
 	secret := func(name, owner string, created metav1.Time) *corev1.Secret {
@@ -106,38 +162,110 @@ func orphanFixture(now time.Time) []runtime.Object {
 		}
 		return s
 	}
+	pod := func(name string, created metav1.Time) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: objMeta(name, testPeerID, "current")}
+		p.CreationTimestamp = created
+		return p
+	}
+	terminating := pod("terminating-pod", old)
+	terminating.DeletionTimestamp = &old
+	terminating.Finalizers = []string{"example.com/hold"}
 	return []runtime.Object{
-		&corev1.Pod{ObjectMeta: objMeta("live-pod", testPeerID, "current")},
-		secret("with-live-pod", "live-pod", old),
+		pod("live-pod", old),
+		pod("superseded-pod", old),
+		pod("young-pod", young),
+		terminating,
+		secret("live-pod", "live-pod", old),
+		secret("with-terminating-pod", "terminating-pod", old),
 		secret("pod-gone", "gone-pod", old),
 		secret("never-adopted", "", old),
+		secret("current-unadopted", "", old),
 		secret("just-created", "", young),
 	}
 }
 
-func TestSweepOrphanSecrets(t *testing.T) {
+func TestSweepThisRun(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	vm := newTestVM(t, testConfig(), orphanFixture(now)...)
+	vm := newTestVM(t, testConfig(), thisRunFixture(now)...)
 	vm.RunID = "current"
+	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
+	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
 
-	n, err := vm.sweepOrphanSecrets(context.Background(), now)
+	n, err := vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	_, secrets, _ := names(t, vm)
-	require.Equal(t, []string{"just-created", "with-live-pod"}, secrets)
+	require.Equal(t, 3, n)
+	pods, secrets, _ := names(t, vm)
+	require.Equal(t, []string{"live-pod", "terminating-pod", "young-pod"}, pods)
+	require.Equal(t, []string{"current-unadopted", "just-created", "live-pod", "with-terminating-pod"}, secrets)
 }
 
 func TestSweepReadsTheCache(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	vm := newTestVM(t, testConfig(), orphanFixture(now)...)
+	vm := newTestVM(t, testConfig(), thisRunFixture(now)...)
 	vm.RunID = "current"
+	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
+	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
 
-	_, err := vm.sweepOrphanSecrets(context.Background(), now)
+	_, err := vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)
 	_, err = vm.sweepEarlierRuns(context.Background())
 	require.NoError(t, err)
 	for _, a := range vm.client.Actions() {
 		require.Equal(t, "delete", a.GetVerb(), "the sweep reads from the informers, it sends no %s %s", a.GetVerb(), a.GetResource().Resource)
 	}
-	require.Len(t, vm.client.Actions(), 2, "the two orphaned secrets")
+	require.Len(t, vm.client.Actions(), 3, "the superseded pod and the two orphaned secrets")
+}
+
+// The sweep, run in a tight loop while chaincode is launched again and
+// again, never deletes the Pod or Secret of a current launch. (The fake
+// clientset sets no creation time: every object looks old enough to sweep,
+// only the record of current launches protects them.)
+func TestSweepRacingLaunches(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	vm.RunID = "current"
+	var mu sync.Mutex
+	var wrong []string
+	vm.client.PrependReactor("delete", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.DeleteAction).GetName()
+		if vm.launches.names()[name] {
+			mu.Lock()
+			wrong = append(wrong, a.GetResource().Resource+"/"+name)
+			mu.Unlock()
+		}
+		return false, nil, nil
+	})
+	stop := make(chan struct{})
+	swept := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				swept <- n
+				return
+			default:
+			}
+			_, _ = vm.sweepThisRun(context.Background(), time.Now().Add(time.Hour))
+			n++
+		}
+	}()
+	ccids := []string{testCCID, "other_1.0:" + strings.Repeat("ab", 32)}
+	for i := range 100 {
+		inst := vm.newInstance(ccids[i%2], "GOLANG", testImage)
+		require.NoError(t, inst.Start(testTLS))
+		if i%7 == 0 {
+			require.NoError(t, inst.Stop())
+		}
+	}
+	close(stop)
+	require.Positive(t, <-swept)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, wrong, "objects of current launches deleted")
+	for name := range vm.launches.names() {
+		_, err := getPod(t, vm, name)
+		require.NoError(t, err)
+		_, err = getSecret(t, vm, name)
+		require.NoError(t, err)
+	}
 }

@@ -65,8 +65,12 @@ type VM struct {
 	Events eventRecorder
 	// Clock drives relaunch backoff and the periodic sweep.
 	Clock clock.WithTicker
+	// LaunchID, when set, returns the launch ID part of the names of a
+	// launch's Pod and Secret (newLaunchID by default).
+	LaunchID func() string
 
 	supervisor *supervisor
+	launches   launches
 	// cache holds the shared informers every wait on our objects uses.
 	cache *objectCache
 	life  lifecycle
@@ -145,6 +149,14 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 // vm.k8s.relaunch configures.
 func (vm *VM) EnableRelaunch(launch RelaunchFunc) {
 	vm.supervisor.setLaunch(launch)
+}
+
+// launchID returns the ID of a new launch.
+func (vm *VM) launchID() string {
+	if vm.LaunchID != nil {
+		return vm.LaunchID()
+	}
+	return newLaunchID()
 }
 
 // newRunID identifies this peer process among the runs of the same peer.

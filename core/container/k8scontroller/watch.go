@@ -102,53 +102,47 @@ func waitJobGone(ctx context.Context, c kubernetes.Interface, ns, name string) e
 	return err
 }
 
-// deletePodAndWait deletes a pod and waits, through the VM's informers,
-// until it is gone; a missing pod is success. With uid set, only that pod is
-// deleted: a pod of that name with another UID counts as gone. Once the
-// pod is being deleted (or is missing), deleted, when not nil, runs before
-// the wait.
-func (vm *VM) deletePodAndWait(ctx context.Context, ns, name string, uid types.UID, gracePeriodSeconds int64, deleted func(context.Context) error) error {
-	done, err := vm.cache.ready(ctx)
-	if err != nil {
-		return errors.WithMessagef(err, "cannot wait for pod %s/%s", ns, name)
-	}
-	opts := metav1.DeleteOptions{GracePeriodSeconds: &gracePeriodSeconds}
-	if uid != "" {
-		opts.Preconditions = metav1.NewUIDPreconditions(string(uid))
-	}
-	err = vm.Client.CoreV1().Pods(ns).Delete(ctx, name, opts)
-	gone := apierrors.IsNotFound(err) || (uid != "" && apierrors.IsConflict(err))
-	if err != nil && !gone {
+// The VM's deletes carry the UID of the object they mean as a precondition:
+// a name can be reused by another object (a Job of another peer, say) and
+// the informer cache the UID was read from may lag. A precondition that
+// fails means the object meant is gone already, like NotFound.
+
+// deleteOptions are the options of a delete of the object with uid.
+func deleteOptions(uid types.UID) metav1.DeleteOptions {
+	return metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(uid))}
+}
+
+// gone reports whether a delete's error says the object meant no longer
+// exists.
+func gone(err error) bool {
+	return apierrors.IsNotFound(err) || apierrors.IsConflict(err)
+}
+
+// deletePod deletes the pod ns/name with uid, with a grace period.
+func deletePod(ctx context.Context, c kubernetes.Interface, ns, name string, uid types.UID, gracePeriodSeconds int64) error {
+	opts := deleteOptions(uid)
+	opts.GracePeriodSeconds = &gracePeriodSeconds
+	if err := c.CoreV1().Pods(ns).Delete(ctx, name, opts); err != nil && !gone(err) {
 		return errors.Wrapf(err, "cannot delete pod %s/%s", ns, name)
-	}
-	if deleted != nil {
-		if err := deleted(ctx); err != nil {
-			return err
-		}
-	}
-	if gone {
-		return nil
-	}
-	if err := vm.cache.pods[ns].waitGone(ctx, done, ns, name, string(uid)); err != nil {
-		return errors.WithMessagef(err, "pod %s/%s was not removed", ns, name)
 	}
 	return nil
 }
 
-// deleteSecret deletes a secret; a missing secret is success.
-func deleteSecret(ctx context.Context, c kubernetes.Interface, ns, name string) error {
-	err := c.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
+// deleteSecret deletes the secret ns/name with uid.
+func deleteSecret(ctx context.Context, c kubernetes.Interface, ns, name string, uid types.UID) error {
+	if err := c.CoreV1().Secrets(ns).Delete(ctx, name, deleteOptions(uid)); err != nil && !gone(err) {
 		return errors.Wrapf(err, "cannot delete secret %s/%s", ns, name)
 	}
 	return nil
 }
 
-// deleteJob deletes a Job and, in the background, its pods.
-func deleteJob(ctx context.Context, c kubernetes.Interface, ns, name string) error {
+// deleteJob deletes the Job ns/name with uid and, in the background, its
+// pods.
+func deleteJob(ctx context.Context, c kubernetes.Interface, ns, name string, uid types.UID) error {
+	opts := deleteOptions(uid)
 	policy := metav1.DeletePropagationBackground
-	err := c.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
-	if err != nil && !apierrors.IsNotFound(err) {
+	opts.PropagationPolicy = &policy
+	if err := c.BatchV1().Jobs(ns).Delete(ctx, name, opts); err != nil && !gone(err) {
 		return errors.Wrapf(err, "cannot delete job %s/%s", ns, name)
 	}
 	return nil
@@ -171,7 +165,7 @@ func jobFinished(job *batchv1.Job) (batchv1.JobConditionType, bool) {
 // their own within a build or a chaincode launch.
 func isFatalWaiting(reason string) bool {
 	switch reason {
-	case "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError":
+	case "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError":
 		return true
 	default:
 		return false
@@ -184,10 +178,20 @@ func isPullWaiting(reason string) bool {
 	return reason == "ErrImagePull" || reason == "ImagePullBackOff"
 }
 
-// pullGrace decides when a container whose image pull keeps failing is
-// stuck: after Timeout, counted from Start or, when Start is zero, from when
-// the container's pull failure was first seen (the containers of a build pod
-// pull one after another).
+// isCreateWaiting reports the waiting reason of a container the runtime
+// failed to create, which the kubelet retries: the cause is often
+// short-lived (a container name still reserved in containerd after a
+// restart, a runtime that was briefly unavailable), so it fails a launch
+// only when it persists, like a failing pull.
+func isCreateWaiting(reason string) bool {
+	return reason == "CreateContainerError"
+}
+
+// pullGrace decides when a container whose image pull, or whose creation
+// by the container runtime, keeps failing is stuck: after Timeout
+// (vm.k8s.imagePullTimeout), counted from Start or, when Start is zero,
+// from when the container's failure was first seen (the containers of a
+// build pod pull one after another).
 type pullGrace struct {
 	Clock   clock.PassiveClock
 	Timeout time.Duration
@@ -198,8 +202,9 @@ type pullGrace struct {
 
 // check returns an error naming the container, its image and the reason
 // when a container of pod cannot start, either at once or because its image
-// was not pulled within the grace. Otherwise, while a pull is failing, it
-// returns when to check again.
+// was not pulled, or the container not created, within the grace.
+// Otherwise, while a pull or a creation is failing, it returns when to
+// check again.
 func (g *pullGrace) check(pod *corev1.Pod) (recheck time.Time, err error) {
 	now := g.Clock.Now()
 	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
@@ -212,7 +217,8 @@ func (g *pullGrace) check(pod *corev1.Pod) (recheck time.Time, err error) {
 				return time.Time{}, errors.Errorf("container %q of pod %s/%s cannot start: image %s: %s: %s",
 					cs.Name, pod.Namespace, pod.Name, containerImage(pod, cs.Name), w.Reason, w.Message)
 			}
-			if !isPullWaiting(w.Reason) {
+			pulling := isPullWaiting(w.Reason)
+			if !pulling && !isCreateWaiting(w.Reason) {
 				continue
 			}
 			start := g.Start
@@ -227,8 +233,12 @@ func (g *pullGrace) check(pod *corev1.Pod) (recheck time.Time, err error) {
 			}
 			deadline := start.Add(g.Timeout)
 			if !now.Before(deadline) {
-				return time.Time{}, errors.Errorf("container %q of pod %s/%s cannot start: image %s was not pulled within %s: %s: %s",
-					cs.Name, pod.Namespace, pod.Name, containerImage(pod, cs.Name), g.Timeout, w.Reason, w.Message)
+				what := " was not pulled"
+				if !pulling {
+					what = ": the container was not created"
+				}
+				return time.Time{}, errors.Errorf("container %q of pod %s/%s cannot start: image %s%s within %s: %s: %s",
+					cs.Name, pod.Namespace, pod.Name, containerImage(pod, cs.Name), what, g.Timeout, w.Reason, w.Message)
 			}
 			if recheck.IsZero() || deadline.Before(recheck) {
 				recheck = deadline
