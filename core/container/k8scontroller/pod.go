@@ -85,7 +85,7 @@ func chaincodeObjectMeta(name, namespace, instance, peerID, ccid string, owner *
 			labelName:      appChaincode,
 			labelInstance:  instance,
 			labelManagedBy: fieldManager,
-			labelComponent: "chaincode",
+			labelComponent: componentChaincode,
 			labelPeerID:    labelValue(peerID),
 			labelCCHash:    chaincodeHash(ccid),
 		},

@@ -93,6 +93,10 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
 	return deleted, nil
 }
 
+// componentChaincode is the component label of chaincode Pods and their
+// Secrets (build pods have another).
+const componentChaincode = "chaincode"
+
 // sweepThisRun deletes this run's objects that belong to no current launch
 // and are older than orphanGrace: Secrets whose owner Pod (by UID) is gone
 // (a crash between creating the Secret and the Pod, or a Pod deleted while
@@ -105,7 +109,9 @@ func (vm *VM) sweepThisRun(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	ns, client := vm.Config.Namespace, vm.Client
-	sel := vm.ownSelector(false)
+	// Chaincode objects only: the build pods of this run, in the same
+	// namespace, belong to builds in flight.
+	sel := vm.ownSelector(false).Add(mustRequirement(labelComponent, selection.Equals, componentChaincode))
 	pods, err := vm.cache.podLister[ns].Pods(ns).List(sel)
 	if err != nil {
 		return 0, errors.Wrapf(err, "cannot list pods in namespace %s", ns)

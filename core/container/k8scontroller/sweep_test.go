@@ -154,23 +154,29 @@ func TestSweepSparesAnObjectRecreatedUnderItsName(t *testing.T) {
 func thisRunFixture(now time.Time) []runtime.Object {
 	old := metav1.NewTime(now.Add(-2 * orphanGrace))
 	young := metav1.NewTime(now.Add(-orphanGrace / 2))
+	meta := func(name, component string, created metav1.Time) metav1.ObjectMeta {
+		m := objMeta(name, testPeerID, "current")
+		m.Labels[labelComponent] = component
+		m.CreationTimestamp = created
+		return m
+	}
 	secret := func(name, owner string, created metav1.Time) *corev1.Secret {
-		s := &corev1.Secret{ObjectMeta: objMeta(name, testPeerID, "current")}
-		s.CreationTimestamp = created
+		s := &corev1.Secret{ObjectMeta: meta(name, componentChaincode, created)}
 		if owner != "" {
 			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: owner, UID: types.UID("uid-" + owner)}}
 		}
 		return s
 	}
 	pod := func(name string, created metav1.Time) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: objMeta(name, testPeerID, "current")}
-		p.CreationTimestamp = created
-		return p
+		return &corev1.Pod{ObjectMeta: meta(name, componentChaincode, created)}
 	}
 	terminating := pod("terminating-pod", old)
 	terminating.DeletionTimestamp = &old
 	terminating.Finalizers = []string{"example.com/hold"}
 	return []runtime.Object{
+		// A build pod of this run, in the chaincode namespace, is a build
+		// in flight: never swept.
+		&corev1.Pod{ObjectMeta: meta("ccbuild-running", "build", old)},
 		pod("live-pod", old),
 		pod("superseded-pod", old),
 		pod("young-pod", young),
@@ -195,7 +201,7 @@ func TestSweepThisRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	pods, secrets, _ := names(t, vm)
-	require.Equal(t, []string{"live-pod", "terminating-pod", "young-pod"}, pods)
+	require.Equal(t, []string{"ccbuild-running", "live-pod", "terminating-pod", "young-pod"}, pods)
 	require.Equal(t, []string{"current-unadopted", "just-created", "live-pod", "with-terminating-pod"}, secrets)
 }
 
