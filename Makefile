@@ -101,7 +101,7 @@ fuzz: vendor
 
 ## unit-test: the unit tests, then the VM's and the 2.5 module's own against Fabric 2.5 (unit-test-2.5)
 unit-test: vendor
-	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/... ./integration/fabric-suites/... ./integration/bench/...
+	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/... ./integration/internal/... ./integration/fabric-suites/... ./integration/bench/...
 	$(MAKE) --no-print-directory unit-test-2.5
 
 # The Fabric 2.5 module vendors the VM without its tests' dependencies, so the
@@ -193,12 +193,12 @@ faults: binaries
 
 # The soak runs the self-healing suite's cycles spec (with the two specs it
 # builds on) for SOAK_CYCLES cycles of about 10 s each.
-SOAK_CYCLES        ?= 200
-SOAK_TIMEOUT       ?= 150m
-SOAK_SUITE_TIMEOUT ?= 140m
+SOAK_CYCLES        ?= 500
+SOAK_TIMEOUT       ?= 200m
+SOAK_SUITE_TIMEOUT ?= 190m
 SOAK_FOCUS         := Self-healing chaincode (deploys two kv packages|upgrades: the superseded|returns to the same Pods)
 
-## soak: SOAK_CYCLES (200) invoke/kill/upgrade cycles of the self-healing suite on the local cluster; the Org1
+## soak: SOAK_CYCLES (500) invoke/kill/upgrade cycles of the self-healing suite on the local cluster; the Org1
 ## peer's RSS, open FDs and goroutines are sampled (E2E-SOAK lines) and must stay flat; not part of `make test`
 soak: binaries
 	$(CLUSTER) up
@@ -265,6 +265,17 @@ bench: binaries
 ## target misses are reported, not failures (a run that cannot measure fails)
 bench-quick:
 	$(MAKE) bench BENCH_QUICK=1
+
+SCALE_NODES ?= 1
+SCALE_OUT   ?= $(CURDIR)/.build/scale
+## scale: the bench's scale run (BENCH_SCALE=1, not in `make test`): Org1's peer brought to 100 chaincodes,
+## SIGKILLed and restarted (sweep, recovery, API requests, no duplicate pods); SCALE_NODES=2 adds a second
+## node (cluster.sh node-add) with 50 of them on it, stopped and started; writes $(SCALE_OUT)/report.md and report.json
+.PHONY: scale
+scale: binaries
+	@if [ -z "$(BENCH_KUBECONFIG)" ]; then NODES=$(if $(filter 2,$(SCALE_NODES)),2,$(NODES)) $(CLUSTER) up; fi
+	KUBECONFIG=$(or $(BENCH_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) CLUSTER_DIR=$(CLUSTER_DIR) BENCH_SCALE=1 \
+		SCALE_NODES=$(SCALE_NODES) SCALE_OUT=$(SCALE_OUT) $(GO) run -mod=vendor ./integration/bench
 
 generate:
 	$(GO) generate -mod=vendor ./core/...

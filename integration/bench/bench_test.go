@@ -8,7 +8,6 @@ package main
 
 import (
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,33 +127,6 @@ func TestReportTargetsAndMarkdown(t *testing.T) {
 	for _, want := range []string{"| k8s VM | DockerVM |", "never (0 of 2 within 10s)", "1.30 / 1.40 / 1.48 / 1.50", "**met**"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
-		}
-	}
-}
-
-func TestRequestVerb(t *testing.T) {
-	for _, c := range []struct{ method, url, want string }{
-		{"GET", "/api/v1/namespaces/ns/pods?labelSelector=a%3Db", "LIST"},
-		{"GET", "/api/v1/namespaces/ns/pods?watch=true&resourceVersion=5", "WATCH"},
-		{"GET", "/api/v1/namespaces/ns/pods/p1", "GET"},
-		{"GET", "/api/v1/namespaces/ns", "GET"},
-		{"GET", "/api/v1/namespaces", "LIST"},
-		{"POST", "/api/v1/namespaces/ns/secrets", "CREATE"},
-		{"DELETE", "/api/v1/namespaces/ns/pods/p1", "DELETE"},
-		{"DELETE", "/apis/batch/v1/namespaces/ns/jobs", "DELETECOLLECTION"},
-		{"PATCH", "/apis/events.k8s.io/v1/namespaces/ns/events/e", "PATCH"},
-		{"PUT", "/api/v1/namespaces/ns/pods/p1/status", "UPDATE"},
-		{"POST", "/api/v1/namespaces/ns/pods/p1/attach?stdin=true", "CONNECT"},
-		{"POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", "CREATE"},
-		{"GET", "/version", "GET"},
-		{"GET", "/apis/batch/v1", "GET"},
-	} {
-		u, err := url.Parse(c.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := requestVerb(c.method, u); got != c.want {
-			t.Errorf("%s %s: %s, want %s", c.method, c.url, got, c.want)
 		}
 	}
 }

@@ -25,6 +25,9 @@ SPDX-License-Identifier: Apache-2.0
 //	BENCH_RECHART=<dir>  only draw the charts again from <dir>/report.json
 //	BENCH_CONTAINERD     containerd socket of the cluster's node, to SIGKILL chaincode
 //	                     containers (default $CLUSTER_DIR/run/containerd.sock)
+//	BENCH_SCALE=1        the scale run instead (k8s only, scale.go): one peer brought to 100
+//	                     chaincodes, SIGKILLed and restarted; SCALE_* settings, output
+//	                     SCALE_OUT (default <repo>/.build/scale)
 package main
 
 import (
@@ -69,10 +72,12 @@ type config struct {
 	Containerd     string        `json:"-"`
 	Keep           bool          `json:"-"`
 	RunID          string        `json:"run_id"`
+	// Scale selects the scale run (BENCH_SCALE=1, scale.go).
+	Scale bool `json:"scale,omitempty"`
 }
 
 func loadConfig() (*config, error) {
-	c := &config{Quick: os.Getenv("BENCH_QUICK") == "1", Keep: os.Getenv("BENCH_KEEP") == "1", Clients: 8}
+	c := &config{Quick: os.Getenv("BENCH_QUICK") == "1", Keep: os.Getenv("BENCH_KEEP") == "1", Clients: 8, Scale: os.Getenv("BENCH_SCALE") == "1"}
 	repo, err := findRepo()
 	if err != nil {
 		return nil, err
@@ -115,6 +120,9 @@ func loadConfig() (*config, error) {
 		}
 	}
 	c.Out = firstNonEmpty(os.Getenv("BENCH_OUT"), filepath.Join(repo, ".build", "bench"))
+	if c.Scale {
+		c.Out = firstNonEmpty(os.Getenv("SCALE_OUT"), filepath.Join(repo, ".build", "scale"))
+	}
 	c.Kubeconfig = firstNonEmpty(os.Getenv("KUBECONFIG"), filepath.Join(repo, ".cluster", "kubeconfig"))
 	if c.Kubeconfig, err = filepath.Abs(c.Kubeconfig); err != nil {
 		return nil, err
@@ -263,18 +271,15 @@ func run() error {
 		os.Exit(130)
 	}()
 
+	if c.Scale {
+		return runScale(c)
+	}
 	rep := &Report{Config: c, Started: time.Now(), Machine: machineInfo(), VMs: map[string]*VMResult{}}
 	step("bench %s: N=%d, %d chaincodes at rest, %d clients for %s, rest windows %s; VMs %v (output %s)",
 		map[bool]string{true: "quick", false: "full"}[c.Quick], c.N, c.Many, c.Clients, c.Load, c.Rest, c.VMs, c.Out)
 
-	kvDir := filepath.Join(c.Work, "kv")
-	step("vendoring the kv chaincode into %s", kvDir)
-	if err := network.PrepareGoChaincode(filepath.Join(c.Repo, "integration", "chaincode", "kv"), kvDir, func(d string) error {
-		// A file naming this run makes its packages new: the registry keeps
-		// the images of earlier runs, which would turn builds into cache hits.
-		src := fmt.Sprintf("package main\n\n// Added by the bench: makes this run's package unique.\nvar benchRun = %q\n", c.RunID+"/"+time.Now().UTC().Format(time.RFC3339Nano))
-		return os.WriteFile(filepath.Join(d, "zz_bench_run.go"), []byte(src), 0o644)
-	}); err != nil {
+	kvDir, err := prepareKV(c)
+	if err != nil {
 		return err
 	}
 
@@ -301,6 +306,18 @@ func run() error {
 		return fmt.Errorf("some measurements failed (see the report):\n  %s", strings.Join(failed, "\n  "))
 	}
 	return nil
+}
+
+// prepareKV vendors the kv chaincode into the work directory.
+func prepareKV(c *config) (string, error) {
+	kvDir := filepath.Join(c.Work, "kv")
+	step("vendoring the kv chaincode into %s", kvDir)
+	return kvDir, network.PrepareGoChaincode(filepath.Join(c.Repo, "integration", "chaincode", "kv"), kvDir, func(d string) error {
+		// A file naming this run makes its packages new: the registry keeps
+		// the images of earlier runs, which would turn builds into cache hits.
+		src := fmt.Sprintf("package main\n\n// Added by the bench: makes this run's package unique.\nvar benchRun = %q\n", c.RunID+"/"+time.Now().UTC().Format(time.RFC3339Nano))
+		return os.WriteFile(filepath.Join(d, "zz_bench_run.go"), []byte(src), 0o644)
+	})
 }
 
 // Machine describes where the figures were taken.

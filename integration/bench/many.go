@@ -24,8 +24,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/hyperledger/fabric/core/container/dockercontroller"
 	"github.com/hyperledger/fabric/integration/nwo"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // many puts c.Many more chaincodes on Org1's peer, in batches: the
@@ -78,13 +76,9 @@ func (v *vmRun) many() error {
 			return err
 		}
 		for j := range ccs {
-			cc := v.h.GoChaincode(fmt.Sprintf("many%d", j+1), fmt.Sprintf("benchmany_%d", j+1), "1", "")
-			cc.Lang = "k8s"
-			if err := writeK8sPackage(cc.PackageFile, cc.Label, ref, digest); err != nil {
+			if ccs[j], err = v.k8sPackage(fmt.Sprintf("many%d", j+1), fmt.Sprintf("benchmany_%d", j+1), ref, digest); err != nil {
 				return err
 			}
-			cc.SetPackageIDFromPackageFile()
-			ccs[j] = cc
 		}
 		v.note("the %d chaincodes at rest are packages of type k8s naming one prebuilt image (%s@%s: kv1's image with an entrypoint), installed without a build", many, ref, digest)
 	case "docker":
@@ -113,12 +107,8 @@ func (v *vmRun) many() error {
 		v.note("the %d chaincodes at rest are kv source packages whose images were tagged from kv1's image beforehand: DockerVM finds them and builds nothing", many)
 	}
 
-	batches := []int{many}
-	if many >= 10 {
-		batches = []int{many / 2, many - many/2}
-	}
 	next := 0
-	for _, size := range batches {
+	for _, size := range manyBatchSizes(many) {
 		batch := ccs[next : next+size]
 		next += size
 		if err := v.manyBatch(batch); err != nil {
@@ -129,6 +119,27 @@ func (v *vmRun) many() error {
 		}
 	}
 	return nil
+}
+
+// manyBatchSizes splits n chaincodes into the batches many installs: two
+// halves from 10 on, one batch below.
+func manyBatchSizes(n int) []int {
+	if n >= 10 {
+		return []int{n / 2, n - n/2}
+	}
+	return []int{n}
+}
+
+// k8sPackage writes a package of type k8s naming the prebuilt image
+// ref@digest and returns its chaincode (not installed).
+func (v *vmRun) k8sPackage(name, label, ref, digest string) (nwo.Chaincode, error) {
+	cc := v.h.GoChaincode(name, label, "1", "")
+	cc.Lang = "k8s"
+	if err := writeK8sPackage(cc.PackageFile, cc.Label, ref, digest); err != nil {
+		return cc, err
+	}
+	cc.SetPackageIDFromPackageFile()
+	return cc, nil
 }
 
 func (v *vmRun) manyBatch(batch []nwo.Chaincode) error {
@@ -204,30 +215,17 @@ const podHeadroom = 4
 // freePods is the number of pods the cluster's Ready nodes still admit
 // (allocatable pods less those bound and not finished) and their total.
 func (v *vmRun) freePods() (free, alloc int, err error) {
-	nodes, err := v.kube.Client.CoreV1().Nodes().List(v.ctx, metav1.ListOptions{})
+	rooms, err := v.nodeRooms()
 	if err != nil {
 		return 0, 0, err
 	}
-	ready := map[string]bool{}
-	for _, n := range nodes.Items {
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready[n.Name] = true
-				alloc += int(n.Status.Allocatable.Pods().Value())
-			}
+	for _, r := range rooms {
+		if r.Ready {
+			free += r.Free
+			alloc += r.MaxPods
 		}
 	}
-	pods, err := v.kube.Client.CoreV1().Pods("").List(v.ctx, metav1.ListOptions{})
-	if err != nil {
-		return 0, 0, err
-	}
-	used := 0
-	for _, p := range pods.Items {
-		if ready[p.Spec.NodeName] && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			used++
-		}
-	}
-	return alloc - used, alloc, nil
+	return free, alloc, nil
 }
 
 // prebuiltFromKV1 publishes kv1's image (built by the k8s VM, which runs it

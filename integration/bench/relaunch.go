@@ -160,20 +160,29 @@ func (v *vmRun) relaunchOnRequest() error {
 		if err := kill(); err != nil {
 			return err
 		}
-		var last error
-		for {
-			ctx, cancel := context.WithTimeout(v.ctx, time.Minute)
-			_, last = g.EvaluateOn(ctx, v.mspOf(v.org2()), cc.Name, "version")
-			cancel()
-			if last == nil {
-				v.add(sRelaunchRequest, time.Since(t0).Seconds())
-				break
-			}
-			if time.Since(t0) > 2*time.Minute {
-				return fmt.Errorf("%s on Org2 did not answer within 2m of the SIGKILL: %v", cc.Name, last)
-			}
-			time.Sleep(20 * time.Millisecond)
+		d, err := v.queryUntilServed(g, v.org2(), cc.Name, t0, 2*time.Minute, 20*time.Millisecond)
+		if err != nil {
+			return fmt.Errorf("after the SIGKILL: %w", err)
 		}
+		v.add(sRelaunchRequest, d.Seconds())
 	}
 	return nil
+}
+
+// queryUntilServed queries cc through g, on p's organization only, every
+// retry until it answers or bound has passed since t0; it returns the time
+// from t0 to the answer.
+func (v *vmRun) queryUntilServed(g *gatewayClient, p *nwo.Peer, cc string, t0 time.Time, bound, retry time.Duration) (time.Duration, error) {
+	for {
+		ctx, cancel := context.WithTimeout(v.ctx, time.Minute)
+		_, err := g.EvaluateOn(ctx, v.mspOf(p), cc, "version")
+		cancel()
+		if err == nil {
+			return time.Since(t0), nil
+		}
+		if time.Since(t0) > bound {
+			return 0, fmt.Errorf("%s on %s did not answer within %s: %v", cc, p.ID(), bound, err)
+		}
+		time.Sleep(retry)
+	}
 }

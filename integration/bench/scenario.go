@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/apiproxy"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 )
@@ -108,7 +109,7 @@ type vmRun struct {
 	n     *nwo.Network
 	kube  *network.Kube
 	dock  *Dockerd
-	proxy map[string]*apiProxy // by peer ID (k8s)
+	proxy map[string]*apiproxy.Proxy // by peer ID (k8s)
 	seen  map[string]bool
 	ops   map[string]*http.Client
 	gw    map[string]*gatewayClient

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/apiproxy"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 )
@@ -99,10 +100,10 @@ func (v *vmRun) setup(teardown *[]func()) error {
 	v.h, v.n = h, h.Network
 	if v.vm == "k8s" {
 		// Each peer talks to the API server through a counting proxy.
-		v.proxy = map[string]*apiProxy{}
+		v.proxy = map[string]*apiproxy.Proxy{}
 		h.Opts.PeerEnvByID = map[string][]string{}
 		for _, p := range h.Peers {
-			px, err := startAPIProxy(v.c.Kubeconfig)
+			px, err := apiproxy.Start(v.c.Kubeconfig)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
@@ -270,6 +271,17 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 			}
 		}()
 		before := n.relaunches(p, kv.PackageID)
+		// The peer is paused while its pod goes and the image is removed
+		// from the node: it relaunches at once, and the next pod would start
+		// from the image still there.
+		pid := n.h.PeerPID(p)
+		Expect(syscall.Kill(pid, syscall.SIGSTOP)).To(Succeed())
+		paused := true
+		defer func() {
+			if paused {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
+		}()
 		n.kill(pod, "delete")
 		// Only now: the kubelet may not drop an image a running container uses.
 		Eventually(func() bool {
@@ -277,11 +289,15 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 			return apierrors.IsNotFound(err) || (err == nil && cur.UID != pod.UID)
 		}, time.Minute, 100*time.Millisecond).Should(BeTrue(), "pod %s is not gone", pod.Name)
 		n.removeImageFromNode(pod)
+		Expect(syscall.Kill(pid, syscall.SIGCONT)).To(Succeed())
+		paused = false
 
 		By("waiting for the kubelet to report the failed pull of the relaunched pod")
+		// Every launch has a pod of its own: "<name of the chaincode's pods>-<launch id>".
+		podsOfChaincode := pod.Name[:strings.LastIndex(pod.Name, "-")+1]
 		Eventually(func() int {
 			return n.events.Count("", func(e *corev1.Event) bool {
-				return e.InvolvedObject.Kind == "Pod" && e.InvolvedObject.Name == pod.Name && e.InvolvedObject.UID != pod.UID &&
+				return e.InvolvedObject.Kind == "Pod" && strings.HasPrefix(e.InvolvedObject.Name, podsOfChaincode) && e.InvolvedObject.UID != pod.UID &&
 					e.Type == corev1.EventTypeWarning && (strings.Contains(e.Message, "pull") || strings.Contains(e.Reason, "Pull"))
 			})
 		}, 2*time.Minute, 200*time.Millisecond).Should(BeNumerically(">", 0), "no pull failure event")

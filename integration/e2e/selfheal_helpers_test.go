@@ -38,6 +38,9 @@ type healNet struct {
 	// memoryLimit, when set, is the memory limit of every chaincode
 	// container (vm.k8s.resources).
 	memoryLimit string
+	// configure, when set, changes the settings further before the network
+	// starts.
+	configure func(s *settings)
 }
 
 // start brings up a two-org network in its own namespace (<E2E_NAMESPACE>-
@@ -59,6 +62,9 @@ func (n *healNet) start(suffix string) {
 				s.Peer.VM.Extra = map[string]interface{}{}
 			}
 			s.Peer.VM.Extra["resources"] = map[string]interface{}{"limits": map[string]string{"memory": n.memoryLimit}}
+		}
+		if n.configure != nil {
+			n.configure(s)
 		}
 		n.ctrBin = firstNonEmpty(os.Getenv("E2E_CTR"), "ctr")
 		n.ctrAddress = firstNonEmpty(os.Getenv("E2E_CONTAINERD_ADDRESS"), filepath.Join(s.RepoRoot, ".cluster", "run", "containerd.sock"))

@@ -250,15 +250,29 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 		old := peer.UID
 		ccPods := k.chaincodePods()
 		Expect(ccPods).NotTo(BeEmpty())
+		// The objects of the deleted peer Pod's run; the recreated peer
+		// launches its committed chaincode at start-up under new names, so
+		// objects of its own may appear meanwhile.
+		before := map[types.UID]string{}
+		for _, p := range k.managedPods() {
+			before[p.UID] = "pod/" + p.Name
+		}
+		for _, s := range k.managedSecrets() {
+			before[s.UID] = "secret/" + s.Name
+		}
 		start := time.Now()
 		kubectlOK("-n", cfg.Namespace, "delete", "pod", peerPod, "--wait=false")
 		Eventually(func() []string {
 			var left []string
 			for _, p := range k.managedPods() {
-				left = append(left, "pod/"+p.Name)
+				if name, ok := before[p.UID]; ok {
+					left = append(left, name)
+				}
 			}
 			for _, s := range k.managedSecrets() {
-				left = append(left, "secret/"+s.Name)
+				if name, ok := before[s.UID]; ok {
+					left = append(left, name)
+				}
 			}
 			return left
 		}, 3*time.Minute, time.Second).Should(BeEmpty())
