@@ -302,6 +302,13 @@ func TestWaitImagePullRecovers(t *testing.T) {
 	awaitPullTimer(t, fc)
 	fc.Step(time.Minute)
 	setContainerState(t, vm, inst.PodName(), pullFailing("ImagePullBackOff"))
+	requireStartedAndExited(t, vm, inst, results)
+}
+
+// requireStartedAndExited lets the chaincode container of inst start and exit
+// with code 3, and checks that Wait returns that code and leaves the pod.
+func requireStartedAndExited(t *testing.T, vm *testVM, inst *Instance, results chan waitResult) {
+	t.Helper()
 	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
 	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
 
@@ -370,14 +377,7 @@ func TestWaitCreateContainerErrorRecovers(t *testing.T) {
 	}})
 	awaitPullTimer(t, fc)
 	fc.Step(time.Minute)
-	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}})
-	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}})
-
-	r := <-results
-	require.NoError(t, r.err)
-	require.Equal(t, 3, r.code)
-	_, err := getPod(t, vm, inst.PodName())
-	require.NoError(t, err, "a pod that started is left alone")
+	requireStartedAndExited(t, vm, inst, results)
 }
 
 func TestWaitCreateContainerErrorPersists(t *testing.T) {
