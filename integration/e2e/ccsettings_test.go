@@ -218,9 +218,9 @@ func (e chaincodeSettingsSpec) run() {
 	e.awaitSeen(org1, cm.ResourceVersion, e.CC.Label)
 	t0 = time.Now()
 	Expect(e.Kube.Client.CoreV1().Pods(e.Namespace).Delete(e.Ctx, p.Name, metaDelete())).To(Succeed())
-	// The VM relaunches the chaincode on its own unless the deletions above
-	// count as a crash loop; an invoke asks for the launch either way (it
-	// fails: the pod cannot start).
+	// The VM relaunches the chaincode on its own (deleted pods are no
+	// failures of the chaincode, however many); an invoke asks for the
+	// launch either way (it fails: the pod cannot start).
 	Eventually(func() bool {
 		q, err := e.Kube.Client.CoreV1().Pods(e.Namespace).Get(e.Ctx, p.Name, metaGet())
 		return apierrors.IsNotFound(err) || (err == nil && q.UID != p.UID)

@@ -66,7 +66,8 @@ func (i *Instance) ChaincodeServerInfo() (*ccintf.ChaincodeServerInfo, error) {
 // for this launch, and returns once the Pod is created. The previous launch
 // of the chaincode, if any, is deleted in the background with its grace
 // period. Start reads nothing from the informer cache, so a cache that lags
-// the API server does not delay it.
+// the API server does not delay it; only the first launches of a run wait
+// until the pods of earlier runs are deleted (awaitEarlierRunsSwept).
 func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	vm := i.VM
 	cfg := vm.Config
@@ -77,6 +78,9 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 		return errors.WithMessagef(err, "chaincode %s", i.CCID)
 	}
 
+	if err := vm.awaitEarlierRunsSwept(); err != nil {
+		return errors.WithMessagef(err, "chaincode %s: cannot launch", i.CCID)
+	}
 	ctx, cancel := context.WithTimeout(vm.requestContext(), cfg.StopTimeout)
 	defer cancel()
 
@@ -130,9 +134,16 @@ func (i *Instance) create(ctx context.Context, l *launch, args, env []string, se
 	if tls != nil {
 		s := newTLSSecret(l.name, ns, l.name, vm.PeerID, i.CCID, tls, vm.Owner)
 		vm.stampRun(&s.ObjectMeta)
-		created, err := vm.Client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+		secrets := vm.Client.CoreV1().Secrets(ns)
+		created, err := createOwn(ctx, vm, "secret", ns, l.name,
+			func(ctx context.Context) (*corev1.Secret, error) {
+				return secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+			},
+			func(ctx context.Context) (*corev1.Secret, error) {
+				return secrets.Get(ctx, l.name, metav1.GetOptions{})
+			})
 		if err != nil {
-			return nil, errors.Wrapf(err, "chaincode %s: cannot create secret %s/%s", i.CCID, ns, l.name)
+			return nil, errors.WithMessagef(err, "chaincode %s", i.CCID)
 		}
 		l.setSecretUID(created.UID)
 		secret = l.name
@@ -150,9 +161,14 @@ func (i *Instance) create(ctx context.Context, l *launch, args, env []string, se
 		Settings:   settings,
 	})
 	vm.stampRun(&pod.ObjectMeta)
-	created, err := vm.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{FieldManager: fieldManager})
+	pods := vm.Client.CoreV1().Pods(ns)
+	created, err := createOwn(ctx, vm, "pod", ns, l.name,
+		func(ctx context.Context) (*corev1.Pod, error) {
+			return pods.Create(ctx, pod, metav1.CreateOptions{FieldManager: fieldManager})
+		},
+		func(ctx context.Context) (*corev1.Pod, error) { return pods.Get(ctx, l.name, metav1.GetOptions{}) })
 	if err != nil {
-		err = errors.Wrapf(err, "chaincode %s: cannot create pod %s/%s", i.CCID, ns, l.name)
+		err = errors.WithMessagef(err, "chaincode %s", i.CCID)
 		if secret != "" {
 			_, secretUID := l.uids()
 			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vm.Config.StopTimeout)
@@ -247,7 +263,11 @@ func (i *Instance) Wait() (int, error) {
 		// The end of the pod, if it ended, may be the VM's own doing.
 		return -1, errors.Wrapf(ctx.Err(), "chaincode %s: stopped watching pod %s/%s: the VM shut down", i.CCID, ns, l.name)
 	}
-	i.VM.supervisor.exited(i.CCID, l.generation)
+	if w.removed {
+		i.VM.supervisor.removed(i.CCID, l.generation)
+	} else {
+		i.VM.supervisor.exited(i.CCID, l.generation)
+	}
 	if err != nil {
 		return -1, errors.WithMessagef(err, "chaincode %s: watching pod %s/%s", i.CCID, ns, l.name)
 	}
@@ -279,6 +299,9 @@ type podWait struct {
 	// counts the reads that failed in a row.
 	retry    recheckTimer
 	failures int
+	// removed is set when the pod ended because it was deleted or evicted
+	// rather than by an exit of the chaincode.
+	removed bool
 }
 
 // run follows the pod until it ends and returns its exit code, or why it
@@ -327,6 +350,7 @@ func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
 			}
 			w.failures = 0
 			if gone {
+				w.removed = true
 				return -1, nil, nil
 			}
 			if pod == nil {
@@ -380,6 +404,7 @@ func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done b
 	case cs != nil && cs.State.Terminated != nil:
 		w.observeStart(cs.State.Terminated.StartedAt.After(w.createdAt))
 		w.reportExit(pod, cs.State.Terminated)
+		w.removed = removedByCluster(pod)
 		return int(cs.State.Terminated.ExitCode), nil, true
 	}
 	w.reportUnschedulable(pod)
@@ -402,6 +427,7 @@ func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done b
 	w.timer.arm(recheck)
 	if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
 		w.observeStart(false)
+		w.removed = removedByCluster(pod)
 		return -1, errors.Errorf("pod %s/%s is %s: %s %s", pod.Namespace, pod.Name, pod.Status.Phase, pod.Status.Reason, pod.Status.Message), true
 	}
 	return 0, nil, false
@@ -470,6 +496,25 @@ func (w *podWait) reportExit(pod *corev1.Pod, term *corev1.ContainerStateTermina
 		// example).
 		logger.Infof("Chaincode %s: %s exited with code %d (%s)", w.CCID, container, term.ExitCode, reason)
 	}
+}
+
+// reasonEvicted is the reason the kubelet gives a pod it evicted under node
+// pressure.
+const reasonEvicted = "Evicted"
+
+// removedByCluster tells whether pod ends because it was deleted (by a user,
+// a drain, the node lifecycle controller) or evicted, rather than because
+// its chaincode exited: its end is no failure of the chaincode.
+func removedByCluster(pod *corev1.Pod) bool {
+	if pod.DeletionTimestamp != nil || pod.Status.Reason == reasonEvicted {
+		return true
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // memoryLimit returns the memory limit of the chaincode container of pod, or

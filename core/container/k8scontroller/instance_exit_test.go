@@ -8,6 +8,7 @@ package k8scontroller
 
 import (
 	"context"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
 	"strings"
 	"sync"
 	"testing"
@@ -321,4 +322,83 @@ func TestWaitGivesUpButKeepsSupervising(t *testing.T) {
 	require.ErrorContains(t, r.err, "the API server is restarting")
 	require.Equal(t, waitRetries+1, gets())
 	requireRelaunched(t, relaunched)
+}
+
+// The end of a pod deleted or evicted by someone else is no failure of the
+// chaincode: with a crash-loop threshold of 0, an exit of the chaincode is
+// reported as a crash loop at once, a removal is relaunched.
+func TestPodRemovalIsNoFailure(t *testing.T) {
+	terminated := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}}
+	for name, tc := range map[string]struct {
+		end     func(t *testing.T, vm *testVM, pod *corev1.Pod)
+		removed bool
+	}{
+		"pod deleted": {
+			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
+				require.NoError(t, vm.client.CoreV1().Pods(testNamespace).Delete(t.Context(), pod.Name, metav1.DeleteOptions{}))
+			},
+			removed: true,
+		},
+		"container ended while its pod is deleted": {
+			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
+				now := metav1.Now()
+				pod.DeletionTimestamp = &now
+				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chaincodeContainer, State: terminated}}
+				_, err := vm.client.CoreV1().Pods(testNamespace).Update(t.Context(), pod, metav1.UpdateOptions{})
+				require.NoError(t, err)
+			},
+			removed: true,
+		},
+		"evicted by the kubelet": {
+			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
+				pod.Status.Phase, pod.Status.Reason = corev1.PodFailed, reasonEvicted
+				_, err := vm.client.CoreV1().Pods(testNamespace).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
+				require.NoError(t, err)
+			},
+			removed: true,
+		},
+		"preempted": {
+			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
+				pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "PreemptionByScheduler"}}
+				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chaincodeContainer, State: terminated}}
+				_, err := vm.client.CoreV1().Pods(testNamespace).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
+				require.NoError(t, err)
+			},
+			removed: true,
+		},
+		"chaincode exited": {
+			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
+				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chaincodeContainer, State: terminated}}
+				_, err := vm.client.CoreV1().Pods(testNamespace).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
+				require.NoError(t, err)
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vm := newTestVM(t, testConfig())
+			policy := testPolicy()
+			policy.CrashLoopThreshold, policy.InitialBackoff = 0, time.Millisecond
+			reporter := &mock.RelaunchReporter{}
+			vm.supervisor = newSupervisor(policy, clock.RealClock{}, reporter)
+			relaunched := make(chan string, 10)
+			vm.EnableRelaunch(func(ccid string) error {
+				vm.supervisor.started(ccid) // a new pod, as Start records
+				relaunched <- ccid
+				return nil
+			})
+			inst, results := startedInstance(t, vm)
+			pod, err := getPod(t, vm, inst.PodName())
+			require.NoError(t, err)
+
+			tc.end(t, vm, pod)
+			<-results
+			if tc.removed {
+				requireRelaunched(t, relaunched)
+				require.Zero(t, reporter.CrashLoopCallCount())
+				return
+			}
+			require.Equal(t, 1, reporter.CrashLoopCallCount())
+			requireNoRelaunch(t, vm, relaunched)
+		})
+	}
 }

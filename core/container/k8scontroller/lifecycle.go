@@ -22,6 +22,10 @@ type lifecycle struct {
 	events *eventPipeline // the broadcaster Start created, if any
 	// ownInformers: Start started the shared informers and stops them.
 	ownInformers bool
+	// earlierSwept is closed once the first sweep has deleted (or failed
+	// to delete) the Pods earlier runs of the peer left; launches wait for
+	// it.
+	earlierSwept chan struct{}
 	// workers counts the VM's long-running goroutines: the sweeper, the
 	// settings report, and the teardown that stops the relaunch loops and
 	// the event broadcaster.
@@ -56,13 +60,36 @@ func (vm *VM) Start(ctx context.Context) error {
 		vm.Events = vm.life.events.recorder
 	}
 	vm.supervisor.run(vm.life.ctx.Done())
-	vm.goWorker(func(ctx context.Context) { vm.runSweeper(ctx, vm.Config.SweepInterval) })
+	vm.life.earlierSwept = make(chan struct{})
+	earlierSwept := vm.life.earlierSwept
+	vm.goWorker(func(ctx context.Context) { vm.runSweeper(ctx, vm.Config.SweepInterval, earlierSwept) })
 	vm.goWorker(vm.reportSettings)
 	vm.goWorker(func(ctx context.Context) {
 		<-ctx.Done()
 		vm.teardown()
 	})
 	return nil
+}
+
+// awaitEarlierRunsSwept waits until the first sweep has deleted the Pods an
+// earlier run of the peer left (after a crash of the peer, up to one per
+// chaincode), so that a launch after a restart never runs next to the
+// killed run's pod of its chaincode nor competes with it for room on the
+// nodes. The sweep is bounded by StopTimeout. Before Start it returns at
+// once.
+func (vm *VM) awaitEarlierRunsSwept() error {
+	vm.life.mu.Lock()
+	swept, ctx := vm.life.earlierSwept, vm.life.ctx
+	vm.life.mu.Unlock()
+	if swept == nil {
+		return nil
+	}
+	select {
+	case <-swept:
+		return nil
+	case <-ctx.Done():
+		return errShutDown
+	}
 }
 
 // stopLaunches closes the VM to new launches and deletes the current ones,

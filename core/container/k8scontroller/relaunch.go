@@ -29,8 +29,9 @@ type RelaunchPolicy struct {
 	// MaxBackoff (vm.k8s.relaunch.maxBackoff, 30s) caps the doubling delay.
 	MaxBackoff time.Duration
 	// CrashLoopThreshold (vm.k8s.relaunch.crashLoopThreshold, 5) is the
-	// number of consecutive fast failures after which the chaincode is
-	// reported as crash looping and left to launch-on-demand.
+	// number of consecutive fast failures (exits of the chaincode, failed
+	// relaunches; not pods deleted or evicted by others) after which the
+	// chaincode is reported as crash looping and left to launch-on-demand.
 	CrashLoopThreshold int
 	// StableAfter (vm.k8s.relaunch.stableAfter, 30s): a chaincode that ran at
 	// least this long before exiting starts a fresh count of failures.
@@ -223,10 +224,25 @@ func (s *supervisor) endLoop(ccid string, c *charge) {
 	}
 }
 
-// exited records that the pod of launch generation of ccid ended, and
-// relaunches it unless the exit was asked for, a later launch replaced that
-// pod, relaunch is off, or the chaincode is crash looping.
+// exited records that the chaincode of launch generation of ccid ended on
+// its own (it exited, crashed or could not start): one more failure when it
+// ran less than StableAfter. It relaunches the chaincode unless the exit was
+// asked for, a later launch replaced that pod, relaunch is off, or the
+// chaincode is crash looping.
 func (s *supervisor) exited(ccid string, generation uint64) {
+	s.ended(ccid, generation, true)
+}
+
+// removed records that the pod of launch generation of ccid was deleted or
+// evicted by someone other than the peer (kubectl delete, a drain, the node
+// going away): it is relaunched like after an exit, but the removal is no
+// failure of the chaincode and does not count towards a crash loop.
+func (s *supervisor) removed(ccid string, generation uint64) {
+	s.ended(ccid, generation, false)
+}
+
+// ended is exited (failed) or removed (not failed).
+func (s *supervisor) ended(ccid string, generation uint64, failed bool) {
 	if s == nil {
 		return
 	}
@@ -243,16 +259,20 @@ func (s *supervisor) exited(ccid string, generation uint64) {
 		return
 	}
 	now := s.Clock.Now()
-	if now.Sub(c.startedAt) >= s.Policy.StableAfter {
-		c.failures = 0
+	if failed {
+		if now.Sub(c.startedAt) >= s.Policy.StableAfter {
+			c.failures = 0
+		}
+		c.failures++
 	}
-	c.failures++
 	if c.looping {
 		c.pending = true
 		return
 	}
 	if c.failures > s.Policy.CrashLoopThreshold {
-		s.Reporter.CrashLoop(ccid, c.failures-1)
+		if failed {
+			s.Reporter.CrashLoop(ccid, c.failures-1)
+		}
 		return
 	}
 	c.looping, c.exitedAt = true, now

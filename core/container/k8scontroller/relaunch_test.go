@@ -481,3 +481,50 @@ func TestCrashLoopChargeKeptUntilStopped(t *testing.T) {
 	require.Zero(t, chargeCount(h.sup))
 	require.Zero(t, h.launchCount())
 }
+
+// Pods deleted by someone else (kubectl delete, a drain) are relaunched
+// every time, however fast: removals are no failures of the chaincode.
+func TestRemovedPodsNeverCountAsCrashLoop(t *testing.T) {
+	h := newHarness(t, testPolicy())
+	h.script = func(int) error { return h.start() }
+
+	for n := 1; n <= 2*testPolicy().CrashLoopThreshold; n++ {
+		h.gen.Store(h.sup.started(testCCID))
+		h.sup.removed(testCCID, h.gen.Load()) // a fast removal: relaunched after InitialBackoff
+		h.stepWhenWaiting(time.Second)
+		h.awaitLaunch()
+		require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == n }, 5*time.Second, time.Millisecond, "removal %d", n)
+		require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+	}
+	require.Zero(t, h.reporter.CrashLoopCallCount())
+	require.Zero(t, h.reporter.RelaunchFailedCallCount())
+}
+
+// Removals neither add to nor reset the count of failures: a chaincode that
+// crashed twice and then lost its pod to a removal still crash loops at its
+// next failure over the threshold.
+func TestRemovalKeepsTheCountOfFailures(t *testing.T) {
+	p := testPolicy()
+	p.CrashLoopThreshold = 2
+	h := newHarness(t, p)
+	h.script = func(int) error { return h.start() }
+
+	for range 2 {
+		h.gen.Store(h.sup.started(testCCID))
+		h.sup.exited(testCCID, h.gen.Load())
+		h.stepWhenWaiting(2 * time.Second)
+		h.awaitLaunch()
+		require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+	}
+	h.sup.removed(testCCID, h.gen.Load())
+	h.stepWhenWaiting(2 * time.Second)
+	h.awaitLaunch()
+	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
+	require.Zero(t, h.reporter.CrashLoopCallCount(), "a removal is no failure")
+
+	h.sup.exited(testCCID, h.gen.Load()) // failure 3 in a row
+	require.Equal(t, 1, h.reporter.CrashLoopCallCount())
+	_, failures := h.reporter.CrashLoopArgsForCall(0)
+	require.Equal(t, 2, failures)
+	require.Equal(t, 3, h.launchCount())
+}

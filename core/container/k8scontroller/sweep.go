@@ -8,9 +8,11 @@ package k8scontroller
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/errors"
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -46,51 +48,85 @@ func (vm *VM) ownSelector(otherRuns bool) labels.Selector {
 	return sel.Add(mustRequirement(labelRun, selection.Equals, vm.RunID))
 }
 
+// sweepParallelism bounds the deletions the sweep of earlier runs has in
+// flight: after a restart with many chaincodes it deletes hundreds of
+// objects, which one at a time would queue behind the launches in the
+// client's rate limiter.
+const sweepParallelism = 8
+
 // sweepEarlierRuns deletes the Pods, Secrets and Jobs this peer created in
 // earlier runs: their chaincode certificates died with that peer process.
-// It reads them from the VM's informers.
-func (vm *VM) sweepEarlierRuns(ctx context.Context) (int, error) {
+// It reads them from the VM's informers and deletes them in parallel, each
+// by UID, the Pods first: podsDeleted (when not nil) is called once their
+// deletes are done, so that launches need not wait for the rest (Secrets go
+// with their Pods anyway). It returns how many objects it deleted and the
+// first failure.
+func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, error) {
+	done := func() {
+		if podsDeleted != nil {
+			podsDeleted()
+			podsDeleted = nil
+		}
+	}
+	defer done()
 	if _, err := vm.cache.ready(ctx); err != nil {
 		return 0, err
 	}
-	ns, client := vm.Config.Namespace, vm.Client
+	ns, buildNS, client := vm.Config.Namespace, vm.Config.BuildNamespace, vm.Client
 	sel := vm.ownSelector(true)
-	deleted := 0
 
 	pods, err := vm.cache.podLister[ns].Pods(ns).List(sel)
 	if err != nil {
-		return deleted, errors.Wrapf(err, "cannot list pods of earlier runs in namespace %s", ns)
+		return 0, errors.Wrapf(err, "cannot list pods of earlier runs in namespace %s", ns)
 	}
+	var deletes []func() error
 	for _, p := range pods {
-		if err := deletePod(ctx, client, ns, p.Name, p.UID, 0); err != nil {
-			return deleted, errors.WithMessage(err, "earlier run")
-		}
-		deleted++
+		deletes = append(deletes, func() error { return deletePod(ctx, client, ns, p.Name, p.UID, 0) })
+	}
+	deleted, err := deleteAll(deletes)
+	done()
+	if err != nil {
+		return deleted, err
 	}
 
 	secrets, err := vm.cache.secrets.Secrets(ns).List(sel)
 	if err != nil {
 		return deleted, errors.Wrapf(err, "cannot list secrets of earlier runs in namespace %s", ns)
 	}
+	deletes = deletes[:0]
 	for _, s := range secrets {
-		if err := deleteSecret(ctx, client, ns, s.Name, s.UID); err != nil {
-			return deleted, errors.WithMessage(err, "earlier run")
-		}
-		deleted++
+		deletes = append(deletes, func() error { return deleteSecret(ctx, client, ns, s.Name, s.UID) })
 	}
-
-	buildNS := vm.Config.BuildNamespace
 	jobs, err := vm.cache.jobLister.Jobs(buildNS).List(sel)
 	if err != nil {
 		return deleted, errors.Wrapf(err, "cannot list jobs of earlier runs in namespace %s", buildNS)
 	}
 	for _, j := range jobs {
-		if err := deleteJob(ctx, client, buildNS, j.Name, j.UID); err != nil {
-			return deleted, errors.WithMessage(err, "earlier run")
-		}
-		deleted++
+		deletes = append(deletes, func() error { return deleteJob(ctx, client, buildNS, j.Name, j.UID) })
 	}
-	return deleted, nil
+	n, err := deleteAll(deletes)
+	return deleted + n, err
+}
+
+// deleteAll runs deletes, sweepParallelism at a time, all of them even when
+// some fail, and returns how many succeeded and the first failure.
+func deleteAll(deletes []func() error) (int, error) {
+	var (
+		g       errgroup.Group
+		deleted atomic.Int64
+	)
+	g.SetLimit(sweepParallelism)
+	for _, del := range deletes {
+		g.Go(func() error {
+			if err := del(); err != nil {
+				return errors.WithMessage(err, "earlier run")
+			}
+			deleted.Add(1)
+			return nil
+		})
+	}
+	err := g.Wait()
+	return int(deleted.Load()), err
 }
 
 // componentChaincode is the component label of chaincode Pods and their
@@ -159,11 +195,17 @@ func ownerLive(s metav1.Object, live map[types.UID]bool) bool {
 	return false
 }
 
-// sweep runs both sweeps once, bounded by the stop timeout.
-func (vm *VM) sweep(ctx context.Context) {
+// sweep runs both sweeps once, bounded by the stop timeout, and closes
+// earlierSwept (when not nil) once the Pods of earlier runs are deleted.
+func (vm *VM) sweep(ctx context.Context, earlierSwept chan<- struct{}) {
 	ctx, cancel := context.WithTimeout(ctx, vm.Config.StopTimeout)
 	defer cancel()
-	if n, err := vm.sweepEarlierRuns(ctx); err != nil {
+	n, err := vm.sweepEarlierRuns(ctx, func() {
+		if earlierSwept != nil {
+			close(earlierSwept)
+		}
+	})
+	if err != nil {
 		logger.Warningf("Sweep of namespace %s: %s", vm.Config.Namespace, err)
 	} else if n > 0 {
 		logger.Infof("Sweep of namespace %s: deleted %d objects left by earlier runs of peer %s", vm.Config.Namespace, n, vm.PeerID)
@@ -176,9 +218,10 @@ func (vm *VM) sweep(ctx context.Context) {
 }
 
 // runSweeper sweeps at once and then every interval (never when interval is 0
-// after the first pass). It returns when ctx is done.
-func (vm *VM) runSweeper(ctx context.Context, interval time.Duration) {
-	vm.sweep(ctx)
+// after the first pass); it closes earlierSwept once the first sweep has
+// deleted the Pods of earlier runs. It returns when ctx is done.
+func (vm *VM) runSweeper(ctx context.Context, interval time.Duration, earlierSwept chan<- struct{}) {
+	vm.sweep(ctx, earlierSwept)
 	if interval <= 0 {
 		return
 	}
@@ -189,7 +232,7 @@ func (vm *VM) runSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			vm.sweep(ctx)
+			vm.sweep(ctx, nil)
 		}
 	}
 }

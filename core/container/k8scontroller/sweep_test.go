@@ -9,6 +9,7 @@ package k8scontroller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -76,7 +77,7 @@ func TestSweepEarlierRunsDeletesOnlyThisPeersOldObjects(t *testing.T) {
 	vm := newTestVM(t, testConfig(), objs...)
 	vm.RunID = "current"
 
-	n, err := vm.sweepEarlierRuns(context.Background())
+	n, err := vm.sweepEarlierRuns(context.Background(), nil)
 	require.NoError(t, err)
 	require.Equal(t, 4, n)
 
@@ -92,7 +93,7 @@ func TestSweepEarlierRunsReportsAPIErrors(t *testing.T) {
 	vm.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "old-pod", nil)
 	})
-	_, err := vm.sweepEarlierRuns(context.Background())
+	_, err := vm.sweepEarlierRuns(context.Background(), nil)
 	require.ErrorContains(t, err, "earlier run: cannot delete pod fabric/old-pod")
 }
 
@@ -107,7 +108,7 @@ func TestSweepDeletesCarryUIDPreconditions(t *testing.T) {
 	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
 	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
 
-	_, err := vm.sweepEarlierRuns(context.Background())
+	_, err := vm.sweepEarlierRuns(context.Background(), nil)
 	require.NoError(t, err)
 	_, err = vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)
@@ -139,7 +140,7 @@ func TestSweepSparesAnObjectRecreatedUnderItsName(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	n, err := vm.sweepEarlierRuns(context.Background())
+	n, err := vm.sweepEarlierRuns(context.Background(), nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	pods, _, _ := names(t, vm)
@@ -214,7 +215,7 @@ func TestSweepReadsTheCache(t *testing.T) {
 
 	_, err := vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)
-	_, err = vm.sweepEarlierRuns(context.Background())
+	_, err = vm.sweepEarlierRuns(context.Background(), nil)
 	require.NoError(t, err)
 	for _, a := range vm.client.Actions() {
 		require.Equal(t, "delete", a.GetVerb(), "the sweep reads from the informers, it sends no %s %s", a.GetVerb(), a.GetResource().Resource)
@@ -274,4 +275,106 @@ func TestSweepRacingLaunches(t *testing.T) {
 		_, err = getSecret(t, vm, name)
 		require.NoError(t, err)
 	}
+}
+
+// After a restart the first launches wait until the sweep of earlier runs
+// is over: no chaincode pod of this run is created next to the killed run's.
+func TestLaunchesWaitForTheSweepOfEarlierRuns(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	swept := make(chan struct{})
+	vm.life.ctx, vm.life.earlierSwept = ctx, swept
+
+	podCreates := func() int {
+		n := 0
+		for _, a := range vm.client.Actions() {
+			if a.Matches("create", "pods") {
+				n++
+			}
+		}
+		return n
+	}
+	started := make(chan error, 1)
+	go func() { started <- vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS) }()
+	require.Never(t, func() bool { return podCreates() > 0 || len(started) > 0 }, 200*time.Millisecond, 10*time.Millisecond,
+		"a pod was created before the sweep of earlier runs ended")
+	close(swept)
+	select {
+	case err := <-started:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start did not go on once the sweep ended")
+	}
+	require.Equal(t, 1, podCreates())
+
+	// A launch waiting for the sweep when the VM shuts down fails.
+	vm.life.earlierSwept = make(chan struct{})
+	go func() { started <- vm.newInstance(testCCID, "GOLANG", testImage).Start(testTLS) }()
+	cancel()
+	select {
+	case err := <-started:
+		require.ErrorContains(t, err, "chaincode "+testCCID+": cannot launch: the Kubernetes chaincode VM is shut down")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start did not return at shutdown")
+	}
+}
+
+// The first sweep deletes the objects of earlier runs, all of them even when
+// one delete fails, and then lets launches go on.
+func TestFirstSweepDeletesEarlierRunsThenOpensLaunches(t *testing.T) {
+	var objs []runtime.Object
+	for i := range 20 {
+		objs = append(objs, &corev1.Pod{ObjectMeta: objMeta(fmt.Sprintf("old-pod-%02d", i), testPeerID, "previous")})
+		objs = append(objs, &corev1.Secret{ObjectMeta: objMeta(fmt.Sprintf("old-pod-%02d", i), testPeerID, "previous")})
+	}
+	vm := newTestVM(t, testConfig(), objs...)
+	vm.RunID = "current"
+	vm.client.PrependReactor("delete", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.DeleteAction).GetName() == "old-pod-07" {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "old-pod-07", nil)
+		}
+		return false, nil, nil
+	})
+	swept := make(chan struct{})
+	vm.sweep(t.Context(), swept)
+	select {
+	case <-swept:
+	default:
+		t.Fatal("the first sweep did not let launches go on")
+	}
+	pods, secrets, _ := names(t, vm)
+	require.Empty(t, pods)
+	require.Equal(t, []string{"old-pod-07"}, secrets, "only the delete that failed is left")
+}
+
+// Launches go on once the Pods of earlier runs are deleted: the Secrets and
+// Jobs are deleted after that.
+func TestFirstSweepOpensLaunchesOnceThePodsAreDeleted(t *testing.T) {
+	vm := newTestVM(t, testConfig(),
+		&corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")},
+		&corev1.Secret{ObjectMeta: objMeta("old-pod", testPeerID, "previous")},
+		&batchv1.Job{ObjectMeta: objMeta("old-job", testPeerID, "previous")})
+	vm.RunID = "current"
+	swept := make(chan struct{})
+	var openAtPodDelete, openAtOthers []bool
+	open := func() bool {
+		select {
+		case <-swept:
+			return true
+		default:
+			return false
+		}
+	}
+	vm.client.PrependReactor("delete", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetResource().Resource == "pods" {
+			openAtPodDelete = append(openAtPodDelete, open())
+		} else {
+			openAtOthers = append(openAtOthers, open())
+		}
+		return false, nil, nil
+	})
+	vm.sweep(t.Context(), swept)
+	require.Equal(t, []bool{false}, openAtPodDelete, "launches wait for the pod's delete")
+	require.Equal(t, []bool{true, true}, openAtOthers, "the secret and the job are deleted after launches went on")
 }
