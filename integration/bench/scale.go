@@ -703,23 +703,29 @@ func secsText(d *float64) string {
 }
 
 // launchStats are the peer's successful and failed launches of the run's
-// chaincodes (chaincode_launch_duration) since it started.
+// chaincodes (chaincode_launch_duration) since it started, and the pods its
+// current run created for them.
 func (s *scaleRun) launchStats(p *nwo.Peer) (*LaunchStats, error) {
 	smp, err := s.metrics(p)
 	if err != nil {
 		return nil, err
 	}
 	st := &LaunchStats{}
+	created := podsCreated(s.h.CurrentPeerLog(p))
 	var per []float64
 	for _, cc := range s.ccs {
+		st.PodsCreated += created[cc.PackageID]
+		if n := created[cc.PackageID]; n > 1 {
+			if st.CreatedMoreThanOnce == nil {
+				st.CreatedMoreThanOnce = map[string]int{}
+			}
+			st.CreatedMoreThanOnce[cc.PackageID] = n
+		}
 		ok, _ := sumWhere(smp, "chaincode_launch_duration_count", map[string]string{"chaincode": cc.PackageID, "success": "true"})
 		sum, _ := sumWhere(smp, "chaincode_launch_duration_sum", map[string]string{"chaincode": cc.PackageID, "success": "true"})
 		bad, _ := sumWhere(smp, "chaincode_launch_duration_count", map[string]string{"chaincode": cc.PackageID, "success": "false"})
 		st.OK += int(ok)
 		st.Failed += int(bad)
-		if ok > 1 {
-			st.MoreThanOnce++
-		}
 		if ok > 0 {
 			per = append(per, sum/ok)
 		}

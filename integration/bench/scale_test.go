@@ -341,3 +341,15 @@ func TestScaleReport(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPodsCreated(t *testing.T) {
+	log := "\x1b[34m2026-12-07 02:17:23.408 UTC 0146 INFO\x1b[0m [k8scontroller] \x1b[34;1mStart\x1b[0m -> Chaincode a_1:h1: created pod ns/cc-a-1 running img\n" +
+		"2026-12-07 02:17:24.000 UTC 0147 INFO [k8scontroller] Start -> Chaincode b_1:h2: created pod ns/cc-b-1 running img\n" +
+		"2026-12-07 02:17:25.000 UTC 0148 INFO [k8scontroller] Start -> Chaincode a_1:h1: created pod ns/cc-a-2 running img\n" +
+		"2026-12-07 02:17:25.000 UTC 0149 WARN [k8scontroller] Start -> Chaincode c_1:h3: cannot create pod ns/cc-c-1\n"
+	got := podsCreated(log)
+	want := map[string]int{"a_1:h1": 2, "b_1:h2": 1}
+	if len(got) != len(want) || got["a_1:h1"] != 2 || got["b_1:h2"] != 1 {
+		t.Fatalf("podsCreated = %v, want %v", got, want)
+	}
+}

@@ -431,6 +431,8 @@ var (
 	sweepRE   = regexp.MustCompile(`Sweep of namespace (\S+): (?:deleted (\d+) objects (left by earlier runs|of this run)|(.*))`)
 	logTimeRE = regexp.MustCompile(`(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}) ([A-Z][A-Za-z0-9+-]*)`)
 	ansiRE    = regexp.MustCompile("\x1b\\[[0-9;]*m")
+	// createdRE is the VM's log line for each chaincode pod it creates.
+	createdRE = regexp.MustCompile(`Chaincode (\S+): created pod (\S+) running`)
 )
 
 // parseSweepLog finds the sweep's lines in a peer log (nwo's format:
@@ -468,6 +470,16 @@ func parseSweepLog(log string) []SweepLine {
 			}
 		}
 		out = append(out, l)
+	}
+	return out
+}
+
+// podsCreated counts, by package ID, the chaincode pods a peer run created,
+// from its log ("Chaincode <ccid>: created pod <ns>/<name> running ...").
+func podsCreated(log string) map[string]int {
+	out := map[string]int{}
+	for _, m := range createdRE.FindAllStringSubmatch(ansiRE.ReplaceAllString(log, ""), -1) {
+		out[m[1]]++
 	}
 	return out
 }

@@ -62,11 +62,15 @@ type FillResult struct {
 
 // LaunchStats are a peer's launches of the run's chaincodes.
 type LaunchStats struct {
+	// OK and Failed count Fabric's launch calls (chaincode_launch_duration):
+	// a transaction that joins a launch in flight counts as one more.
 	OK     int `json:"ok"`
 	Failed int `json:"failed"`
-	// MoreThanOnce counts chaincodes launched successfully more than once.
-	MoreThanOnce int      `json:"more_than_once"`
-	Duration     *Summary `json:"duration_s,omitempty"`
+	// PodsCreated counts the chaincode pods the peer run created (its log);
+	// CreatedMoreThanOnce names the chaincodes that got more than one.
+	PodsCreated         int            `json:"pods_created"`
+	CreatedMoreThanOnce map[string]int `json:"created_more_than_once,omitempty"`
+	Duration            *Summary       `json:"duration_s,omitempty"`
 }
 
 // RestartResult is the SIGKILL and restart of Org1's peer; seconds are
@@ -236,7 +240,8 @@ func (r *ScaleReport) Markdown() string {
 		fmt.Fprintf(&b, "| restart → first answer of each chaincode | %s s |\n", sumText(x.Serve))
 		fmt.Fprintf(&b, "| restart → all %d chaincodes answer | %s (%d answered) |\n", x.Chaincodes, optSecs(x.AllServedSeconds), x.Served)
 		if l := x.Launches; l != nil {
-			fmt.Fprintf(&b, "| launches after the restart (peer metrics) | %d ok, %d failed, %d chaincodes launched more than once; launch %s s |\n", l.OK, l.Failed, l.MoreThanOnce, sumText(l.Duration))
+			fmt.Fprintf(&b, "| Fabric launch calls after the restart (peer metrics; joins of a launch in flight included) | %d ok, %d failed; launch %s s |\n", l.OK, l.Failed, sumText(l.Duration))
+			fmt.Fprintf(&b, "| chaincode pods the restarted peer created (its log) | %d for %d chaincodes; more than one: %s |\n", l.PodsCreated, x.Chaincodes, createdText(l.CreatedMoreThanOnce))
 		}
 		fmt.Fprintf(&b, "| running chaincode pods after | %d |\n", x.RunningPodsAfter)
 		apiRows(&b, x.API)
@@ -293,4 +298,17 @@ func (r *ScaleReport) Markdown() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// createdText lists the chaincodes that got more than one pod, or "none".
+func createdText(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var out []string
+	for ccid, n := range m {
+		out = append(out, fmt.Sprintf("%s (%d)", ccid, n))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
