@@ -39,9 +39,31 @@ FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
 .PHONY: all vendor check-patches peer binaries test unit-test unit-test-2.5 fuzz peer-test e2e faults soak incluster fabric-suites \
 	fabric-suites-ci fabric-suites-ci-2.5 e2e-core e2e-2.5 demo bench bench-quick \
-	peer-image cluster-up cluster-down images clean generate
+	peer-image cluster-up cluster-down images clean generate help
 
+## all: the default goal: the same as `make binaries`
 all: binaries
+
+# help: every target documented with a "## target: description" comment (continued on
+# following "##" lines), in the order of the Makefile, wrapped at HELP_WIDTH columns.
+HELP_WIDTH ?= 110
+## help: list the documented targets (this text)
+help:
+	@echo 'usage: make [target] [VARIABLE=value ...]   (default target: all)'
+	@awk -v width=$(HELP_WIDTH) ' \
+		function flush(  n, i, words, line) { \
+			if (name == "") return; \
+			line = sprintf("  %-21s", name); n = split(text, words, " "); \
+			for (i = 1; i <= n; i++) { \
+				if (length(line) > 23 && length(line) + 1 + length(words[i]) > width) { print line; line = sprintf("%23s", ""); } \
+				line = line " " words[i]; \
+			} \
+			print line; name = ""; text = ""; \
+		} \
+		/^## [A-Za-z0-9_.-]+:/ { flush(); name = $$2; sub(/:$$/, "", name); text = $$0; sub(/^## [^:]*: */, "", text); next } \
+		/^##( |$$)/ && name != "" { sub(/^## ?/, ""); text = text " " $$0; next } \
+		{ flush() } \
+		END { flush() }' $(MAKEFILE_LIST)
 
 # apply_patches DIR,PATCHES: apply the patches in order to DIR's vendored Fabric tree.
 define apply_patches
@@ -95,7 +117,7 @@ binaries: $(addprefix $(BIN)/,$(FABRIC_CMDS))
 ## for Fabric 2.5 the e2e core and its lifecycle suite; the bench's quick run)
 test: unit-test fuzz peer-test e2e faults incluster fabric-suites-ci e2e-2.5 fabric-suites-ci-2.5 bench-quick
 
-# Fuzzes the code package conversion for FUZZTIME.
+## fuzz: fuzzes the code package conversion (FuzzBuildContext) for FUZZTIME (30s)
 fuzz: vendor
 	$(GO) test -mod=vendor -run=^$$ -fuzz=FuzzBuildContext -fuzztime=$(FUZZTIME) ./core/container/k8scontroller/
 
@@ -116,6 +138,8 @@ L25_TEST := .build/fabric-2.5-test
 # that newer Go versions word differently.)
 L25_FABRIC_TESTS := core/ledger/kvledger common/ledger/util/leveldbhelper common/viperutil \
 	orderer/common/localconfig core/peer
+## unit-test-2.5: the VM's tests (go vet, go test -tags fabric25) against Fabric v2.5.9 with its patches, the
+## 2.5 module's own tests and Fabric 2.5's tests of L25_FABRIC_TESTS (part of unit-test)
 unit-test-2.5:
 	@rm -rf $(L25_TEST) && mkdir -p $(L25_TEST) && \
 	src=$$(cd cmd/fabric-2.5 && $(GO) list -mod=readonly -m -f '{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}' $(FABRIC_MOD)) && \
@@ -131,21 +155,27 @@ unit-test-2.5:
 		github.com/fabric-peer-k8s/fabric-peer-k8s/core/... ./...
 	cd cmd/fabric-2.5 && $(GO) test -mod=readonly -count=1 -skip CouchDB $(addprefix $(FABRIC_MOD)/,$(L25_FABRIC_TESTS))
 
+## peer-test: the built peer starts with vm.type k8s and docker and refuses bad vm/vm.k8s settings
+## (FABRIC=2.5: bin/2.5/peer)
 peer-test: binaries vendor/.patched
 	$(GO) test -mod=vendor -count=1 -tags peertest -v ./integration/peerstart/...
 
-## cluster-up / cluster-down: the local single-node Kubernetes, registry and images (state in $(CLUSTER_DIR));
-## NODES=2 adds a second node in a network namespace (integration/cluster/lib/node2.sh)
+# The local cluster (integration/cluster): state in CLUSTER_DIR; NODES=2 adds a second node in a network
+# namespace (integration/cluster/lib/node2.sh).
 export CLUSTER_DIR ?= $(CURDIR)/.cluster
 CLUSTER := integration/cluster/cluster.sh
 export NODES ?= 1
 
+## cluster-up: start the local single-node Kubernetes, registry and images (state in CLUSTER_DIR, .cluster);
+## NODES=2 adds a second node in a network namespace
 cluster-up:
 	$(CLUSTER) up
 
+## cluster-down: stop the local cluster and restore the host
 cluster-down:
 	$(CLUSTER) down
 
+## images: build the local cluster's images (cluster.sh images; cached on their recipes)
 images:
 	$(CLUSTER) images
 
@@ -192,7 +222,7 @@ faults: binaries
 		-ginkgo.timeout=$(FAULTS_TIMEOUT) -ginkgo.label-filter=faults
 
 # The soak runs the self-healing suite's cycles spec (with the two specs it
-# builds on) for SOAK_CYCLES cycles of about 10 s each.
+# builds on) for SOAK_CYCLES cycles.
 SOAK_CYCLES        ?= 500
 SOAK_TIMEOUT       ?= 200m
 SOAK_SUITE_TIMEOUT ?= 190m
@@ -229,17 +259,17 @@ fabric-suites: binaries vendor
 	SUITES=$(SUITES) FOCUS="$(FOCUS)" integration/fabric-suites/run.sh
 
 # What `make test` (and so CI) runs of them, chosen by value for the VM
-# within CI's 90 minutes next to the fault matrix: lifecycle (every
-# lifecycle step, upgrade, several chaincodes; 14 min with an empty
-# registry). e2e (15 min), sbe, pvtdatapurge, pvtdata, gateway, discovery and
-# msp run with `make fabric-suites`.
+# within CI's time budget next to the fault matrix: lifecycle (every
+# lifecycle step, upgrade, several chaincodes). e2e, sbe, pvtdatapurge,
+# pvtdata, gateway, discovery and msp run with `make fabric-suites`; run
+# times are in docs/testing.md.
 FABRIC_SUITES_CI := lifecycle
+## fabric-suites-ci: Fabric's own lifecycle suite against the k8s peer (the part of fabric-suites in `make test`)
 fabric-suites-ci: binaries vendor
 	$(CLUSTER) up
 	SUITES=$(FABRIC_SUITES_CI) integration/fabric-suites/run.sh
 
-## fabric-suites-ci-2.5: Fabric 2.5's own lifecycle suite against the Fabric 2.5 peer (5.5 min here; with
-## e2e-2.5 and the 2.5 build about 12-15 of CI's 90 minutes)
+## fabric-suites-ci-2.5: Fabric 2.5's own lifecycle suite against the Fabric 2.5 peer
 fabric-suites-ci-2.5:
 	$(MAKE) --no-print-directory fabric-suites-ci FABRIC=2.5
 
@@ -254,7 +284,8 @@ BENCH_KUBECONFIG ?=
 BENCH_QUICK      ?=
 BENCH_OUT        ?= $(CURDIR)/.build/bench
 ## bench: the k8s VM measured against the stock DockerVM (a Docker daemon of its own) in one run:
-## launch, relaunch, install, invoke/query load, many chaincodes at rest; writes $(BENCH_OUT)/report.md and report.json
+## launch, relaunch, install, invoke/query load, many chaincodes at rest; writes report.md and report.json to
+## BENCH_OUT (.build/bench)
 bench: binaries
 	integration/bench/install-docker.sh
 	@if [ -z "$(BENCH_KUBECONFIG)" ]; then $(CLUSTER) up; fi
@@ -270,15 +301,18 @@ SCALE_NODES ?= 1
 SCALE_OUT   ?= $(CURDIR)/.build/scale
 ## scale: the bench's scale run (BENCH_SCALE=1, not in `make test`): Org1's peer brought to 100 chaincodes,
 ## SIGKILLed and restarted (sweep, recovery, API requests, no duplicate pods); SCALE_NODES=2 adds a second
-## node (cluster.sh node-add) with 50 of them on it, stopped and started; writes $(SCALE_OUT)/report.md and report.json
+## node (cluster.sh node-add) with 50 of them on it, stopped and started; writes report.md and report.json to
+## SCALE_OUT (.build/scale)
 .PHONY: scale
 scale: binaries
 	@if [ -z "$(BENCH_KUBECONFIG)" ]; then NODES=$(if $(filter 2,$(SCALE_NODES)),2,$(NODES)) $(CLUSTER) up; fi
 	KUBECONFIG=$(or $(BENCH_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) CLUSTER_DIR=$(CLUSTER_DIR) BENCH_SCALE=1 \
 		SCALE_NODES=$(SCALE_NODES) SCALE_OUT=$(SCALE_OUT) $(GO) run -mod=vendor ./integration/bench
 
+## generate: go generate for core/ (the counterfeiter fakes)
 generate:
 	$(GO) generate -mod=vendor ./core/...
 
+## clean: remove bin/ and the vendor trees
 clean:
 	rm -rf bin vendor cmd/fabric-2.5/vendor

@@ -176,7 +176,7 @@ var _ = BeforeSuite(func() {
 // buildNamespace is the namespace of the vm.k8s.buildNamespace spec.
 func buildNamespace() string { return cfg.Namespace + "-build" }
 
-// deployPeer is the README's "Deploying a peer", step by step.
+// deployPeer is docs/deploying.md ("Deploying a peer"), step by step.
 func deployPeer() {
 	ns := cfg.Namespace
 	start := time.Now()

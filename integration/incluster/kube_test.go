@@ -184,7 +184,7 @@ func ownedBy(refs []metav1.OwnerReference, kind string, uid types.UID) bool {
 	return false
 }
 
-// ---------------------------------------------------------------- deployment (README "Deploying a peer")
+// ---------------------------------------------------------------- deployment (docs/deploying.md)
 
 // createLocalPV creates the ledger volume: a "local" PersistentVolume of
 // class fabric-peer-local on the node, pre-bound to the StatefulSet's claim.
