@@ -409,15 +409,42 @@ func (s *scaleRun) fill() error {
 	fr.Install, fr.Launch = Summarize(v.r.Samples[sInstallMany]), Summarize(v.r.Samples[sLaunchMany])
 	w := apiWindow(s.rates.Samples(), from, to, from.T)
 	fr.API = &w
-	live, err := s.livePods()
+	// A chaincode registers with the peer before its node's kubelet reports
+	// the pod running: give the status a moment to catch up.
+	live, err := s.awaitRunning(sc.Chaincodes, 30*time.Second)
 	if err != nil {
 		return err
 	}
 	fr.RunningPods, fr.OnNode = s.countRunning(live)
 	if fr.RunningPods < sc.Chaincodes {
-		return fmt.Errorf("%d chaincode pods of the %d chaincodes run on Org1 after they registered", fr.RunningPods, sc.Chaincodes)
+		return fmt.Errorf("%d chaincode pods of the %d chaincodes run on Org1 30s after they registered", fr.RunningPods, sc.Chaincodes)
 	}
 	return s.checkPlacement(live)
+}
+
+// awaitRunning lists Org1's live chaincode pods every 500 ms until want of
+// them run or bound passes, and returns the last list.
+func (s *scaleRun) awaitRunning(want int, bound time.Duration) ([]corev1.Pod, error) {
+	deadline := time.NewTimer(bound)
+	defer deadline.Stop()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		live, err := s.livePods()
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := s.countRunning(live); n >= want {
+			return live, nil
+		}
+		select {
+		case <-deadline.C:
+			return live, nil
+		case <-s.ctx.Done():
+			return nil, s.ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // livePods are Org1's live chaincode pods.

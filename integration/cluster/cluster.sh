@@ -229,9 +229,9 @@ start_containerd() {
 
 start_kubelet() {
 	local s_kubelet; s_kubelet=$(date +%s)
-	start_proc kubelet "$BIN/k8s" kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
+	start_kubelet_proc kubelet curl -sf http://127.0.0.1:10248/healthz -- \
+		"$BIN/k8s" kubelet --config="$CONF/kubelet.yaml" --kubeconfig="$CONF/kubelet.kubeconfig" \
 		--root-dir="$DATA/kubelet" --v=1
-	waitfor "kubelet healthz" 120 kubelet curl -sf http://127.0.0.1:10248/healthz
 	waitfor "node $NODE_NAME Ready" 300 kubelet node_ready_since "$s_kubelet"
 }
 

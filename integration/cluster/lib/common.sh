@@ -121,6 +121,38 @@ waitfor() {
 	log "$d ok"
 }
 
+# start_kubelet_proc NAME HEALTHZ-CMD... -- KUBELET-CMD...: start_proc NAME KUBELET-CMD and wait for
+# HEALTHZ-CMD. A kubelet exits at once when containerd answers but its CRI server is still initializing
+# (after a restart it first restores every container it had): it is started again then, up to 30 times.
+start_kubelet_proc() {
+	local n=$1; shift
+	local check=()
+	while [ "$1" != -- ]; do check+=("$1"); shift; done
+	shift
+	local try from end
+	for try in $(seq 1 30); do
+		from=$(wc -c <"$LOGS/$n.log" 2>/dev/null || echo 0)
+		start_proc "$n" "$@"
+		end=$(($(date +%s) + 120))
+		until "${check[@]}" >/dev/null 2>&1; do
+			[ "$(date +%s)" -lt "$end" ] || die "timeout (120s) waiting for $n healthz"
+			if ! alive "$n"; then
+				if tail -c +"$((from + 1))" "$LOGS/$n.log" | grep -q "server is not initialized yet"; then
+					log "$n: containerd's CRI server is still initializing; starting $n again ($try)"
+					sleep 1
+					continue 2
+				fi
+				tail -n 20 "$LOGS/$n.log" >&2 || true
+				die "$n exited while waiting for its healthz (log: $LOGS/$n.log)"
+			fi
+			sleep 0.3
+		done
+		log "$n healthz ok"
+		return 0
+	done
+	die "$n: containerd's CRI server did not initialize (log: $LOGS/$n.log)"
+}
+
 kubectl_() { "$BIN/k8s" kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 ctr_() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 

@@ -191,10 +191,10 @@ n2_node_ready_since() {
 
 start_node2_kubelet() {
 	local s; s=$(date +%s)
-	start_proc node2-kubelet nsenter --net="$N2_NETNS_PATH" "$BIN/k8s" kubelet --config="$N2_CONF/kubelet.yaml" \
+	start_kubelet_proc node2-kubelet n2_exec curl -sf http://127.0.0.1:10248/healthz -- \
+		nsenter --net="$N2_NETNS_PATH" "$BIN/k8s" kubelet --config="$N2_CONF/kubelet.yaml" \
 		--kubeconfig="$N2_CONF/kubelet.kubeconfig" --root-dir="$N2_DATA/kubelet" \
 		--hostname-override="$N2_NAME" --node-ip="$N2_NODE_IP" --node-labels="$N2_TAINT_KEY=$N2_TAINT_VALUE" --v=1
-	waitfor "node 2 kubelet healthz" 120 node2-kubelet n2_exec curl -sf http://127.0.0.1:10248/healthz
 	waitfor "node $N2_NAME Ready" 300 node2-kubelet n2_node_ready_since "$s"
 }
 
