@@ -104,6 +104,10 @@ func TestCacheReadyWithoutErrorNamesTheContext(t *testing.T) {
 func TestHealthCheckIgnoresFilledCaches(t *testing.T) {
 	vm, _ := healthVM(t, testConfig())
 	grantAllBut(vm, false)
+	// The watches open right after the lists; the caches count as filled
+	// once the informers processed what they listed.
+	_, err := vm.cache.ready(t.Context())
+	require.NoError(t, err)
 	// A watch that fails after the caches were filled does not make the
 	// peer unhealthy: the informer retries, and its cache stays usable.
 	vm.cache.informers[0].watchError(context.Background(), nil, errors.New("watch closed"))
