@@ -73,21 +73,30 @@ define apply_patches
 	done
 endef
 
+# vendor_tree DIR: the recipe of DIR/vendor/.patched: DIR's vendor tree made again (go mod vendor, run in DIR),
+# then the patches among the target's prerequisites applied to its Fabric tree in order (apply_patches).
+define vendor_tree
+	rm -rf $(@D)
+	$(if $(filter-out .,$(1)),cd $(1) && )$(GO) mod vendor
+	$(call apply_patches,$(1),$(sort $(filter %.patch,$^)))
+	@touch $@
+endef
+
+# The pinned Fabric module copied for patches to be applied to it (check-patches, unit-test-2.5), as shell
+# text: fabric_src DIR,MODE sets src to the directory of the Fabric module that DIR's go.mod selects (its
+# replacement's when it is replaced; go list -mod=MODE); copy_fabric DEST copies it to DEST, writable.
+fabric_src  = src=$$(cd $(1) && $(GO) list -mod=$(2) -m -f '{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}' $(FABRIC_MOD))
+copy_fabric = cp -r "$$src" $(1) && chmod -R u+w $(1)
+
 ## vendor: go mod vendor, then apply vendor-patches/*.patch to the vendored Fabric tree (FABRIC=2.5: the
 ## same in cmd/fabric-2.5 with vendor-patches/2.5/*.patch); the tests always need this module's vendor tree
 vendor: vendor/.patched $(LINE_VENDOR)
 
 vendor/.patched: go.mod go.sum $(wildcard vendor-patches/*.patch)
-	rm -rf vendor
-	$(GO) mod vendor
-	$(call apply_patches,.,$(sort $(wildcard vendor-patches/*.patch)))
-	@touch $@
+	$(call vendor_tree,.)
 
 cmd/fabric-2.5/vendor/.patched: cmd/fabric-2.5/go.mod cmd/fabric-2.5/go.sum go.mod $(wildcard vendor-patches/2.5/*.patch) $(VM_SRCS)
-	rm -rf cmd/fabric-2.5/vendor
-	cd cmd/fabric-2.5 && $(GO) mod vendor
-	$(call apply_patches,cmd/fabric-2.5,$(sort $(wildcard vendor-patches/2.5/*.patch)))
-	@touch $@
+	$(call vendor_tree,cmd/fabric-2.5)
 
 ## check-patches: fail when the patches of either Fabric line no longer apply cleanly, in order, to its
 ## pinned Fabric module
@@ -95,8 +104,8 @@ check-patches:
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
 	for line in .:vendor-patches cmd/fabric-2.5:vendor-patches/2.5; do \
 		dir=$${line%%:*} pdir=$${line#*:} && \
-		src=$$(cd $$dir && $(GO) list -mod=mod -m -f '{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}' $(FABRIC_MOD)) && \
-		rm -rf "$$tmp/fabric" && cp -r "$$src" "$$tmp/fabric" && chmod -R u+w "$$tmp/fabric" && \
+		$(call fabric_src,$$dir,mod) && \
+		rm -rf "$$tmp/fabric" && $(call copy_fabric,"$$tmp/fabric") && \
 		for p in $$(ls $$pdir/*.patch | sort); do \
 			(cd "$$tmp/fabric" && git apply -p1 "$(CURDIR)/$$p" 2>&1) || { echo "FAIL: $$p no longer applies to $$src" >&2; exit 1; }; \
 			echo "ok: $$p"; \
@@ -119,7 +128,7 @@ test: unit-test fuzz peer-test e2e faults incluster fabric-suites-ci e2e-2.5 fab
 
 ## fuzz: fuzzes the code package conversion (FuzzBuildContext) for FUZZTIME (30s)
 fuzz: vendor
-	$(GO) test -mod=vendor -run=^$$ -fuzz=FuzzBuildContext -fuzztime=$(FUZZTIME) ./core/container/k8scontroller/
+	$(GO) test -mod=vendor -run=^$$ -fuzz=FuzzBuildContext -fuzztime=$(FUZZTIME) ./core/container/k8scontroller/internal/buildcontext/
 
 ## unit-test: the unit tests, then the VM's and the 2.5 module's own against Fabric 2.5 (unit-test-2.5)
 unit-test: vendor
@@ -142,8 +151,8 @@ L25_FABRIC_TESTS := core/ledger/kvledger common/ledger/util/leveldbhelper common
 ## 2.5 module's own tests and Fabric 2.5's tests of L25_FABRIC_TESTS (part of unit-test)
 unit-test-2.5:
 	@rm -rf $(L25_TEST) && mkdir -p $(L25_TEST) && \
-	src=$$(cd cmd/fabric-2.5 && $(GO) list -mod=readonly -m -f '{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}' $(FABRIC_MOD)) && \
-	cp -r "$$src" $(L25_TEST)/fabric && chmod -R u+w $(L25_TEST)/fabric && \
+	$(call fabric_src,cmd/fabric-2.5,readonly) && \
+	$(call copy_fabric,$(L25_TEST)/fabric) && \
 	for p in $$(ls vendor-patches/2.5/*.patch | sort); do \
 		(cd $(L25_TEST)/fabric && git apply -p1 "$(CURDIR)/$$p") || exit 1; \
 	done && \
@@ -193,11 +202,18 @@ FAULTS_TIMEOUT ?= 30m
 
 E2E_ENV = KUBECONFIG=$(or $(E2E_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) E2E_ARTIFACTS=$(E2E_ARTIFACTS)
 
+# e2e_test ENV,TIMEOUT: go test of end-to-end packages (build tag e2e, never cached, verbose) with the
+# environment ENV and go test's -timeout TIMEOUT; the packages and their flags follow.
+e2e_test  = $(1) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(2) -v
+# e2e_suite TIMEOUT[,ENV]: e2e_test of the end-to-end suite (integration/e2e) with E2E_ENV (and ENV); E2E_GINKGO
+# and the suite's flags follow.
+e2e_suite = $(call e2e_test,$(E2E_ENV)$(if $(2), $(2)),$(1)) ./integration/e2e/
+
 ## e2e: the end-to-end suite (Kaniko builds, chaincode pods, relaunch, upgrade) on a real cluster
 e2e: binaries vendor/.patched
 	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
-	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) -ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults'
-	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/network/...
+	$(call e2e_suite,$(E2E_TIMEOUT)) $(E2E_GINKGO) -ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults'
+	$(call e2e_test,$(E2E_ENV),$(E2E_TIMEOUT)) ./integration/network/...
 
 # The suite's core: the "Kubernetes chaincode runtime" container (Kaniko build
 # and cache hit, launch, invoke/query, pod spec, relaunch after deletion and
@@ -207,7 +223,7 @@ E2E_CORE_FOCUS := Kubernetes chaincode runtime
 ## e2e-core: the end-to-end suite's core against the FABRIC line's peer
 e2e-core: binaries vendor/.patched
 	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
-	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) \
+	$(call e2e_suite,$(E2E_TIMEOUT)) $(E2E_GINKGO) \
 		-ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults' -ginkgo.focus='$(E2E_CORE_FOCUS)'
 
 ## e2e-2.5: the end-to-end suite's core against the Fabric 2.5 peer (bin/2.5)
@@ -218,7 +234,7 @@ e2e-2.5:
 ## deleted under a running network; needs the local cluster (it restarts its components)
 faults: binaries
 	$(CLUSTER) up
-	$(E2E_ENV) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./integration/e2e/ $(E2E_GINKGO) \
+	$(call e2e_suite,$(E2E_TIMEOUT)) $(E2E_GINKGO) \
 		-ginkgo.timeout=$(FAULTS_TIMEOUT) -ginkgo.label-filter=faults
 
 # The soak runs the self-healing suite's cycles spec (with the two specs it
@@ -232,7 +248,7 @@ SOAK_FOCUS         := Self-healing chaincode (deploys two kv packages|upgrades: 
 ## peer's RSS, open FDs and goroutines are sampled (E2E-SOAK lines) and must stay flat; not part of `make test`
 soak: binaries
 	$(CLUSTER) up
-	$(E2E_ENV) E2E_HEAL_CYCLES=$(SOAK_CYCLES) $(GO) test -mod=vendor -count=1 -tags e2e -timeout $(SOAK_TIMEOUT) -v ./integration/e2e/ \
+	$(call e2e_suite,$(SOAK_TIMEOUT),E2E_HEAL_CYCLES=$(SOAK_CYCLES)) \
 		$(E2E_GINKGO) -ginkgo.timeout=$(SOAK_SUITE_TIMEOUT) -ginkgo.label-filter='!faults' -ginkgo.focus='$(SOAK_FOCUS)'
 
 ## peer-image: the peer image on the local cluster (umoci base + in-cluster Kaniko Job)
@@ -245,7 +261,7 @@ peer-image: peer
 INCLUSTER_LABELS ?= $(if $(filter 2,$(NODES)),twonode,)
 incluster: binaries
 	$(CLUSTER) up
-	KUBECONFIG=$(CLUSTER_DIR)/kubeconfig INCLUSTER_NODES=$(NODES) $(GO) test -mod=vendor -count=1 -tags e2e -timeout 50m -v \
+	$(call e2e_test,KUBECONFIG=$(CLUSTER_DIR)/kubeconfig INCLUSTER_NODES=$(NODES),50m) \
 		./integration/incluster/ $(if $(INCLUSTER_LABELS),-ginkgo.label-filter='$(INCLUSTER_LABELS)')
 
 # Empty: run.sh's default, Fabric's suites that build, launch, upgrade or call

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,20 +25,21 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Labels the k8s VM (core/container/k8scontroller) puts on what it creates.
+// Labels the k8s VM (core/container/k8scontroller) puts on what it creates,
+// under the names the tests use; package labels defines them.
 const (
-	LabelManagedBy  = "app.kubernetes.io/managed-by"
-	LabelComponent  = "app.kubernetes.io/component"
-	LabelPeerID     = "fabric-peer-k8s/peer-id"
-	LabelCCHash     = "fabric-peer-k8s/chaincode-hash"
-	ManagedByValue  = "fabric-peer-k8s"
-	ManagedSelector = LabelManagedBy + "=" + ManagedByValue
+	LabelManagedBy  = labels.ManagedBy
+	LabelComponent  = labels.Component
+	LabelPeerID     = labels.PeerID
+	LabelCCHash     = labels.ChaincodeHash
+	ManagedByValue  = labels.ManagedByValue
+	ManagedSelector = labels.ManagedSelector
 	// ChaincodeSelector selects chaincode Pods and their TLS Secrets.
-	ChaincodeSelector = ManagedSelector + "," + LabelComponent + "=chaincode"
+	ChaincodeSelector = labels.ChaincodeSelector
 	// BuildSelector selects build Jobs and their Pods.
-	BuildSelector = ManagedSelector + "," + LabelComponent + "=build"
+	BuildSelector = labels.BuildSelector
 	// AnnotationCCID holds the full package ID on chaincode pods and secrets.
-	AnnotationCCID = "fabric-peer-k8s/ccid"
+	AnnotationCCID = labels.CCIDAnnotation
 )
 
 // Kube is a small client for checking what the VM did in one namespace.
@@ -135,7 +137,7 @@ type Inventory struct {
 
 // IsBuildPod tells a pod of a build Job from a chaincode pod.
 func IsBuildPod(p *corev1.Pod) bool {
-	if p.Labels[LabelComponent] == "build" || p.Labels["batch.kubernetes.io/job-name"] != "" || p.Labels["job-name"] != "" {
+	if p.Labels[labels.Component] == labels.ComponentBuild || p.Labels[labels.JobName] != "" || p.Labels["job-name"] != "" {
 		return true
 	}
 	for _, o := range p.OwnerReferences {
@@ -148,7 +150,7 @@ func IsBuildPod(p *corev1.Pod) bool {
 
 // IsChaincodePod is a pod the VM launched for a chaincode.
 func IsChaincodePod(p *corev1.Pod) bool {
-	return p.Labels[LabelManagedBy] == ManagedByValue && p.Labels[LabelComponent] == "chaincode"
+	return p.Labels[labels.ManagedBy] == labels.ManagedByValue && p.Labels[labels.Component] == labels.ComponentChaincode
 }
 
 // Inventory lists pods, jobs and secrets.
@@ -179,7 +181,7 @@ func (k *Kube) Inventory(ctx context.Context) (Inventory, error) {
 	}
 	inv.Secrets = secrets.Items
 	for _, s := range secrets.Items {
-		if s.Labels[LabelManagedBy] == ManagedByValue && s.Labels[LabelComponent] == "chaincode" {
+		if s.Labels[labels.ManagedBy] == labels.ManagedByValue && s.Labels[labels.Component] == labels.ComponentChaincode {
 			inv.ChaincodeSecrets = append(inv.ChaincodeSecrets, s)
 		}
 	}
@@ -240,7 +242,7 @@ func (k *Kube) DeleteManaged(ctx context.Context) (Inventory, error) {
 	}
 	bg := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
-	lo := metav1.ListOptions{LabelSelector: ManagedSelector}
+	lo := metav1.ListOptions{LabelSelector: labels.ManagedSelector}
 	var errs []string
 	if err := k.Client.BatchV1().Jobs(k.Namespace).DeleteCollection(ctx, opts, lo); err != nil {
 		errs = append(errs, err.Error())

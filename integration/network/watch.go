@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,8 +21,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// LabelRun is the per-peer-process label the VM stamps on every object.
-const LabelRun = "fabric-peer-k8s/run"
+// LabelRun is the per-peer-process label the VM stamps on every object
+// (labels.Run).
+const LabelRun = labels.Run
 
 // EventLog keeps the latest version of every Kubernetes Event of a namespace
 // (list+watch), so that tests can wait for the VM's events.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/hyperledger/fabric/core/container"
 	"github.com/pkg/errors"
@@ -104,7 +106,7 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 // when the registry does not hold it. The package is held in memory by this
 // flight only, and only until it ends; a registry hit drops it at once.
 func (vm *VM) resolveImage(ctx context.Context, req *buildRequest, code io.Reader) (resolvedImage, error) {
-	input, err := newBuildInput(code, req.Dockerfile, vm.Config.MaxCodePackageSize)
+	input, err := buildcontext.NewInput(code, req.Dockerfile, vm.Config.MaxCodePackageSize)
 	if err != nil {
 		return resolvedImage{}, errors.WithMessagef(err, "chaincode %s: invalid code package", req.CCID)
 	}
@@ -158,7 +160,7 @@ func (vm *VM) prepareBuild(ccid, ccType, path string) (*buildRequest, error) {
 	if !ok {
 		return nil, errors.Errorf("chaincode %s: unknown chaincode type %q", ccid, ccType)
 	}
-	if err := checkChaincodePath(ccType, path); err != nil {
+	if err := buildcontext.CheckChaincodePath(ccType, path); err != nil {
 		return nil, errors.WithMessagef(err, "chaincode %s: invalid metadata", ccid)
 	}
 	dockerfile, err := vm.Platforms.GenerateDockerfile(ccType)
@@ -232,7 +234,7 @@ func (vm *VM) buildOwner() *metav1.OwnerReference {
 // pushed digest. When another peer's Job with the same name exists, it waits
 // for that Job and reuses its image; if there is still no image it builds
 // once more itself.
-func (vm *VM) buildImage(ctx context.Context, req *buildRequest, input *buildInput) (string, error) {
+func (vm *VM) buildImage(ctx context.Context, req *buildRequest, input *buildcontext.Input) (string, error) {
 	ns, name := vm.Config.BuildNamespace, req.Job.Name
 	job := newBuildJob(vm.Config, req.Job)
 	vm.stampRun(&job.ObjectMeta)
@@ -303,7 +305,7 @@ func (vm *VM) awaitForeignBuild(ctx context.Context, req *buildRequest) (string,
 
 // runBuildJob streams the build context into the Job's pod, waits for the
 // Job and returns the digest Kaniko pushed. The Job is always deleted.
-func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildRequest, input *buildInput) (digest string, err error) {
+func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildRequest, input *buildcontext.Input) (digest string, err error) {
 	ns, name := job.Namespace, job.Name
 	defer func() {
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vm.Config.StopTimeout)
@@ -320,7 +322,7 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 	if err != nil {
 		return "", fail(err, "waiting for build pod")
 	}
-	stream := input.open()
+	stream := input.Open()
 	err = vm.Attacher.Attach(ctx, ns, pod, receiveContainer, stream)
 	stream.Close()
 	if err != nil {
@@ -388,7 +390,7 @@ func (vm *VM) followBuildPod(ctx context.Context, job *batchv1.Job, cond func(*c
 		return err
 	}
 	pods, unsubscribe := vm.cache.pods[job.Namespace].subscribeMatching(func(o metav1.Object) bool {
-		return o.GetLabels()[labelJobName] == job.Name && ownedBy(o, job.UID)
+		return o.GetLabels()[labels.JobName] == job.Name && ownedBy(o, job.UID)
 	})
 	defer unsubscribe()
 	var jobEvents <-chan struct{}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
@@ -73,7 +74,7 @@ func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod,
 		if err != nil {
 			return err
 		}
-		j, err := vm.client.BatchV1().Jobs(ns).Get(ctx, p.Labels[labelJobName], metav1.GetOptions{})
+		j, err := vm.client.BatchV1().Jobs(ns).Get(ctx, p.Labels[labels.JobName], metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -89,13 +90,13 @@ func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod,
 
 func (c *fakeJobController) createPod(job *batchv1.Job) {
 	// Like the Job controller: the template's labels and the job name.
-	labels := copyMap(job.Spec.Template.Labels)
-	labels[labelJobName] = job.Name
+	podLabels := copyMap(job.Spec.Template.Labels)
+	podLabels[labels.JobName] = job.Name
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            job.Name + "-x7k2p",
 			Namespace:       job.Namespace,
-			Labels:          labels,
+			Labels:          podLabels,
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}},
 		},
 		Spec: job.Spec.Template.Spec,
@@ -183,8 +184,8 @@ func TestBuildCacheMiss(t *testing.T) {
 	for _, a := range vm.client.Actions() {
 		if a.Matches("create", "jobs") {
 			job := a.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
-			require.Equal(t, appBuild, job.Labels[labelName])
-			require.Equal(t, testCCID, job.Annotations[annotationCCID])
+			require.Equal(t, labels.AppBuild, job.Labels[labels.Name])
+			require.Equal(t, testCCID, job.Annotations[labels.CCIDAnnotation])
 		}
 	}
 }
@@ -511,7 +512,7 @@ func TestBuildWaitsForFreeSlot(t *testing.T) {
 	})
 	created := make(chan string, 4) // chaincode IDs of created Jobs
 	vm.client.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		created <- a.(k8stesting.CreateAction).GetObject().(*batchv1.Job).Annotations[annotationCCID]
+		created <- a.(k8stesting.CreateAction).GetObject().(*batchv1.Job).Annotations[labels.CCIDAnnotation]
 		return false, nil, nil
 	})
 	waiting := make(chan struct{}, 4)

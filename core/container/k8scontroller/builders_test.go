@@ -9,6 +9,7 @@ package k8scontroller
 import (
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -31,8 +32,8 @@ func fullConfig() *Config {
 	c.BuildResources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}
 	c.NodeSelector = map[string]string{"kubernetes.io/os": "linux"}
 	c.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "cc", Effect: corev1.TaintEffectNoSchedule}}
-	c.PodAnnotations = map[string]string{"example.com/team": "blue", annotationCCID: "cannot override"}
-	c.PodLabels = map[string]string{"team": "blue", labelName: "cannot-override"}
+	c.PodAnnotations = map[string]string{"example.com/team": "blue", labels.CCIDAnnotation: "cannot override"}
+	c.PodLabels = map[string]string{"team": "blue", labels.Name: "cannot-override"}
 	return c
 }
 

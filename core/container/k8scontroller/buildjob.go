@@ -9,28 +9,20 @@ package k8scontroller
 import (
 	"strings"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Well-known labels and annotations on every object we create.
+// fieldManager names the VM in the API: the field manager of what it creates
+// and patches, its client's user agent and the source of its events. The
+// labels and annotations on every object it creates are in package labels.
+const fieldManager = "fabric-peer-k8s"
+
+// Containers, volumes and paths of the build Job.
 const (
-	fieldManager = "fabric-peer-k8s"
-
-	labelName      = "app.kubernetes.io/name"
-	labelInstance  = "app.kubernetes.io/instance"
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	labelComponent = "app.kubernetes.io/component"
-	labelPeerID    = "fabric-peer-k8s/peer-id"
-	labelCCHash    = "fabric-peer-k8s/chaincode-hash"
-	annotationCCID = "fabric-peer-k8s/ccid"
-	// labelJobName is set by the Job controller on the pods of a Job.
-	labelJobName = "batch.kubernetes.io/job-name"
-
-	appBuild     = "fabric-chaincode-build"
-	appChaincode = "fabric-chaincode"
-
 	receiveContainer = "receive"
 	buildContainer   = "build"
 	kanikoContainer  = "kaniko"
@@ -45,6 +37,15 @@ const (
 	buildJobTTL      = int32(3600)
 	terminationLog   = "/dev/termination-log"
 	dockerConfigJSON = "config.json"
+)
+
+// The build pod's shared work volume, mounted at workDir: its receive
+// container extracts the build context there (see package buildcontext for
+// the layout), the build container packs the platform's output into
+// binPackageName in the context directory, and Kaniko builds that directory.
+const (
+	workDir        = "/chaincode"
+	binPackageName = "binpackage.tar"
 )
 
 // buildJobParams are the per-build inputs of newBuildJob.
@@ -70,23 +71,23 @@ type buildJobParams struct {
 // command and packs its output into context/binpackage.tar, and Kaniko builds
 // context/Dockerfile and writes the pushed digest to its termination log.
 func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
-	labels := map[string]string{
-		labelName:      appBuild,
-		labelInstance:  p.Name,
-		labelManagedBy: fieldManager,
-		labelComponent: "build",
-		labelPeerID:    labelValue(p.PeerID),
-		labelCCHash:    chaincodeHash(p.CCID),
+	jobLabels := map[string]string{
+		labels.Name:          labels.AppBuild,
+		labels.Instance:      p.Name,
+		labels.ManagedBy:     labels.ManagedByValue,
+		labels.Component:     labels.ComponentBuild,
+		labels.PeerID:        labelValue(p.PeerID),
+		labels.ChaincodeHash: chaincodeHash(p.CCID),
 	}
-	annotations := map[string]string{annotationCCID: p.CCID}
+	annotations := map[string]string{labels.CCIDAnnotation: p.CCID}
 
 	workMount := corev1.VolumeMount{Name: workVolume, MountPath: workDir}
 	buildScript := "set -e\n(\n" + p.BuildCmd + "\n)\n" +
-		"tar -C " + workDir + "/" + outputDir + " -cf " + workDir + "/" + contextDir + "/" + binPackageName + " .\n"
+		"tar -C " + workDir + "/" + buildcontext.OutputDir + " -cf " + workDir + "/" + buildcontext.ContextDir + "/" + binPackageName + " .\n"
 
 	kanikoArgs := []string{
 		"--context=dir://" + kanikoWorkspace,
-		"--dockerfile=" + kanikoWorkspace + "/" + dockerfileName,
+		"--dockerfile=" + kanikoWorkspace + "/" + buildcontext.DockerfileName,
 		"--destination=" + p.Destination,
 		"--digest-file=" + terminationLog,
 	}
@@ -98,7 +99,7 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 	}
 	kanikoArgs = append(kanikoArgs, cfg.KanikoExtraArgs...)
 
-	kanikoMounts := []corev1.VolumeMount{{Name: workVolume, MountPath: kanikoWorkspace, SubPath: contextDir}}
+	kanikoMounts := []corev1.VolumeMount{{Name: workVolume, MountPath: kanikoWorkspace, SubPath: buildcontext.ContextDir}}
 	volumes := []corev1.Volume{{Name: workVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	if cfg.PushSecret != "" {
 		kanikoMounts = append(kanikoMounts, corev1.VolumeMount{Name: dockerConfigVol, MountPath: kanikoDockerDir, ReadOnly: true})
@@ -179,7 +180,7 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            p.Name,
 			Namespace:       cfg.BuildNamespace,
-			Labels:          labels,
+			Labels:          jobLabels,
 			Annotations:     annotations,
 			OwnerReferences: ownerRefs(p.Owner),
 		},
@@ -188,7 +189,7 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 			ActiveDeadlineSeconds:   &deadline,
 			TTLSecondsAfterFinished: int32Ptr(buildJobTTL),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: copyMap(labels), Annotations: copyMap(annotations)},
+				ObjectMeta: metav1.ObjectMeta{Labels: copyMap(jobLabels), Annotations: copyMap(annotations)},
 				Spec:       podSpec,
 			},
 		},

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -65,15 +66,15 @@ func reservedEnv(name string) bool {
 // mix it up with another peer's objects.
 func reservedLabel(key string) bool {
 	switch key {
-	case labelName, labelInstance, labelManagedBy, labelComponent, labelPeerID, labelCCHash, labelRun:
+	case labels.Name, labels.Instance, labels.ManagedBy, labels.Component, labels.PeerID, labels.ChaincodeHash, labels.Run:
 		return true
 	}
-	return strings.HasPrefix(key, fieldManager+"/")
+	return strings.HasPrefix(key, labels.Prefix)
 }
 
 // reservedAnnotation reports whether a pod annotation key is one the VM sets.
 func reservedAnnotation(key string) bool {
-	return key == annotationCCID || strings.HasPrefix(key, fieldManager+"/")
+	return key == labels.CCIDAnnotation || strings.HasPrefix(key, labels.Prefix)
 }
 
 // packageLabel matches the labels Fabric accepts for chaincode packages.

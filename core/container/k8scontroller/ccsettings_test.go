@@ -9,6 +9,7 @@ package k8scontroller
 import (
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -180,8 +181,8 @@ func TestMergeSettings(t *testing.T) {
 			want: with(func(t *podTemplate) { t.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{}} })},
 		{name: "labels and annotations merged", settings: "podLabels: {team: green, tier: gold}\npodAnnotations: {example.com/owner: payments}",
 			want: with(func(t *podTemplate) {
-				t.Labels = map[string]string{"team": "green", "tier": "gold", labelName: "cannot-override"}
-				t.Annotations = map[string]string{"example.com/team": "blue", "example.com/owner": "payments", annotationCCID: "cannot override"}
+				t.Labels = map[string]string{"team": "green", "tier": "gold", labels.Name: "cannot-override"}
+				t.Annotations = map[string]string{"example.com/team": "blue", "example.com/owner": "payments", labels.CCIDAnnotation: "cannot override"}
 			})},
 		{name: "service account and priority class replaced", settings: "serviceAccount: payments\npriorityClassName: high",
 			want: with(func(t *podTemplate) { t.ServiceAccount, t.PriorityClassName = "payments", "high" })},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
 	"github.com/pkg/errors"
 	"github.com/spf13/viper"
 	corev1 "k8s.io/api/core/v1"
@@ -186,6 +187,11 @@ const (
 
 // DefaultMaxConcurrentBuilds is vm.k8s.maxConcurrentBuilds when it is not set.
 const DefaultMaxConcurrentBuilds = 2
+
+// RelaunchPolicy (vm.k8s.relaunch.*) says when a chaincode whose pod ended
+// without the peer asking is launched again: Enabled, InitialBackoff,
+// MaxBackoff, CrashLoopThreshold and StableAfter, one key each.
+type RelaunchPolicy = relaunch.Policy
 
 // DefaultRelaunchPolicy is vm.k8s.relaunch when nothing is set.
 var DefaultRelaunchPolicy = RelaunchPolicy{

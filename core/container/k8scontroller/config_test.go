@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/spf13/viper"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -265,11 +266,11 @@ func TestConfigValidate(t *testing.T) {
 		{"relative build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "cache"} }, `vm.k8s.build.cache: hostPath: "cache" must be a clean absolute path`},
 		{"unclean build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "/var/../etc"} }, `vm.k8s.build.cache: hostPath: "/var/../etc" must be a clean absolute path`},
 		{"root build cache path", func(c *Config) { c.BuildCache = &BuildCache{HostPath: "/"} }, `vm.k8s.build.cache: hostPath: "/" holds `},
-		{"reserved pod label", func(c *Config) { c.PodLabels = map[string]string{"team": "a", labelManagedBy: "me"} },
+		{"reserved pod label", func(c *Config) { c.PodLabels = map[string]string{"team": "a", labels.ManagedBy: "me"} },
 			"vm.k8s.podLabels: app.kubernetes.io/managed-by is set by the peer, which selects its pods by it, and cannot be overridden"},
 		{"reserved pod label prefix", func(c *Config) { c.PodLabels = map[string]string{"fabric-peer-k8s/run": "x"} },
 			"vm.k8s.podLabels: fabric-peer-k8s/run is set by the peer"},
-		{"reserved pod annotation", func(c *Config) { c.PodAnnotations = map[string]string{annotationCCID: "x"} },
+		{"reserved pod annotation", func(c *Config) { c.PodAnnotations = map[string]string{labels.CCIDAnnotation: "x"} },
 			"vm.k8s.podAnnotations: fabric-peer-k8s/ccid is set by the peer and cannot be overridden"},
 		{"bad toleration operator", func(c *Config) { c.Tolerations = []corev1.Toleration{{Key: "a", Operator: "In"}} },
 			`vm.k8s.tolerations[0]: operator "In" is neither Equal nor Exists`},

@@ -10,6 +10,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/pkg/errors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,7 +55,7 @@ func createOwn[T metav1.Object](ctx context.Context, vm *VM, kind, ns, name stri
 			if err != nil {
 				return zero, errors.Wrapf(err, "cannot get %s %s/%s, created by an earlier attempt", kind, ns, name)
 			}
-			if run := obj.GetLabels()[labelRun]; run != vm.RunID {
+			if run := obj.GetLabels()[labels.Run]; run != vm.RunID {
 				return zero, errors.Errorf("%s %s/%s exists but belongs to peer run %q, not to this one (%q)", kind, ns, name, run, vm.RunID)
 			}
 			return obj, nil

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -128,7 +129,7 @@ func TestCreateDoesNotAdoptAnObjectOfAnotherRun(t *testing.T) {
 			return nil, apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "taken")
 		},
 		func(ctx context.Context) (*corev1.Pod, error) {
-			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "taken", Labels: map[string]string{labelRun: "other"}}}, nil
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "taken", Labels: map[string]string{labels.Run: "other"}}}, nil
 		})
 	require.ErrorContains(t, err, `pod `+testNamespace+`/taken exists but belongs to peer run "other", not to this one ("current")`)
 }

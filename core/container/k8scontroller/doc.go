@@ -7,4 +7,10 @@ SPDX-License-Identifier: Apache-2.0
 // Package k8scontroller implements Fabric's container.DockerBuilder and
 // container.Instance on Kubernetes: chaincode images are built by a Kaniko Job
 // and pushed to a registry, and chaincode runs as a Pod.
+//
+// Focused parts live in packages of their own, which do not import this one:
+// internal/buildcontext validates code packages and turns them into the build
+// context streamed into the build pod, internal/relaunch relaunches chaincode
+// whose pod ended without the peer asking, and labels names the labels and
+// annotations on the objects the VM creates.
 package k8scontroller

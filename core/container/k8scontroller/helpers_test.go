@@ -57,6 +57,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testPolicy is a relaunch policy with a low crash loop threshold.
+func testPolicy() RelaunchPolicy {
+	return RelaunchPolicy{
+		Enabled:            true,
+		InitialBackoff:     time.Second,
+		MaxBackoff:         8 * time.Second,
+		CrashLoopThreshold: 3,
+		StableAfter:        30 * time.Second,
+	}
+}
+
 func testConfig() *Config {
 	return &Config{
 		Namespace:              testNamespace,

@@ -10,10 +10,11 @@ import (
 	"context"
 	"sync"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/pkg/errors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/watch"
@@ -52,10 +53,10 @@ type objectCache struct {
 }
 
 // ownLabels selects every object this peer creates, of any run.
-func ownLabels(peerID string) labels.Selector {
-	return labels.NewSelector().Add(
-		mustRequirement(labelManagedBy, selection.Equals, fieldManager),
-		mustRequirement(labelPeerID, selection.Equals, labelValue(peerID)),
+func ownLabels(peerID string) k8slabels.Selector {
+	return k8slabels.NewSelector().Add(
+		mustRequirement(labels.ManagedBy, selection.Equals, labels.ManagedByValue),
+		mustRequirement(labels.PeerID, selection.Equals, labelValue(peerID)),
 	)
 }
 

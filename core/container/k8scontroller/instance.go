@@ -92,7 +92,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 	l := &launch{ccid: i.CCID, name: podName(vm.NetworkID, vm.PeerID, i.CCID, vm.launchID()), tls: tls != nil}
 	// A new generation first, so that the end of the previous pod is not
 	// taken for a crash.
-	l.generation = vm.supervisor.started(i.CCID)
+	l.generation = vm.supervisor.Started(i.CCID)
 	previous, done, err := vm.launches.begin(l)
 	if err != nil {
 		return errors.WithMessagef(err, "chaincode %s: cannot launch", i.CCID)
@@ -213,7 +213,7 @@ func (i *Instance) adoptSecret(ctx context.Context, pod *corev1.Pod, l *launch) 
 // launch uses new names. Missing objects are not an error.
 func (i *Instance) Stop() error {
 	vm := i.VM
-	vm.supervisor.stopped(i.CCID)
+	vm.supervisor.Stopped(i.CCID)
 	l := vm.launches.end(i.CCID)
 	if l == nil {
 		return nil
@@ -264,9 +264,9 @@ func (i *Instance) Wait() (int, error) {
 		return -1, errors.Wrapf(ctx.Err(), "chaincode %s: stopped watching pod %s/%s: the VM shut down", i.CCID, ns, l.name)
 	}
 	if w.removed {
-		i.VM.supervisor.removed(i.CCID, l.generation)
+		i.VM.supervisor.Removed(i.CCID, l.generation)
 	} else {
-		i.VM.supervisor.exited(i.CCID, l.generation)
+		i.VM.supervisor.Exited(i.CCID, l.generation)
 	}
 	if err != nil {
 		return -1, errors.WithMessagef(err, "chaincode %s: watching pod %s/%s", i.CCID, ns, l.name)

@@ -8,12 +8,13 @@ package k8scontroller
 
 import (
 	"context"
-	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
+	relaunchmock "github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch/mock"
 	metricsfakes "github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -36,7 +37,7 @@ func supervisedVM(t *testing.T) (*testVM, *record.FakeRecorder, chan string) {
 	rec := record.NewFakeRecorder(100)
 	vm.Events = rec
 	relaunched := make(chan string, 10)
-	vm.supervisor = newSupervisor(testPolicy(), clock.RealClock{}, relaunchReport{VM: vm.VM})
+	vm.supervisor = relaunch.New(testPolicy(), clock.RealClock{}, relaunchReport{VM: vm.VM})
 	relaunches, crashLoops, duration := &metricsfakes.Counter{}, &metricsfakes.Counter{}, &metricsfakes.Histogram{}
 	relaunches.WithReturns(relaunches)
 	crashLoops.WithReturns(crashLoops)
@@ -209,7 +210,7 @@ func TestStoppedPodIsNotRelaunched(t *testing.T) {
 // started no relaunch: it decides before Wait returns.
 func requireNoRelaunch(t *testing.T, vm *testVM, relaunched chan string) {
 	t.Helper()
-	require.False(t, vm.supervisor.looping(testCCID), "no relaunch loop started")
+	require.False(t, vm.supervisor.Looping(testCCID), "no relaunch loop started")
 	require.Empty(t, relaunched)
 }
 
@@ -378,11 +379,11 @@ func TestPodRemovalIsNoFailure(t *testing.T) {
 			vm := newTestVM(t, testConfig())
 			policy := testPolicy()
 			policy.CrashLoopThreshold, policy.InitialBackoff = 0, time.Millisecond
-			reporter := &mock.RelaunchReporter{}
-			vm.supervisor = newSupervisor(policy, clock.RealClock{}, reporter)
+			reporter := &relaunchmock.Reporter{}
+			vm.supervisor = relaunch.New(policy, clock.RealClock{}, reporter)
 			relaunched := make(chan string, 10)
 			vm.EnableRelaunch(func(ccid string) error {
-				vm.supervisor.started(ccid) // a new pod, as Start records
+				vm.supervisor.Started(ccid) // a new pod, as Start records
 				relaunched <- ccid
 				return nil
 			})

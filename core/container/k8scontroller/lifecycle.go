@@ -59,7 +59,7 @@ func (vm *VM) Start(ctx context.Context) error {
 		vm.life.events = newEventPipeline(vm.Client, vm.PeerID)
 		vm.Events = vm.life.events.recorder
 	}
-	vm.supervisor.run(vm.life.ctx.Done())
+	vm.supervisor.Run(vm.life.ctx.Done())
 	vm.life.earlierSwept = make(chan struct{})
 	earlierSwept := vm.life.earlierSwept
 	vm.goWorker(func(ctx context.Context) { vm.runSweeper(ctx, vm.Config.SweepInterval, earlierSwept) })
@@ -132,7 +132,7 @@ func (vm *VM) goWorker(f func(ctx context.Context)) {
 // events and stops the broadcaster, all within StopTimeout.
 func (vm *VM) teardown() {
 	deadline := time.Now().Add(vm.Config.StopTimeout)
-	if !vm.supervisor.shutdown(time.Until(deadline)) {
+	if !closedWithin(vm.supervisor.Shutdown(), time.Until(deadline)) {
 		logger.Warningf("Kubernetes chaincode VM: relaunch loops still running after %s", vm.Config.StopTimeout)
 	}
 	vm.stopLaunches(deadline)
@@ -192,10 +192,16 @@ func waitGroupTimeout(wg *sync.WaitGroup, timeout time.Duration) bool {
 		wg.Wait()
 		close(done)
 	}()
+	return closedWithin(done, timeout)
+}
+
+// closedWithin waits at most timeout for ch to be closed and reports whether
+// it was.
+func closedWithin(ch <-chan struct{}, timeout time.Duration) bool {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-ch:
 		return true
 	case <-t.C:
 		return false

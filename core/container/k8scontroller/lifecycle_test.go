@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
+	relaunchmock "github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch/mock"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,7 +45,7 @@ func startedVM(t *testing.T) (*testVM, *clocktesting.FakeClock, chan string) {
 func earlierRunPod(t *testing.T, vm *testVM, name string) {
 	t.Helper()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNamespace, Labels: map[string]string{
-		labelManagedBy: fieldManager, labelPeerID: labelValue(vm.PeerID), labelRun: "earlier",
+		labels.ManagedBy: labels.ManagedByValue, labels.PeerID: labelValue(vm.PeerID), labels.Run: "earlier",
 	}}}
 	_, err := vm.client.CoreV1().Pods(testNamespace).Create(t.Context(), pod, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -116,8 +118,8 @@ func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
 	vm.RunID = "current"
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	vm.Clock = clock
-	reporter := &mock.RelaunchReporter{}
-	vm.supervisor = newSupervisor(testPolicy(), clock, reporter)
+	reporter := &relaunchmock.Reporter{}
+	vm.supervisor = relaunch.New(testPolicy(), clock, reporter)
 	launches := make(chan string, 10)
 	vm.EnableRelaunch(func(ccid string) error {
 		launches <- ccid
@@ -127,9 +129,9 @@ func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
 	require.NoError(t, vm.Start(t.Context()))
 	t.Cleanup(vm.Shutdown)
 
-	generation := vm.supervisor.started(testCCID)
+	generation := vm.supervisor.Started(testCCID)
 	clock.Step(time.Minute) // a stable run: relaunched at once
-	vm.supervisor.exited(testCCID, generation)
+	vm.supervisor.Exited(testCCID, generation)
 	select {
 	case <-launches: // the first relaunch fails: the loop backs off
 	case <-time.After(5 * time.Second):
@@ -144,6 +146,6 @@ func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
 	require.Zero(t, reporter.RelaunchedCallCount())
 
 	// No loop starts after shutdown.
-	vm.supervisor.exited(testCCID, vm.supervisor.started(testCCID))
-	require.False(t, vm.supervisor.looping(testCCID))
+	vm.supervisor.Exited(testCCID, vm.supervisor.Started(testCCID))
+	require.False(t, vm.supervisor.Looping(testCCID))
 }

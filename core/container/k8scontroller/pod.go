@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
@@ -82,14 +83,14 @@ func chaincodeObjectMeta(name, namespace, instance, peerID, ccid string, owner *
 		Name:      name,
 		Namespace: namespace,
 		Labels: map[string]string{
-			labelName:      appChaincode,
-			labelInstance:  instance,
-			labelManagedBy: fieldManager,
-			labelComponent: componentChaincode,
-			labelPeerID:    labelValue(peerID),
-			labelCCHash:    chaincodeHash(ccid),
+			labels.Name:          labels.AppChaincode,
+			labels.Instance:      instance,
+			labels.ManagedBy:     labels.ManagedByValue,
+			labels.Component:     labels.ComponentChaincode,
+			labels.PeerID:        labelValue(peerID),
+			labels.ChaincodeHash: chaincodeHash(ccid),
 		},
-		Annotations:     map[string]string{annotationCCID: ccid},
+		Annotations:     map[string]string{labels.CCIDAnnotation: ccid},
 		OwnerReferences: ownerRefs(owner),
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/hyperledger/fabric/core/container"
 	"github.com/pkg/errors"
@@ -83,19 +84,19 @@ func (vm *VM) buildPrebuilt(ccid string, code io.Reader) (container.Instance, er
 // readPrebuiltImage reads and validates image.json from a type k8s code
 // package. The package is checked exactly like one that is built (size
 // limits, gzip and tar structure, entry names and links, see
-// newBuildInput); image.json must be a regular file at its root, at most
-// maxImageJSONSize bytes.
+// buildcontext.NewInput); image.json must be a regular file at its root, at
+// most maxImageJSONSize bytes.
 func readPrebuiltImage(code io.Reader, maxSize int64) (prebuiltImage, name.Repository, error) {
-	in, err := newBuildInput(code, "", maxSize)
+	in, err := buildcontext.NewInput(code, "", maxSize)
 	if err != nil {
 		return prebuiltImage{}, name.Repository{}, err
 	}
-	stream := in.open()
+	stream := in.Open()
 	defer stream.Close()
 
 	var raw []byte
 	found := false
-	want := inputDir + "/" + imageJSONFile
+	want := buildcontext.InputDir + "/" + imageJSONFile
 	tr := tar.NewReader(stream)
 	for {
 		hdr, err := tr.Next()

@@ -11,16 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/pkg/errors"
 	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 )
-
-// labelRun marks every object with the peer process (run) that created it.
-const labelRun = "fabric-peer-k8s/run"
 
 // orphanGrace is how old an object of this run that is no current launch's
 // must be before a sweep deletes it: Start creates the Secret just before
@@ -30,8 +28,8 @@ const orphanGrace = time.Minute
 
 // mustRequirement builds a label requirement from constant keys and
 // sanitised values.
-func mustRequirement(key string, op selection.Operator, values ...string) labels.Requirement {
-	r, err := labels.NewRequirement(key, op, values)
+func mustRequirement(key string, op selection.Operator, values ...string) k8slabels.Requirement {
+	r, err := k8slabels.NewRequirement(key, op, values)
 	if err != nil {
 		panic(err)
 	}
@@ -40,12 +38,12 @@ func mustRequirement(key string, op selection.Operator, values ...string) labels
 
 // ownSelector selects the objects this peer created; with otherRuns, only
 // those of earlier runs (and of versions that set no run label).
-func (vm *VM) ownSelector(otherRuns bool) labels.Selector {
+func (vm *VM) ownSelector(otherRuns bool) k8slabels.Selector {
 	sel := ownLabels(vm.PeerID)
 	if otherRuns {
-		return sel.Add(mustRequirement(labelRun, selection.NotEquals, vm.RunID))
+		return sel.Add(mustRequirement(labels.Run, selection.NotEquals, vm.RunID))
 	}
-	return sel.Add(mustRequirement(labelRun, selection.Equals, vm.RunID))
+	return sel.Add(mustRequirement(labels.Run, selection.Equals, vm.RunID))
 }
 
 // sweepParallelism bounds the deletions the sweep of earlier runs has in
@@ -129,10 +127,6 @@ func deleteAll(deletes []func() error) (int, error) {
 	return int(deleted.Load()), err
 }
 
-// componentChaincode is the component label of chaincode Pods and their
-// Secrets (build pods have another).
-const componentChaincode = "chaincode"
-
 // sweepThisRun deletes this run's objects that belong to no current launch
 // and are older than orphanGrace: Secrets whose owner Pod (by UID) is gone
 // (a crash between creating the Secret and the Pod, or a Pod deleted while
@@ -147,7 +141,7 @@ func (vm *VM) sweepThisRun(ctx context.Context, now time.Time) (int, error) {
 	ns, client := vm.Config.Namespace, vm.Client
 	// Chaincode objects only: the build pods of this run, in the same
 	// namespace, belong to builds in flight.
-	sel := vm.ownSelector(false).Add(mustRequirement(labelComponent, selection.Equals, componentChaincode))
+	sel := vm.ownSelector(false).Add(mustRequirement(labels.Component, selection.Equals, labels.ComponentChaincode))
 	pods, err := vm.cache.podLister[ns].Pods(ns).List(sel)
 	if err != nil {
 		return 0, errors.Wrapf(err, "cannot list pods in namespace %s", ns)

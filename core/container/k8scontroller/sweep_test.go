@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,9 +30,9 @@ import (
 
 // objMeta labels an object as created by peer in run ("" = no run label).
 func objMeta(name, peer, run string) metav1.ObjectMeta {
-	l := map[string]string{labelManagedBy: fieldManager, labelPeerID: labelValue(peer)}
+	l := map[string]string{labels.ManagedBy: labels.ManagedByValue, labels.PeerID: labelValue(peer)}
 	if run != "" {
-		l[labelRun] = run
+		l[labels.Run] = run
 	}
 	return metav1.ObjectMeta{Name: name, Namespace: testNamespace, Labels: l, UID: types.UID("uid-" + name)}
 }
@@ -157,19 +158,19 @@ func thisRunFixture(now time.Time) []runtime.Object {
 	young := metav1.NewTime(now.Add(-orphanGrace / 2))
 	meta := func(name, component string, created metav1.Time) metav1.ObjectMeta {
 		m := objMeta(name, testPeerID, "current")
-		m.Labels[labelComponent] = component
+		m.Labels[labels.Component] = component
 		m.CreationTimestamp = created
 		return m
 	}
 	secret := func(name, owner string, created metav1.Time) *corev1.Secret {
-		s := &corev1.Secret{ObjectMeta: meta(name, componentChaincode, created)}
+		s := &corev1.Secret{ObjectMeta: meta(name, labels.ComponentChaincode, created)}
 		if owner != "" {
 			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: owner, UID: types.UID("uid-" + owner)}}
 		}
 		return s
 	}
 	pod := func(name string, created metav1.Time) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: meta(name, componentChaincode, created)}
+		return &corev1.Pod{ObjectMeta: meta(name, labels.ComponentChaincode, created)}
 	}
 	terminating := pod("terminating-pod", old)
 	terminating.DeletionTimestamp = &old

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric-lib-go/common/flogging"
 	"github.com/hyperledger/fabric-lib-go/common/metrics"
 	"github.com/hyperledger/fabric/core/chaincode/platforms"
@@ -69,7 +71,7 @@ type VM struct {
 	// launch's Pod and Secret (newLaunchID by default).
 	LaunchID func() string
 
-	supervisor *supervisor
+	supervisor *relaunch.Supervisor
 	launches   launches
 	// cache holds the shared informers every wait on our objects uses.
 	cache *objectCache
@@ -126,7 +128,7 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		RunID:        newRunID(),
 		Clock:        clock.RealClock{},
 	}
-	vm.supervisor = newSupervisor(cfg.Relaunch, vm.Clock, relaunchReport{VM: vm})
+	vm.supervisor = relaunch.New(cfg.Relaunch, vm.Clock, relaunchReport{VM: vm})
 	vm.cache = newObjectCache(client, cfg, p.PeerID)
 
 	if cfg.PeerPodName != "" {
@@ -144,11 +146,16 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 	return vm, nil
 }
 
+// RelaunchFunc launches a chaincode through the peer's normal launch path
+// (the peer wires in ChaincodeSupport.Launch): fresh TLS certificates, a new
+// Secret and a new Pod, and it returns once the chaincode has registered.
+type RelaunchFunc = relaunch.LaunchFunc
+
 // EnableRelaunch lets the VM relaunch chaincode whose pod ended without the
 // peer asking, through launch (the peer's ChaincodeSupport.Launch), as
 // vm.k8s.relaunch configures.
 func (vm *VM) EnableRelaunch(launch RelaunchFunc) {
-	vm.supervisor.setLaunch(launch)
+	vm.supervisor.SetLaunch(launch)
 }
 
 // launchID returns the ID of a new launch.
@@ -173,7 +180,7 @@ func (vm *VM) stampRun(meta *metav1.ObjectMeta) {
 	for k, v := range meta.Labels {
 		l[k] = v
 	}
-	l[labelRun] = vm.RunID
+	l[labels.Run] = vm.RunID
 	meta.Labels = l
 }
 

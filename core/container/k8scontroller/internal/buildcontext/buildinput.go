@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package buildcontext
 
 import (
 	"bytes"
@@ -13,12 +13,12 @@ import (
 	"github.com/pkg/errors"
 )
 
-// buildInput is a validated code package waiting to be streamed into a build
+// Input is a validated code package waiting to be streamed into a build
 // pod. It holds only the compressed package as Fabric handed it; the
 // uncompressed build context is produced again while it is streamed. Of the
-// requests for one image only the one that resolves it reads the package
-// into a buildInput (resolveImage).
-type buildInput struct {
+// VM's requests for one image only the one that resolves it reads the
+// package into an Input (k8scontroller's resolveImage).
+type Input struct {
 	code       []byte // the gzip-compressed code package
 	dockerfile string
 	maxSize    int64
@@ -31,9 +31,11 @@ func compressedLimit(maxSize int64) int64 {
 	return maxSize + maxSize/64 + 64<<10
 }
 
-// newBuildInput reads the compressed code package and validates it
+// NewInput reads the gzip-compressed tar code package and validates it
 // completely, so that a bad package fails before anything is created.
-func newBuildInput(code io.Reader, dockerfile string, maxSize int64) (*buildInput, error) {
+// dockerfile becomes the Dockerfile of the build context; maxSize bounds the
+// uncompressed size of the package, tar headers included.
+func NewInput(code io.Reader, dockerfile string, maxSize int64) (*Input, error) {
 	limit := compressedLimit(maxSize)
 	data, err := io.ReadAll(io.LimitReader(code, limit+1))
 	if err != nil {
@@ -45,12 +47,13 @@ func newBuildInput(code io.Reader, dockerfile string, maxSize int64) (*buildInpu
 	if err := writeBuildContext(io.Discard, bytes.NewReader(data), dockerfile, maxSize); err != nil {
 		return nil, err
 	}
-	return &buildInput{code: data, dockerfile: dockerfile, maxSize: maxSize}, nil
+	return &Input{code: data, dockerfile: dockerfile, maxSize: maxSize}, nil
 }
 
-// open returns the build context as a stream, converting the package as the
-// reader consumes it. Closing the reader stops the conversion.
-func (in *buildInput) open() io.ReadCloser {
+// Open returns the build context as a stream, converting the package as the
+// reader consumes it. Closing the reader stops the conversion. Every call
+// streams the same bytes, so a retried build can open it again.
+func (in *Input) Open() io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(writeBuildContext(pw, bytes.NewReader(in.code), in.dockerfile, in.maxSize))

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package buildcontext
 
 import (
 	"testing"
@@ -61,7 +61,7 @@ func TestCheckChaincodePath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ccType+" "+tt.path, func(t *testing.T) {
-			err := checkChaincodePath(tt.ccType, tt.path)
+			err := CheckChaincodePath(tt.ccType, tt.path)
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				return

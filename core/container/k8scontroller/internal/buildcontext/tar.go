@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package buildcontext
 
 import (
 	"archive/tar"
@@ -14,22 +14,21 @@ import (
 	"github.com/pkg/errors"
 )
 
-// Layout of the build pod's shared /chaincode volume. The code package lands
-// in input/ exactly where Fabric's DockerBuild uploads it, the platform's
-// build command writes output/, and Kaniko builds context/.
+// Layout of the build context, the tar stream that the build pod extracts
+// into its shared work directory. The code package lands in InputDir exactly
+// where Fabric's DockerBuild uploads it, the platform's build command writes
+// OutputDir, and Kaniko builds ContextDir, which holds DockerfileName.
 const (
-	workDir        = "/chaincode"
-	inputDir       = "input"
-	outputDir      = "output"
-	contextDir     = "context"
-	dockerfileName = "Dockerfile"
-	binPackageName = "binpackage.tar"
+	InputDir       = "input"
+	OutputDir      = "output"
+	ContextDir     = "context"
+	DockerfileName = "Dockerfile"
 )
 
 // writeBuildContext validates the gzip-compressed tar code package and writes
 // to w the uncompressed tar stream that the build pod's receive container
-// extracts into /chaincode: the package under input/, empty output/ and
-// context/ directories, and context/Dockerfile. maxSize bounds the
+// extracts into its work directory: the package under InputDir, empty
+// OutputDir and ContextDir directories, and the Dockerfile in ContextDir. maxSize bounds the
 // uncompressed size of the package, headers included. The output is a
 // function of the input only, so running it again yields the same bytes.
 func writeBuildContext(w io.Writer, code io.Reader, dockerfile string, maxSize int64) error {
@@ -40,7 +39,7 @@ func writeBuildContext(w io.Writer, code io.Reader, dockerfile string, maxSize i
 	defer gz.Close()
 
 	tw := tar.NewWriter(w)
-	for _, dir := range []string{inputDir, outputDir, contextDir} {
+	for _, dir := range []string{InputDir, OutputDir, ContextDir} {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}); err != nil {
 			return errors.Wrap(err, "cannot write build context")
 		}
@@ -78,7 +77,7 @@ func writeBuildContext(w io.Writer, code io.Reader, dockerfile string, maxSize i
 
 	if err := tw.WriteHeader(&tar.Header{
 		Typeflag: tar.TypeReg,
-		Name:     contextDir + "/" + dockerfileName,
+		Name:     ContextDir + "/" + DockerfileName,
 		Mode:     0o644,
 		Size:     int64(len(dockerfile)),
 	}); err != nil {

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package relaunch_test
 
 import (
 	"errors"
@@ -14,13 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch/mock"
 	"github.com/stretchr/testify/require"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
-func testPolicy() RelaunchPolicy {
-	return RelaunchPolicy{
+const testCCID = "mycc_1.0:3a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
+
+func testPolicy() relaunch.Policy {
+	return relaunch.Policy{
 		Enabled:            true,
 		InitialBackoff:     time.Second,
 		MaxBackoff:         8 * time.Second,
@@ -34,7 +37,7 @@ func TestRelaunchBackoff(t *testing.T) {
 	for failures, want := range map[int]time.Duration{
 		0: 0, 1: 0, 2: time.Second, 3: 2 * time.Second, 4: 4 * time.Second, 5: 8 * time.Second, 6: 8 * time.Second, 40: 8 * time.Second,
 	} {
-		require.Equal(t, want, p.backoff(failures), "failures=%d", failures)
+		require.Equal(t, want, relaunch.Backoff(p, failures), "failures=%d", failures)
 	}
 }
 
@@ -43,8 +46,8 @@ func TestRelaunchBackoff(t *testing.T) {
 type harness struct {
 	t        *testing.T
 	clock    *clocktesting.FakeClock
-	reporter *mock.RelaunchReporter
-	sup      *supervisor
+	reporter *mock.Reporter
+	sup      *relaunch.Supervisor
 	gen      atomic.Uint64 // generation of the last start
 
 	mu       sync.Mutex
@@ -53,15 +56,15 @@ type harness struct {
 	done     chan struct{}     // receives after every launch
 }
 
-func newHarness(t *testing.T, p RelaunchPolicy) *harness {
+func newHarness(t *testing.T, p relaunch.Policy) *harness {
 	h := &harness{
 		t:        t,
 		clock:    clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
-		reporter: &mock.RelaunchReporter{},
+		reporter: &mock.Reporter{},
 		done:     make(chan struct{}, 100),
 	}
-	h.sup = newSupervisor(p, h.clock, h.reporter)
-	h.sup.setLaunch(func(ccid string) error {
+	h.sup = relaunch.New(p, h.clock, h.reporter)
+	h.sup.SetLaunch(func(ccid string) error {
 		require.Equal(t, testCCID, ccid)
 		h.mu.Lock()
 		h.launches++
@@ -76,14 +79,14 @@ func newHarness(t *testing.T, p RelaunchPolicy) *harness {
 
 // start simulates a pod start that registers.
 func (h *harness) start() error {
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	return nil
 }
 
 // crash simulates a pod that starts and ends before registering.
 func (h *harness) crash() error {
-	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load())
+	h.gen.Store(h.sup.Started(testCCID))
+	h.sup.Exited(testCCID, h.gen.Load())
 	return errors.New("chaincode registration failed: container exited with 3")
 }
 
@@ -110,16 +113,16 @@ func (h *harness) launchCount() int {
 }
 
 func (h *harness) loopEnded() bool {
-	return !h.sup.looping(testCCID)
+	return !h.sup.Looping(testCCID)
 }
 
 func TestRelaunchAfterCrashIsImmediate(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.start() }
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute)
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 
 	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
@@ -135,16 +138,16 @@ func TestNoRelaunchAfterDeliberateStop(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.start() }
 
-	h.gen.Store(h.sup.started(testCCID))
-	h.sup.stopped(testCCID)
-	h.sup.exited(testCCID, h.gen.Load())
+	h.gen.Store(h.sup.Started(testCCID))
+	h.sup.Stopped(testCCID)
+	h.sup.Exited(testCCID, h.gen.Load())
 
 	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
 
 	// A later launch by the peer re-arms the supervisor.
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute)
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 	require.Equal(t, 1, h.launchCount())
 }
@@ -154,14 +157,14 @@ func TestNoRelaunchWhenDisabledOrNotArmed(t *testing.T) {
 	p.Enabled = false
 	h := newHarness(t, p)
 	h.script = func(int) error { return h.start() }
-	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load())
+	h.gen.Store(h.sup.Started(testCCID))
+	h.sup.Exited(testCCID, h.gen.Load())
 
-	unarmed := newSupervisor(testPolicy(), h.clock, h.reporter)
-	unarmed.exited(testCCID, unarmed.started(testCCID))
+	unarmed := relaunch.New(testPolicy(), h.clock, h.reporter)
+	unarmed.Exited(testCCID, unarmed.Started(testCCID))
 
-	var none *supervisor // a VM without relaunch set up
-	none.exited(testCCID, none.started(testCCID))
+	var none *relaunch.Supervisor // a VM without relaunch set up
+	none.Exited(testCCID, none.Started(testCCID))
 
 	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
 	require.Zero(t, h.reporter.CrashLoopCallCount())
@@ -171,8 +174,8 @@ func TestCrashLoopStopsRelaunching(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.crash() }
 
-	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load()) // failure 1: a fast exit, relaunched after InitialBackoff
+	h.gen.Store(h.sup.Started(testCCID))
+	h.sup.Exited(testCCID, h.gen.Load()) // failure 1: a fast exit, relaunched after InitialBackoff
 	h.stepWhenWaiting(time.Second)
 	h.awaitLaunch() // failure 2
 	h.stepWhenWaiting(time.Second)
@@ -190,8 +193,8 @@ func TestCrashLoopStopsRelaunching(t *testing.T) {
 
 	// Launch-on-demand takes over: a launch by a transaction that crashes
 	// fast again is reported, not relaunched.
-	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load())
+	h.gen.Store(h.sup.Started(testCCID))
+	h.sup.Exited(testCCID, h.gen.Load())
 	require.Equal(t, 2, h.reporter.CrashLoopCallCount())
 	require.Never(t, func() bool { return h.launchCount() > 3 }, 100*time.Millisecond, time.Millisecond)
 }
@@ -205,8 +208,8 @@ func TestStableRunResetsFailures(t *testing.T) {
 		return h.start()
 	}
 
-	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load()) // failure 1, a fast exit
+	h.gen.Store(h.sup.Started(testCCID))
+	h.sup.Exited(testCCID, h.gen.Load()) // failure 1, a fast exit
 	h.stepWhenWaiting(time.Second)
 	h.awaitLaunch() // crashes: failure 2
 	h.stepWhenWaiting(time.Second)
@@ -217,7 +220,7 @@ func TestStableRunResetsFailures(t *testing.T) {
 
 	// It then runs for longer than StableAfter: the next crash is a first failure.
 	h.clock.Step(time.Minute)
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 2 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, 3, h.launchCount())
@@ -233,9 +236,9 @@ func TestRelaunchRetriesWhenNoPodStarts(t *testing.T) {
 		return h.start()
 	}
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute)
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 	require.Eventually(t, func() bool { return h.reporter.RelaunchFailedCallCount() == 1 }, 5*time.Second, time.Millisecond)
 	ccid, attempt, err := h.reporter.RelaunchFailedArgsForCall(0)
@@ -252,13 +255,13 @@ func TestRelaunchLoopYieldsToLaunchOnDemand(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return errors.New("registry unavailable") }
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute)
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch() // fails without a pod: the loop backs off
 
 	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
-	h.sup.started(testCCID) // a transaction launched it meanwhile
+	h.sup.Started(testCCID) // a transaction launched it meanwhile
 	h.clock.Step(time.Second)
 
 	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
@@ -270,9 +273,9 @@ func TestExitOfReplacedLaunchIsIgnored(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.start() }
 
-	old := h.sup.started(testCCID)
-	h.sup.started(testCCID) // the peer launches again and deletes the old pod
-	h.sup.exited(testCCID, old)
+	old := h.sup.Started(testCCID)
+	h.sup.Started(testCCID) // the peer launches again and deletes the old pod
+	h.sup.Exited(testCCID, old)
 	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
 }
 
@@ -280,13 +283,13 @@ func TestStopDuringBackoffEndsLoop(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.crash() }
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 
 	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
-	h.sup.stopped(testCCID)
+	h.sup.Stopped(testCCID)
 	h.clock.Step(time.Second)
 
 	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
@@ -302,14 +305,14 @@ func TestRelaunchLoopStartingAfterLaunchOnDemandYields(t *testing.T) {
 	// and registered: no new pod, no error.
 	h.script = func(int) error { return nil }
 	held := make(chan func(), 1)
-	h.sup.spawn = func(f func()) { held <- f }
+	relaunch.SetSpawn(h.sup, func(f func()) { held <- f })
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute)
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	loop := <-held
 
-	h.sup.started(testCCID) // a transaction launches it before the loop runs
+	h.sup.Started(testCCID) // a transaction launches it before the loop runs
 
 	ended := make(chan struct{})
 	go func() {
@@ -331,7 +334,7 @@ func TestRelaunchLoopStartingAfterLaunchOnDemandYields(t *testing.T) {
 func TestShutdownEndsRelaunchLoopAfterLaunchInProgress(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	done := make(chan struct{})
-	h.sup.run(done)
+	h.sup.Run(done)
 	launching, release := make(chan struct{}), make(chan struct{})
 	h.script = func(int) error {
 		close(launching)
@@ -339,15 +342,18 @@ func TestShutdownEndsRelaunchLoopAfterLaunchInProgress(t *testing.T) {
 		return errors.New("context canceled")
 	}
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	<-launching
 	close(done)
-	ended := make(chan bool, 1)
-	go func() { ended <- h.sup.shutdown(5 * time.Second) }()
+	ended := h.sup.Shutdown()
 	close(release)
-	require.True(t, <-ended, "the relaunch loop did not end")
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the relaunch loop did not end")
+	}
 
 	require.Equal(t, 1, h.launchCount())
 	require.True(t, h.loopEnded())
@@ -361,8 +367,8 @@ func TestFirstRelaunchAfterFastExitWaitsForTheFailingLaunch(t *testing.T) {
 
 	// The pod ends right after its launch: Fabric's launch of it is still
 	// failing, and a launch at once would join it.
-	h.gen.Store(h.sup.started(testCCID))
-	h.sup.exited(testCCID, h.gen.Load())
+	h.gen.Store(h.sup.Started(testCCID))
+	h.sup.Exited(testCCID, h.gen.Load())
 	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond, "the loop does not wait before its first launch")
 	require.Zero(t, h.launchCount(), "relaunched while the failing launch may still be in flight")
 
@@ -372,13 +378,6 @@ func TestFirstRelaunchAfterFastExitWaitsForTheFailingLaunch(t *testing.T) {
 	require.Zero(t, h.reporter.RelaunchFailedCallCount())
 }
 
-// chargeCount is the number of chaincodes the supervisor keeps state for.
-func chargeCount(s *supervisor) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.charges)
-}
-
 // Every upgrade launches a new package ID and stops the old one: the
 // supervisor must not keep a charge per package ID ever launched.
 func TestChargesOfStoppedChaincodeAreDropped(t *testing.T) {
@@ -386,20 +385,20 @@ func TestChargesOfStoppedChaincodeAreDropped(t *testing.T) {
 	h.script = func(int) error { return h.start() }
 	for k := 0; k < 100; k++ {
 		ccid := fmt.Sprintf("mycc_%d:%064d", k, k)
-		gen := h.sup.started(ccid)
-		h.sup.stopped(ccid)
-		h.sup.exited(ccid, gen) // the stopped pod ends
+		gen := h.sup.Started(ccid)
+		h.sup.Stopped(ccid)
+		h.sup.Exited(ccid, gen) // the stopped pod ends
 	}
-	require.Zero(t, chargeCount(h.sup))
+	require.Zero(t, relaunch.ChargeCount(h.sup))
 
 	// Stopped before its pod ended, or after: either way nothing is kept.
 	for k := 0; k < 100; k++ {
 		ccid := fmt.Sprintf("other_%d:%064d", k, k)
-		gen := h.sup.started(ccid)
-		h.sup.exited(ccid, gen+1) // an exit of an older pod: ignored
-		h.sup.stopped(ccid)
+		gen := h.sup.Started(ccid)
+		h.sup.Exited(ccid, gen+1) // an exit of an older pod: ignored
+		h.sup.Stopped(ccid)
 	}
-	require.Zero(t, chargeCount(h.sup))
+	require.Zero(t, relaunch.ChargeCount(h.sup))
 	require.Zero(t, h.launchCount())
 }
 
@@ -407,14 +406,14 @@ func TestChargesDroppedWhenNothingRelaunches(t *testing.T) {
 	p := testPolicy()
 	p.Enabled = false
 	h := newHarness(t, p)
-	unarmed := newSupervisor(testPolicy(), h.clock, h.reporter)
+	unarmed := relaunch.New(testPolicy(), h.clock, h.reporter)
 	for k := 0; k < 100; k++ {
 		ccid := fmt.Sprintf("mycc_%d:%064d", k, k)
-		h.sup.exited(ccid, h.sup.started(ccid))
-		unarmed.exited(ccid, unarmed.started(ccid))
+		h.sup.Exited(ccid, h.sup.Started(ccid))
+		unarmed.Exited(ccid, unarmed.Started(ccid))
 	}
-	require.Zero(t, chargeCount(h.sup))
-	require.Zero(t, chargeCount(unarmed))
+	require.Zero(t, relaunch.ChargeCount(h.sup))
+	require.Zero(t, relaunch.ChargeCount(unarmed))
 }
 
 // A charge dropped and created again must not take the exit of a pod of
@@ -423,29 +422,29 @@ func TestExitOfDroppedChargeIsIgnored(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.start() }
 
-	old := h.sup.started(testCCID)
-	h.sup.stopped(testCCID) // dropped
-	h.sup.started(testCCID) // launched again: a new charge
+	old := h.sup.Started(testCCID)
+	h.sup.Stopped(testCCID) // dropped
+	h.sup.Started(testCCID) // launched again: a new charge
 	h.clock.Step(time.Minute)
-	h.sup.exited(testCCID, old) // the stopped pod ends late
+	h.sup.Exited(testCCID, old) // the stopped pod ends late
 	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
-	require.Equal(t, 1, chargeCount(h.sup))
+	require.Equal(t, 1, relaunch.ChargeCount(h.sup))
 }
 
 func TestStopDuringRelaunchLoopDropsChargeWhenLoopEnds(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.crash() }
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
 
-	h.sup.stopped(testCCID)
-	require.Equal(t, 1, chargeCount(h.sup), "kept while the loop runs")
+	h.sup.Stopped(testCCID)
+	require.Equal(t, 1, relaunch.ChargeCount(h.sup), "kept while the loop runs")
 	h.clock.Step(time.Second)
-	require.Eventually(t, func() bool { return chargeCount(h.sup) == 0 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return relaunch.ChargeCount(h.sup) == 0 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, 1, h.launchCount())
 }
 
@@ -453,16 +452,16 @@ func TestStopDuringRelaunchDropsChargeWhenLoopEnds(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error {
 		_ = h.start()
-		h.sup.stopped(testCCID) // the peer stops the relaunched chaincode
+		h.sup.Stopped(testCCID) // the peer stops the relaunched chaincode
 		return nil
 	}
 
-	h.gen.Store(h.sup.started(testCCID))
+	h.gen.Store(h.sup.Started(testCCID))
 	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.exited(testCCID, h.gen.Load())
+	h.sup.Exited(testCCID, h.gen.Load())
 	h.awaitLaunch()
 	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
-	require.Zero(t, chargeCount(h.sup))
+	require.Zero(t, relaunch.ChargeCount(h.sup))
 }
 
 func TestCrashLoopChargeKeptUntilStopped(t *testing.T) {
@@ -471,14 +470,14 @@ func TestCrashLoopChargeKeptUntilStopped(t *testing.T) {
 	h := newHarness(t, p)
 	h.script = func(int) error { return h.start() }
 
-	h.sup.exited(testCCID, h.sup.started(testCCID)) // crash looping at once
+	h.sup.Exited(testCCID, h.sup.Started(testCCID)) // crash looping at once
 	require.Equal(t, 1, h.reporter.CrashLoopCallCount())
-	require.Equal(t, 1, chargeCount(h.sup), "its failures are remembered")
-	h.sup.exited(testCCID, h.sup.started(testCCID)) // launched on demand, crashes again
+	require.Equal(t, 1, relaunch.ChargeCount(h.sup), "its failures are remembered")
+	h.sup.Exited(testCCID, h.sup.Started(testCCID)) // launched on demand, crashes again
 	require.Equal(t, 2, h.reporter.CrashLoopCallCount())
 
-	h.sup.stopped(testCCID)
-	require.Zero(t, chargeCount(h.sup))
+	h.sup.Stopped(testCCID)
+	require.Zero(t, relaunch.ChargeCount(h.sup))
 	require.Zero(t, h.launchCount())
 }
 
@@ -489,8 +488,8 @@ func TestRemovedPodsNeverCountAsCrashLoop(t *testing.T) {
 	h.script = func(int) error { return h.start() }
 
 	for n := 1; n <= 2*testPolicy().CrashLoopThreshold; n++ {
-		h.gen.Store(h.sup.started(testCCID))
-		h.sup.removed(testCCID, h.gen.Load()) // a fast removal: relaunched after InitialBackoff
+		h.gen.Store(h.sup.Started(testCCID))
+		h.sup.Removed(testCCID, h.gen.Load()) // a fast removal: relaunched after InitialBackoff
 		h.stepWhenWaiting(time.Second)
 		h.awaitLaunch()
 		require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == n }, 5*time.Second, time.Millisecond, "removal %d", n)
@@ -510,19 +509,19 @@ func TestRemovalKeepsTheCountOfFailures(t *testing.T) {
 	h.script = func(int) error { return h.start() }
 
 	for range 2 {
-		h.gen.Store(h.sup.started(testCCID))
-		h.sup.exited(testCCID, h.gen.Load())
+		h.gen.Store(h.sup.Started(testCCID))
+		h.sup.Exited(testCCID, h.gen.Load())
 		h.stepWhenWaiting(2 * time.Second)
 		h.awaitLaunch()
 		require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
 	}
-	h.sup.removed(testCCID, h.gen.Load())
+	h.sup.Removed(testCCID, h.gen.Load())
 	h.stepWhenWaiting(2 * time.Second)
 	h.awaitLaunch()
 	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
 	require.Zero(t, h.reporter.CrashLoopCallCount(), "a removal is no failure")
 
-	h.sup.exited(testCCID, h.gen.Load()) // failure 3 in a row
+	h.sup.Exited(testCCID, h.gen.Load()) // failure 3 in a row
 	require.Equal(t, 1, h.reporter.CrashLoopCallCount())
 	_, failures := h.reporter.CrashLoopArgsForCall(0)
 	require.Equal(t, 2, failures)

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package buildcontext
 
 import (
 	"bytes"
@@ -28,12 +28,12 @@ func TestBuildInputStreamsValidatedLayout(t *testing.T) {
 	validated, err := buildContext(bytes.NewReader(pkg), "FROM x\n", 1<<20)
 	require.NoError(t, err)
 
-	in, err := newBuildInput(bytes.NewReader(pkg), "FROM x\n", 1<<20)
+	in, err := NewInput(bytes.NewReader(pkg), "FROM x\n", 1<<20)
 	require.NoError(t, err)
 	require.Equal(t, pkg, in.code, "only the compressed package is held")
 
 	for i := 0; i < 2; i++ { // a retried build streams the same bytes again
-		stream := in.open()
+		stream := in.Open()
 		streamed, err := io.ReadAll(stream)
 		require.NoError(t, err)
 		require.NoError(t, stream.Close())
@@ -42,7 +42,7 @@ func TestBuildInputStreamsValidatedLayout(t *testing.T) {
 	require.Equal(t, strings.Repeat("package main\n", 1000), tarFiles(t, validated)["input/src/main.go"])
 
 	// a reader that stops early ends the conversion
-	stream := in.open()
+	stream := in.Open()
 	_, err = io.ReadFull(stream, make([]byte, 512))
 	require.NoError(t, err)
 	require.NoError(t, stream.Close())
@@ -52,10 +52,10 @@ func TestNewBuildInputRejects(t *testing.T) {
 	noise := make([]byte, compressedLimit(1024)+1)
 	_, err := rand.Read(noise)
 	require.NoError(t, err)
-	_, err = newBuildInput(bytes.NewReader(noise), "FROM x", 1024)
+	_, err = NewInput(bytes.NewReader(noise), "FROM x", 1024)
 	require.EqualError(t, err, fmt.Sprintf("compressed code package exceeds %d bytes", compressedLimit(1024)))
 
-	_, err = newBuildInput(bytes.NewReader(codePackage(t, symlink("l", ".."))), "FROM x", 1024)
+	_, err = NewInput(bytes.NewReader(codePackage(t, symlink("l", ".."))), "FROM x", 1024)
 	require.EqualError(t, err, `code package entry "l": symlink target ".." resolves outside the package`)
 }
 
@@ -75,7 +75,7 @@ func BenchmarkBuildContext(b *testing.B) {
 		entries = append(entries, file(fmt.Sprintf("src/f%d.go", i), chunk))
 	}
 	pkg := codePackage(b, entries...)
-	const max = DefaultMaxCodePackageSize
+	const max = 100 << 20 // the VM's default vm.k8s.maxCodePackageSize
 	b.Logf("package: %d bytes compressed, %d bytes of source", len(pkg), len(body))
 
 	b.Run("buffered", func(b *testing.B) {
@@ -94,11 +94,11 @@ func BenchmarkBuildContext(b *testing.B) {
 		b.ReportAllocs()
 		var held int
 		for i := 0; i < b.N; i++ {
-			in, err := newBuildInput(bytes.NewReader(pkg), "FROM x", max)
+			in, err := NewInput(bytes.NewReader(pkg), "FROM x", max)
 			if err != nil {
 				b.Fatal(err)
 			}
-			stream := in.open()
+			stream := in.Open()
 			if _, err := io.Copy(io.Discard, stream); err != nil {
 				b.Fatal(err)
 			}

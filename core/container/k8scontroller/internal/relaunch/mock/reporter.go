@@ -4,45 +4,47 @@ package mock
 import (
 	"sync"
 	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
 )
 
-type RelaunchReporter struct {
+type Reporter struct {
 	CrashLoopStub             func(string, int)
 	crashLoopMutex            sync.RWMutex
-	crashLoopArgsForCall      []RelaunchReporterCrashLoopArgs
+	crashLoopArgsForCall      []ReporterCrashLoopArgs
 	RelaunchFailedStub        func(string, int, error)
 	relaunchFailedMutex       sync.RWMutex
-	relaunchFailedArgsForCall []RelaunchReporterRelaunchFailedArgs
+	relaunchFailedArgsForCall []ReporterRelaunchFailedArgs
 	RelaunchedStub            func(string, time.Duration)
 	relaunchedMutex           sync.RWMutex
-	relaunchedArgsForCall     []RelaunchReporterRelaunchedArgs
+	relaunchedArgsForCall     []ReporterRelaunchedArgs
 	invocations               map[string][][]interface{}
 	callOrder                 []string
 	invocationsMutex          sync.RWMutex
 }
 
-// RelaunchReporterCrashLoopArgs holds the arguments of one call to CrashLoop.
-type RelaunchReporterCrashLoopArgs struct {
+// ReporterCrashLoopArgs holds the arguments of one call to CrashLoop.
+type ReporterCrashLoopArgs struct {
 	Arg1 string
 	Arg2 int
 }
 
-// RelaunchReporterRelaunchFailedArgs holds the arguments of one call to RelaunchFailed.
-type RelaunchReporterRelaunchFailedArgs struct {
+// ReporterRelaunchFailedArgs holds the arguments of one call to RelaunchFailed.
+type ReporterRelaunchFailedArgs struct {
 	Arg1 string
 	Arg2 int
 	Arg3 error
 }
 
-// RelaunchReporterRelaunchedArgs holds the arguments of one call to Relaunched.
-type RelaunchReporterRelaunchedArgs struct {
+// ReporterRelaunchedArgs holds the arguments of one call to Relaunched.
+type ReporterRelaunchedArgs struct {
 	Arg1 string
 	Arg2 time.Duration
 }
 
-func (fake *RelaunchReporter) CrashLoop(arg1 string, arg2 int) {
+func (fake *Reporter) CrashLoop(arg1 string, arg2 int) {
 	fake.crashLoopMutex.Lock()
-	fake.crashLoopArgsForCall = append(fake.crashLoopArgsForCall, RelaunchReporterCrashLoopArgs{arg1, arg2})
+	fake.crashLoopArgsForCall = append(fake.crashLoopArgsForCall, ReporterCrashLoopArgs{arg1, arg2})
 	stub := fake.CrashLoopStub
 	fake.recordInvocation("CrashLoop", []interface{}{arg1, arg2})
 	fake.crashLoopMutex.Unlock()
@@ -51,36 +53,36 @@ func (fake *RelaunchReporter) CrashLoop(arg1 string, arg2 int) {
 	}
 }
 
-func (fake *RelaunchReporter) CrashLoopCallCount() int {
+func (fake *Reporter) CrashLoopCallCount() int {
 	fake.crashLoopMutex.RLock()
 	defer fake.crashLoopMutex.RUnlock()
 	return len(fake.crashLoopArgsForCall)
 }
 
-func (fake *RelaunchReporter) CrashLoopCalls(stub func(string, int)) {
+func (fake *Reporter) CrashLoopCalls(stub func(string, int)) {
 	fake.crashLoopMutex.Lock()
 	defer fake.crashLoopMutex.Unlock()
 	fake.CrashLoopStub = stub
 }
 
-func (fake *RelaunchReporter) CrashLoopArgsForCall(i int) (string, int) {
+func (fake *Reporter) CrashLoopArgsForCall(i int) (string, int) {
 	fake.crashLoopMutex.RLock()
 	defer fake.crashLoopMutex.RUnlock()
 	argsForCall := fake.crashLoopArgsForCall[i]
 	return argsForCall.Arg1, argsForCall.Arg2
 }
 
-func (fake *RelaunchReporter) CrashLoopArgs() []RelaunchReporterCrashLoopArgs {
+func (fake *Reporter) CrashLoopArgs() []ReporterCrashLoopArgs {
 	fake.crashLoopMutex.RLock()
 	defer fake.crashLoopMutex.RUnlock()
-	args := make([]RelaunchReporterCrashLoopArgs, len(fake.crashLoopArgsForCall))
+	args := make([]ReporterCrashLoopArgs, len(fake.crashLoopArgsForCall))
 	copy(args, fake.crashLoopArgsForCall)
 	return args
 }
 
-func (fake *RelaunchReporter) RelaunchFailed(arg1 string, arg2 int, arg3 error) {
+func (fake *Reporter) RelaunchFailed(arg1 string, arg2 int, arg3 error) {
 	fake.relaunchFailedMutex.Lock()
-	fake.relaunchFailedArgsForCall = append(fake.relaunchFailedArgsForCall, RelaunchReporterRelaunchFailedArgs{arg1, arg2, arg3})
+	fake.relaunchFailedArgsForCall = append(fake.relaunchFailedArgsForCall, ReporterRelaunchFailedArgs{arg1, arg2, arg3})
 	stub := fake.RelaunchFailedStub
 	fake.recordInvocation("RelaunchFailed", []interface{}{arg1, arg2, arg3})
 	fake.relaunchFailedMutex.Unlock()
@@ -89,36 +91,36 @@ func (fake *RelaunchReporter) RelaunchFailed(arg1 string, arg2 int, arg3 error) 
 	}
 }
 
-func (fake *RelaunchReporter) RelaunchFailedCallCount() int {
+func (fake *Reporter) RelaunchFailedCallCount() int {
 	fake.relaunchFailedMutex.RLock()
 	defer fake.relaunchFailedMutex.RUnlock()
 	return len(fake.relaunchFailedArgsForCall)
 }
 
-func (fake *RelaunchReporter) RelaunchFailedCalls(stub func(string, int, error)) {
+func (fake *Reporter) RelaunchFailedCalls(stub func(string, int, error)) {
 	fake.relaunchFailedMutex.Lock()
 	defer fake.relaunchFailedMutex.Unlock()
 	fake.RelaunchFailedStub = stub
 }
 
-func (fake *RelaunchReporter) RelaunchFailedArgsForCall(i int) (string, int, error) {
+func (fake *Reporter) RelaunchFailedArgsForCall(i int) (string, int, error) {
 	fake.relaunchFailedMutex.RLock()
 	defer fake.relaunchFailedMutex.RUnlock()
 	argsForCall := fake.relaunchFailedArgsForCall[i]
 	return argsForCall.Arg1, argsForCall.Arg2, argsForCall.Arg3
 }
 
-func (fake *RelaunchReporter) RelaunchFailedArgs() []RelaunchReporterRelaunchFailedArgs {
+func (fake *Reporter) RelaunchFailedArgs() []ReporterRelaunchFailedArgs {
 	fake.relaunchFailedMutex.RLock()
 	defer fake.relaunchFailedMutex.RUnlock()
-	args := make([]RelaunchReporterRelaunchFailedArgs, len(fake.relaunchFailedArgsForCall))
+	args := make([]ReporterRelaunchFailedArgs, len(fake.relaunchFailedArgsForCall))
 	copy(args, fake.relaunchFailedArgsForCall)
 	return args
 }
 
-func (fake *RelaunchReporter) Relaunched(arg1 string, arg2 time.Duration) {
+func (fake *Reporter) Relaunched(arg1 string, arg2 time.Duration) {
 	fake.relaunchedMutex.Lock()
-	fake.relaunchedArgsForCall = append(fake.relaunchedArgsForCall, RelaunchReporterRelaunchedArgs{arg1, arg2})
+	fake.relaunchedArgsForCall = append(fake.relaunchedArgsForCall, ReporterRelaunchedArgs{arg1, arg2})
 	stub := fake.RelaunchedStub
 	fake.recordInvocation("Relaunched", []interface{}{arg1, arg2})
 	fake.relaunchedMutex.Unlock()
@@ -127,34 +129,34 @@ func (fake *RelaunchReporter) Relaunched(arg1 string, arg2 time.Duration) {
 	}
 }
 
-func (fake *RelaunchReporter) RelaunchedCallCount() int {
+func (fake *Reporter) RelaunchedCallCount() int {
 	fake.relaunchedMutex.RLock()
 	defer fake.relaunchedMutex.RUnlock()
 	return len(fake.relaunchedArgsForCall)
 }
 
-func (fake *RelaunchReporter) RelaunchedCalls(stub func(string, time.Duration)) {
+func (fake *Reporter) RelaunchedCalls(stub func(string, time.Duration)) {
 	fake.relaunchedMutex.Lock()
 	defer fake.relaunchedMutex.Unlock()
 	fake.RelaunchedStub = stub
 }
 
-func (fake *RelaunchReporter) RelaunchedArgsForCall(i int) (string, time.Duration) {
+func (fake *Reporter) RelaunchedArgsForCall(i int) (string, time.Duration) {
 	fake.relaunchedMutex.RLock()
 	defer fake.relaunchedMutex.RUnlock()
 	argsForCall := fake.relaunchedArgsForCall[i]
 	return argsForCall.Arg1, argsForCall.Arg2
 }
 
-func (fake *RelaunchReporter) RelaunchedArgs() []RelaunchReporterRelaunchedArgs {
+func (fake *Reporter) RelaunchedArgs() []ReporterRelaunchedArgs {
 	fake.relaunchedMutex.RLock()
 	defer fake.relaunchedMutex.RUnlock()
-	args := make([]RelaunchReporterRelaunchedArgs, len(fake.relaunchedArgsForCall))
+	args := make([]ReporterRelaunchedArgs, len(fake.relaunchedArgsForCall))
 	copy(args, fake.relaunchedArgsForCall)
 	return args
 }
 
-func (fake *RelaunchReporter) Invocations() map[string][][]interface{} {
+func (fake *Reporter) Invocations() map[string][][]interface{} {
 	fake.invocationsMutex.RLock()
 	defer fake.invocationsMutex.RUnlock()
 	copiedInvocations := map[string][][]interface{}{}
@@ -164,7 +166,7 @@ func (fake *RelaunchReporter) Invocations() map[string][][]interface{} {
 	return copiedInvocations
 }
 
-func (fake *RelaunchReporter) CallOrder() []string {
+func (fake *Reporter) CallOrder() []string {
 	fake.invocationsMutex.RLock()
 	defer fake.invocationsMutex.RUnlock()
 	order := make([]string, len(fake.callOrder))
@@ -172,7 +174,7 @@ func (fake *RelaunchReporter) CallOrder() []string {
 	return order
 }
 
-func (fake *RelaunchReporter) recordInvocation(key string, args []interface{}) {
+func (fake *Reporter) recordInvocation(key string, args []interface{}) {
 	fake.invocationsMutex.Lock()
 	defer fake.invocationsMutex.Unlock()
 	fake.callOrder = append(fake.callOrder, key)
@@ -184,3 +186,5 @@ func (fake *RelaunchReporter) recordInvocation(key string, args []interface{}) {
 	}
 	fake.invocations[key] = append(fake.invocations[key], args)
 }
+
+var _ relaunch.Reporter = new(Reporter)

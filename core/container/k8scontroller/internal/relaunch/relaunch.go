@@ -4,7 +4,11 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+// Package relaunch supervises chaincode whose pod ended without the peer
+// asking: it relaunches it through the peer's launch path with exponential
+// backoff, and gives up on a chaincode that keeps failing (a crash loop),
+// leaving it to Fabric's launch on demand.
+package relaunch
 
 import (
 	"sync"
@@ -13,14 +17,14 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// RelaunchFunc launches a chaincode through the peer's normal launch path
+// LaunchFunc launches a chaincode through the peer's normal launch path
 // (the peer wires in ChaincodeSupport.Launch): fresh TLS certificates, a new
 // Secret and a new Pod, and it returns once the chaincode has registered.
-type RelaunchFunc func(ccid string) error
+type LaunchFunc func(ccid string) error
 
-// RelaunchPolicy says when a chaincode whose pod ended without the peer
-// asking is launched again.
-type RelaunchPolicy struct {
+// Policy says when a chaincode whose pod ended without the peer asking is
+// launched again. The VM's configuration names it vm.k8s.relaunch.
+type Policy struct {
 	// Enabled (vm.k8s.relaunch.enabled, true) turns proactive relaunch on.
 	Enabled bool
 	// InitialBackoff (vm.k8s.relaunch.initialBackoff, 1s) is the delay before
@@ -39,7 +43,7 @@ type RelaunchPolicy struct {
 }
 
 // backoff is the delay before relaunch attempt number failures (1-based).
-func (p RelaunchPolicy) backoff(failures int) time.Duration {
+func (p Policy) backoff(failures int) time.Duration {
 	if failures <= 1 {
 		return 0
 	}
@@ -53,21 +57,24 @@ func (p RelaunchPolicy) backoff(failures int) time.Duration {
 	return d
 }
 
-// relaunchReporter is told what the supervisor does, for logs, metrics and
+// Reporter is told what the supervisor does, for logs, metrics and
 // Kubernetes events.
 //
-//go:generate counterfeiter -o mock/relaunch_reporter.go --fake-name RelaunchReporter . relaunchReporter
-type relaunchReporter interface {
+//go:generate go run github.com/maxbrunsfeld/counterfeiter/v6 -o mock/reporter.go --fake-name Reporter . Reporter
+type Reporter interface {
 	Relaunched(ccid string, downtime time.Duration)
 	RelaunchFailed(ccid string, attempt int, err error)
 	CrashLoop(ccid string, failures int)
 }
 
-// supervisor relaunches chaincode whose pod ended without the peer asking
+// Supervisor relaunches chaincode whose pod ended without the peer asking
 // (crash, OOM kill, eviction, deleted pod), with exponential backoff, and
-// stops after CrashLoopThreshold consecutive fast failures. A deliberate Stop
-// disarms it until the next Start. Its relaunch loops end when done is
-// closed (the VM shuts down); shutdown waits for them.
+// stops after CrashLoopThreshold consecutive fast failures. A deliberate stop
+// (Stopped) disarms it until the next launch (Started). Its relaunch loops
+// end when the channel given to Run is closed (the VM shuts down); Shutdown
+// waits for them. The VM tells it of every launch, stop and end of a pod.
+// All its methods but Looping may be called on a nil Supervisor (relaunch
+// not set up), where they do nothing.
 //
 // It keeps a charge per chaincode only while one is needed, since every
 // upgrade launches a new package ID: from the chaincode's launch until a
@@ -79,35 +86,37 @@ type relaunchReporter interface {
 // more failure. Generations come from one counter for all chaincodes: the
 // exit of a pod launched before its charge was dropped can never match the
 // generation of a charge created later.
-type supervisor struct {
-	Policy   RelaunchPolicy
+type Supervisor struct {
+	Policy   Policy
 	Clock    clock.Clock
-	Reporter relaunchReporter
+	Reporter Reporter
 	// spawn starts a relaunch loop (go f()); tests hold loops with it.
 	spawn func(f func())
 
 	mu         sync.Mutex
-	launch     RelaunchFunc
+	launch     LaunchFunc
 	charges    map[string]*charge
 	generation uint64          // the last generation given out, for any chaincode
-	done       <-chan struct{} // closed when the VM shuts down; nil until run
+	done       <-chan struct{} // closed when the VM shuts down; nil until Run
 	closed     bool            // shutdown began: no new loops
 	loops      sync.WaitGroup
 }
 
 // charge is the supervisor's state for one chaincode.
 type charge struct {
-	generation uint64    // given by every Start, unique in the supervisor
+	generation uint64    // given by every Started, unique in the supervisor
 	startedAt  time.Time // of the current generation
-	stopped    bool      // a deliberate Stop since the last Start
+	stopped    bool      // a deliberate stop (Stopped) since the last Started
 	failures   int       // consecutive fast exits
 	looping    bool      // a relaunch loop is running
 	pending    bool      // an exit happened while the loop was launching
 	exitedAt   time.Time // of the exit that started the loop
 }
 
-func newSupervisor(p RelaunchPolicy, c clock.Clock, r relaunchReporter) *supervisor {
-	return &supervisor{
+// New returns a supervisor that relaunches as p says, times its backoff with
+// c and reports to r. It relaunches nothing until SetLaunch arms it.
+func New(p Policy, c clock.Clock, r Reporter) *Supervisor {
+	return &Supervisor{
 		Policy:   p,
 		Clock:    c,
 		Reporter: r,
@@ -116,9 +125,9 @@ func newSupervisor(p RelaunchPolicy, c clock.Clock, r relaunchReporter) *supervi
 	}
 }
 
-// setLaunch arms the supervisor; until then exits are only recorded. Like
-// the other hooks it does nothing on a nil supervisor (relaunch not set up).
-func (s *supervisor) setLaunch(f RelaunchFunc) {
+// SetLaunch arms the supervisor with the peer's launch path; until then
+// exits are only recorded.
+func (s *Supervisor) SetLaunch(f LaunchFunc) {
 	if s == nil {
 		return
 	}
@@ -127,9 +136,9 @@ func (s *supervisor) setLaunch(f RelaunchFunc) {
 	s.launch = f
 }
 
-// run ties the relaunch loops to done: a loop waiting out its backoff ends
+// Run ties the relaunch loops to done: a loop waiting out its backoff ends
 // as soon as done is closed, one that is launching ends after the launch.
-func (s *supervisor) run(done <-chan struct{}) {
+func (s *Supervisor) Run(done <-chan struct{}) {
 	if s == nil {
 		return
 	}
@@ -138,20 +147,27 @@ func (s *supervisor) run(done <-chan struct{}) {
 	s.done = done
 }
 
-// shutdown lets no new relaunch loop start and waits at most timeout for the
-// running ones to end (done must be closed). It reports whether they ended.
-func (s *supervisor) shutdown(timeout time.Duration) bool {
+// Shutdown lets no new relaunch loop start and returns a channel that is
+// closed once the running ones ended (the channel given to Run must be
+// closed for loops waiting out a backoff to end).
+func (s *Supervisor) Shutdown() <-chan struct{} {
+	ended := make(chan struct{})
 	if s == nil {
-		return true
+		close(ended)
+		return ended
 	}
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	return waitGroupTimeout(&s.loops, timeout)
+	go func() {
+		s.loops.Wait()
+		close(ended)
+	}()
+	return ended
 }
 
 // shuttingDown tells whether loops must end. Call with s.mu held.
-func (s *supervisor) shuttingDown() bool {
+func (s *Supervisor) shuttingDown() bool {
 	if s.closed {
 		return true
 	}
@@ -163,17 +179,18 @@ func (s *supervisor) shuttingDown() bool {
 	}
 }
 
-// looping reports whether a relaunch loop runs for ccid.
-func (s *supervisor) looping(ccid string) bool {
+// Looping reports whether a relaunch loop runs for ccid.
+func (s *Supervisor) Looping(ccid string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.charges[ccid]
 	return ok && c.looping
 }
 
-// started records that a launch of ccid begins and returns its generation,
-// which the launch's exit must quote. Generations are never 0.
-func (s *supervisor) started(ccid string) uint64 {
+// Started records that a launch of ccid begins and returns its generation,
+// which the launch's exit must quote (Exited, Removed). Generations are
+// never 0; on a nil Supervisor it returns 0.
+func (s *Supervisor) Started(ccid string) uint64 {
 	if s == nil {
 		return 0
 	}
@@ -191,9 +208,10 @@ func (s *supervisor) started(ccid string) uint64 {
 	return c.generation
 }
 
-// stopped records a deliberate stop: the exit that follows is expected.
-// Unless a relaunch loop still has to see the stop, the charge is dropped.
-func (s *supervisor) stopped(ccid string) {
+// Stopped records a deliberate stop of ccid: the exit that follows is
+// expected. Unless a relaunch loop still has to see the stop, the charge is
+// dropped.
+func (s *Supervisor) Stopped(ccid string) {
 	if s == nil {
 		return
 	}
@@ -208,41 +226,41 @@ func (s *supervisor) stopped(ccid string) {
 // release drops the charge c of ccid, whose last launch is over with
 // nothing left to do, unless a relaunch loop still holds it (the loop
 // releases it when it ends). Call with s.mu held.
-func (s *supervisor) release(ccid string, c *charge) {
+func (s *Supervisor) release(ccid string, c *charge) {
 	if !c.looping && s.charges[ccid] == c {
 		delete(s.charges, ccid)
 	}
 }
 
 // endLoop marks the relaunch loop of c as ended and releases c if the
-// chaincode was stopped on purpose meanwhile (stopped left it to the loop).
+// chaincode was stopped on purpose meanwhile (Stopped left it to the loop).
 // Call with s.mu held.
-func (s *supervisor) endLoop(ccid string, c *charge) {
+func (s *Supervisor) endLoop(ccid string, c *charge) {
 	c.looping = false
 	if c.stopped {
 		s.release(ccid, c)
 	}
 }
 
-// exited records that the chaincode of launch generation of ccid ended on
+// Exited records that the chaincode of launch generation of ccid ended on
 // its own (it exited, crashed or could not start): one more failure when it
 // ran less than StableAfter. It relaunches the chaincode unless the exit was
 // asked for, a later launch replaced that pod, relaunch is off, or the
 // chaincode is crash looping.
-func (s *supervisor) exited(ccid string, generation uint64) {
+func (s *Supervisor) Exited(ccid string, generation uint64) {
 	s.ended(ccid, generation, true)
 }
 
-// removed records that the pod of launch generation of ccid was deleted or
+// Removed records that the pod of launch generation of ccid was deleted or
 // evicted by someone other than the peer (kubectl delete, a drain, the node
 // going away): it is relaunched like after an exit, but the removal is no
 // failure of the chaincode and does not count towards a crash loop.
-func (s *supervisor) removed(ccid string, generation uint64) {
+func (s *Supervisor) Removed(ccid string, generation uint64) {
 	s.ended(ccid, generation, false)
 }
 
-// ended is exited (failed) or removed (not failed).
-func (s *supervisor) ended(ccid string, generation uint64, failed bool) {
+// ended is Exited (failed) or Removed (not failed).
+func (s *Supervisor) ended(ccid string, generation uint64, failed bool) {
 	if s == nil {
 		return
 	}
@@ -294,7 +312,7 @@ func (s *supervisor) ended(ccid string, generation uint64, failed bool) {
 // launch leads to a new pod that is not already gone again, the chaincode is
 // stopped or launched by someone else, it crash loops, or the VM shuts down.
 // The first attempt waits at least firstDelay.
-func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint64, firstDelay time.Duration) {
+func (s *Supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint64, firstDelay time.Duration) {
 	for attempt := 1; ; attempt++ {
 		s.mu.Lock()
 		if c.failures > s.Policy.CrashLoopThreshold {
@@ -346,7 +364,7 @@ func (s *supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint6
 			s.mu.Unlock()
 			return
 		case c.pending:
-			// The relaunched pod already ended and exited counted it.
+			// The relaunched pod already ended and Exited counted it.
 			exitedGeneration = c.generation
 			s.mu.Unlock()
 		case c.generation != exitedGeneration && err == nil:

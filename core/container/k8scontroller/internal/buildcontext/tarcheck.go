@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package buildcontext
 
 import (
 	"archive/tar"
@@ -107,7 +107,7 @@ func (c *packageChecker) entry(hdr *tar.Header) (*tar.Header, error) {
 	}
 
 	out := &tar.Header{
-		Name:    inputDir + "/" + name,
+		Name:    InputDir + "/" + name,
 		Mode:    hdr.Mode & 0o777,
 		ModTime: hdr.ModTime,
 	}
@@ -144,7 +144,7 @@ func (c *packageChecker) entry(hdr *tar.Header) (*tar.Header, error) {
 		}
 		c.regular[name] = struct{}{}
 		out.Typeflag = tar.TypeLink
-		out.Linkname = inputDir + "/" + target
+		out.Linkname = InputDir + "/" + target
 	default:
 		return nil, fail("unsupported entry type %q", string(hdr.Typeflag))
 	}

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package buildcontext
 
 import (
 	"archive/tar"
@@ -66,18 +66,18 @@ func checkContained(t *testing.T, data []byte) {
 		}
 		name := path.Clean(hdr.Name)
 		top := strings.SplitN(name, "/", 2)[0]
-		if top != inputDir && top != outputDir && top != contextDir {
+		if top != InputDir && top != OutputDir && top != ContextDir {
 			t.Fatalf("entry %q outside the layout", hdr.Name)
 		}
 		switch hdr.Typeflag {
 		case tar.TypeSymlink:
 			target := path.Join(path.Dir(name), hdr.Linkname)
-			if target != inputDir && !strings.HasPrefix(target, inputDir+"/") {
-				t.Fatalf("symlink %q -> %q leaves %s/", hdr.Name, hdr.Linkname, inputDir)
+			if target != InputDir && !strings.HasPrefix(target, InputDir+"/") {
+				t.Fatalf("symlink %q -> %q leaves %s/", hdr.Name, hdr.Linkname, InputDir)
 			}
 		case tar.TypeLink:
-			if !strings.HasPrefix(path.Clean(hdr.Linkname), inputDir+"/") {
-				t.Fatalf("hard link %q -> %q leaves %s/", hdr.Name, hdr.Linkname, inputDir)
+			if !strings.HasPrefix(path.Clean(hdr.Linkname), InputDir+"/") {
+				t.Fatalf("hard link %q -> %q leaves %s/", hdr.Name, hdr.Linkname, InputDir)
 			}
 		case tar.TypeReg, tar.TypeDir:
 		default:
