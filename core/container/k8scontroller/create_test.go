@@ -42,11 +42,6 @@ func failCreates(vm *testVM, resource string, n int32, applied bool, err error) 
 	return &calls
 }
 
-func podsAndSecrets(t *testing.T, vm *testVM) (pods, secrets []string) {
-	pods, secrets, _ = names(t, vm)
-	return pods, secrets
-}
-
 // A create whose answer was lost (the object was stored) is sent again; the
 // second attempt finds the name taken and uses the stored object.
 func TestCreateWhoseAnswerWasLostUsesTheStoredObject(t *testing.T) {
@@ -59,7 +54,7 @@ func TestCreateWhoseAnswerWasLostUsesTheStoredObject(t *testing.T) {
 			require.NoError(t, inst.Start(testTLS))
 			require.EqualValues(t, 2, calls.Load())
 
-			pods, secrets := podsAndSecrets(t, vm)
+			pods, secrets, _ := names(t, vm)
 			require.Equal(t, []string{inst.PodName()}, pods)
 			require.Equal(t, []string{inst.PodName()}, secrets)
 			podUID, secretUID := inst.launch.uids()
@@ -89,7 +84,7 @@ func TestCreateRetriesOnlyWhatMaySucceed(t *testing.T) {
 	require.ErrorContains(t, err, "chaincode "+testCCID+": cannot create pod "+testNamespace+"/"+inst.PodName())
 	require.True(t, apierrors.IsForbidden(errors.Unwrap(err)) || apierrors.IsForbidden(err))
 	require.EqualValues(t, 1, calls.Load())
-	pods, secrets := podsAndSecrets(t, vm)
+	pods, secrets, _ := names(t, vm)
 	require.Empty(t, pods)
 	require.Empty(t, secrets, "the secret of the failed launch is deleted")
 }
