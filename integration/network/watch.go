@@ -96,6 +96,23 @@ type PodSeen struct {
 	FirstSeen time.Time
 	Pod       *corev1.Pod // latest version; DeletionTimestamp set when gone
 	Gone      bool
+	// Ended is when this process first saw the pod end: marked for
+	// deletion, gone, or a container terminated (zero while it runs).
+	Ended time.Time
+}
+
+// podEnding reports whether p is marked for deletion or has a terminated
+// container.
+func podEnding(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil {
+		return true
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Terminated != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // PodLog records every Pod (by UID) created in a namespace while it runs,
@@ -127,6 +144,9 @@ func (k *Kube) WatchPods(ctx context.Context) (*PodLog, error) {
 		}
 		s.Pod = p.DeepCopy()
 		s.Gone = s.Gone || gone
+		if s.Ended.IsZero() && (s.Gone || podEnding(p)) {
+			s.Ended = time.Now()
+		}
 	}
 	err := runInformer(ctx, k, "pods", &corev1.Pod{}, l.stop, cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { put(obj, false) },
