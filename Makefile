@@ -174,6 +174,9 @@ peer-test: binaries vendor/.patched
 export CLUSTER_DIR ?= $(CURDIR)/.cluster
 CLUSTER := integration/cluster/cluster.sh
 export NODES ?= 1
+# cluster_up_unless KUBECONFIG: a recipe line that starts the local cluster (cluster.sh up) unless KUBECONFIG,
+# the kubeconfig of another cluster to run against, is set.
+cluster_up_unless = @if [ -z "$(1)" ]; then $(CLUSTER) up; fi
 
 ## cluster-up: start the local single-node Kubernetes, registry and images (state in CLUSTER_DIR, .cluster);
 ## NODES=2 adds a second node in a network namespace
@@ -211,7 +214,7 @@ e2e_suite = $(call e2e_test,$(E2E_ENV)$(if $(2), $(2)),$(1)) ./integration/e2e/
 
 ## e2e: the end-to-end suite (Kaniko builds, chaincode pods, relaunch, upgrade) on a real cluster
 e2e: binaries vendor/.patched
-	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
+	$(call cluster_up_unless,$(E2E_KUBECONFIG))
 	$(call e2e_suite,$(E2E_TIMEOUT)) $(E2E_GINKGO) -ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults'
 	$(call e2e_test,$(E2E_ENV),$(E2E_TIMEOUT)) ./integration/network/...
 
@@ -222,7 +225,7 @@ e2e: binaries vendor/.patched
 E2E_CORE_FOCUS := Kubernetes chaincode runtime
 ## e2e-core: the end-to-end suite's core against the FABRIC line's peer
 e2e-core: binaries vendor/.patched
-	@if [ -z "$(E2E_KUBECONFIG)" ]; then $(CLUSTER) up; fi
+	$(call cluster_up_unless,$(E2E_KUBECONFIG))
 	$(call e2e_suite,$(E2E_TIMEOUT)) $(E2E_GINKGO) \
 		-ginkgo.timeout=$(E2E_SUITE_TIMEOUT) -ginkgo.label-filter='!faults' -ginkgo.focus='$(E2E_CORE_FOCUS)'
 
@@ -304,7 +307,7 @@ BENCH_OUT        ?= $(CURDIR)/.build/bench
 ## BENCH_OUT (.build/bench)
 bench: binaries
 	integration/bench/install-docker.sh
-	@if [ -z "$(BENCH_KUBECONFIG)" ]; then $(CLUSTER) up; fi
+	$(call cluster_up_unless,$(BENCH_KUBECONFIG))
 	KUBECONFIG=$(or $(BENCH_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) CLUSTER_DIR=$(CLUSTER_DIR) BENCH_QUICK=$(BENCH_QUICK) \
 		BENCH_OUT=$(BENCH_OUT) $(GO) run -mod=vendor ./integration/bench
 

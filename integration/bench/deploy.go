@@ -11,10 +11,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	"github.com/hyperledger/fabric/integration/nwo/commands"
@@ -91,15 +91,7 @@ func resultErr(what string, r network.Result) error {
 	}
 	// The CLI's own error is its last line; the lines before are mostly
 	// gRPC's logging.
-	return fmt.Errorf("%s: exit %d after %s: %s", what, r.ExitCode, r.Duration.Round(time.Millisecond), lastLines(r.Output(), 6))
-}
-
-func lastLines(s string, n int) string {
-	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(parts) > n {
-		parts = append([]string{"..."}, parts[len(parts)-n:]...)
-	}
-	return strings.Join(parts, "\n")
+	return fmt.Errorf("%s: exit %d after %s: %s", what, r.ExitCode, r.Duration.Round(time.Millisecond), testkit.LastLinesElided(r.Output(), 6))
 }
 
 // deploy packages N kv chaincodes and, one at a time: installs on Org1 (a

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 )
 
 // Dockerd is a Docker daemon the bench starts for itself (no systemd, no
@@ -207,11 +209,7 @@ func tailFile(path string, lines int) string {
 	if err != nil {
 		return ""
 	}
-	parts := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
+	return testkit.LastLines(string(b), lines)
 }
 
 // dockerdTreeRSS is the resident memory of dockerd and of its managed

@@ -32,8 +32,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,6 +45,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric-lib-go/common/flogging"
 )
@@ -78,7 +77,7 @@ type config struct {
 
 func loadConfig() (*config, error) {
 	c := &config{Quick: os.Getenv("BENCH_QUICK") == "1", Keep: os.Getenv("BENCH_KEEP") == "1", Clients: 8, Scale: os.Getenv("BENCH_SCALE") == "1"}
-	repo, err := findRepo()
+	repo, err := testkit.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -119,48 +118,17 @@ func loadConfig() (*config, error) {
 			c.VMs = append(c.VMs, strings.TrimSpace(v))
 		}
 	}
-	c.Out = firstNonEmpty(os.Getenv("BENCH_OUT"), filepath.Join(repo, ".build", "bench"))
+	c.Out = testkit.FirstNonEmpty(os.Getenv("BENCH_OUT"), filepath.Join(repo, ".build", "bench"))
 	if c.Scale {
-		c.Out = firstNonEmpty(os.Getenv("SCALE_OUT"), filepath.Join(repo, ".build", "scale"))
+		c.Out = testkit.FirstNonEmpty(os.Getenv("SCALE_OUT"), filepath.Join(repo, ".build", "scale"))
 	}
-	c.Kubeconfig = firstNonEmpty(os.Getenv("KUBECONFIG"), filepath.Join(repo, ".cluster", "kubeconfig"))
-	if c.Kubeconfig, err = filepath.Abs(c.Kubeconfig); err != nil {
+	if c.Kubeconfig, err = testkit.Kubeconfig(repo); err != nil {
 		return nil, err
 	}
-	clusterDir := firstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(repo, ".cluster"))
-	c.Containerd = firstNonEmpty(os.Getenv("BENCH_CONTAINERD"), filepath.Join(clusterDir, "run", "containerd.sock"))
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	c.RunID = hex.EncodeToString(b)
+	clusterDir := testkit.FirstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(repo, ".cluster"))
+	c.Containerd = testkit.FirstNonEmpty(os.Getenv("BENCH_CONTAINERD"), filepath.Join(clusterDir, "run", "containerd.sock"))
+	c.RunID = testkit.RandomHex(3)
 	return c, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// findRepo walks up from the working directory to the checkout's go.mod.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(b), "module github.com/fabric-peer-k8s/fabric-peer-k8s\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("not inside the fabric-peer-k8s checkout")
-		}
-		dir = parent
-	}
 }
 
 var logMu sync.Mutex

@@ -7,17 +7,13 @@ SPDX-License-Identifier: Apache-2.0
 package main
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -282,19 +278,7 @@ func (v *vmRun) prebuiltFromKV1() (string, string, error) {
 // {"type": "k8s", "label": ...}, code.tar.gz holding image.json), the format
 // of fabric-builder-k8s.
 func writeK8sPackage(file, label, imageName, digest string) error {
-	imageJSON, err := json.Marshal(map[string]string{"name": imageName, "digest": digest})
-	if err != nil {
-		return err
-	}
-	code, err := gzipTar([][2]string{{"image.json", string(imageJSON)}})
-	if err != nil {
-		return err
-	}
-	md, err := json.Marshal(map[string]string{"type": "k8s", "label": label})
-	if err != nil {
-		return err
-	}
-	pkg, err := gzipTar([][2]string{{"metadata.json", string(md)}, {"code.tar.gz", string(code)}})
+	pkg, err := testkit.K8sPackage(label, imageName, digest)
 	if err != nil {
 		return err
 	}
@@ -302,25 +286,4 @@ func writeK8sPackage(file, label, imageName, digest string) error {
 		return err
 	}
 	return os.WriteFile(file, pkg, 0o644)
-}
-
-func gzipTar(files [][2]string) ([]byte, error) {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f[0], Mode: 0o644, Size: int64(len(f[1]))}); err != nil {
-			return nil, err
-		}
-		if _, err := io.WriteString(tw, f[1]); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/hyperledger/fabric/integration/nwo"
 	"k8s.io/client-go/kubernetes"
 )
@@ -146,7 +147,7 @@ type scaleRun struct {
 }
 
 func runScale(c *config) error {
-	sc, err := loadScaleConfig(os.Getenv, c.Repo, firstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(c.Repo, ".cluster")))
+	sc, err := loadScaleConfig(os.Getenv, c.Repo, testkit.FirstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(c.Repo, ".cluster")))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/hyperledger/fabric/integration/nwo"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,7 +36,7 @@ func (s *scaleRun) clusterSh(timeout time.Duration, args ...string) error {
 		f.Close()
 	}
 	if err != nil {
-		return fmt.Errorf("cluster.sh %s: %v: %s", strings.Join(args, " "), err, lastLines(string(out), 6))
+		return fmt.Errorf("cluster.sh %s: %v: %s", strings.Join(args, " "), err, testkit.LastLinesElided(string(out), 6))
 	}
 	return nil
 }

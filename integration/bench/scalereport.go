@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 )
 
 // ScaleReport is the scale run's report.json.
@@ -268,7 +270,7 @@ func (r *ScaleReport) Markdown() string {
 		apiRows(&b, n.RecoveryAPI)
 		b.WriteString("\n")
 	} else {
-		fmt.Fprintf(&b, "%s\n\n", firstNonEmpty(r.Node2Skipped, "not run"))
+		fmt.Fprintf(&b, "%s\n\n", testkit.FirstNonEmpty(r.Node2Skipped, "not run"))
 	}
 	d := r.Duplicates
 	b.WriteString("## Duplicates\n\n")
@@ -279,7 +281,7 @@ func (r *ScaleReport) Markdown() string {
 	} else {
 		fmt.Fprintf(&b, "**%d times two or more live pods of one chaincode for one peer:**\n\n| peer | chaincode | pods | phase | seen (s of the run) | samples |\n|---|---|---|---|---|---|\n", len(d.Violations))
 		for _, v := range d.Violations {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s–%s | %d |\n", v.Peer, firstNonEmpty(v.CCID, v.ChaincodeHash), strings.Join(v.Pods, ", "), v.Phase, fmtNum(v.FirstSeen), fmtNum(v.LastSeen), v.Samples)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s–%s | %d |\n", v.Peer, testkit.FirstNonEmpty(v.CCID, v.ChaincodeHash), strings.Join(v.Pods, ", "), v.Phase, fmtNum(v.FirstSeen), fmtNum(v.LastSeen), v.Samples)
 		}
 		b.WriteString("\n")
 	}
@@ -288,7 +290,7 @@ func (r *ScaleReport) Markdown() string {
 	}
 	if len(r.LoadAvg) > 0 || len(r.OtherNamespaces) > 0 {
 		fmt.Fprintf(&b, "Load average (1 min) at the start of each phase: %s. Test namespaces of other runs seen on the cluster: %s.\n\n",
-			joinNums(r.LoadAvg), firstNonEmpty(strings.Join(r.OtherNamespaces, ", "), "none"))
+			joinNums(r.LoadAvg), testkit.FirstNonEmpty(strings.Join(r.OtherNamespaces, ", "), "none"))
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("## Notes\n\n")

@@ -29,9 +29,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// labelInstance names, on a chaincode Secret, the Pod it belongs to.
-const labelInstance = "app.kubernetes.io/instance"
-
 // stablePackage packages, as ccName with label, a copy of the kv chaincode
 // whose Build constant is build, without the file naming this run that
 // prepareChaincode adds: the package, and so the image tag, is the same in
@@ -148,7 +145,7 @@ func (n *healNet) ownerProblems() []string {
 	}
 	var problems []string
 	for _, s := range inv.ChaincodeSecrets {
-		pod := s.Labels[labelInstance]
+		pod := s.Labels[network.LabelInstance]
 		if _, ok := live[pod]; !ok {
 			problems = append(problems, fmt.Sprintf("orphan secret/%s (pod %q)", s.Name, pod))
 			continue
@@ -236,7 +233,7 @@ func (n *healNet) recordChurn() *churnLog {
 		if !ok {
 			r = &churnObject{kind: kind, name: meta.GetName(), uid: meta.GetUID(), firstSeen: now,
 				peer: meta.GetLabels()[network.LabelPeerID], ccid: meta.GetAnnotations()[network.AnnotationCCID],
-				instance: meta.GetLabels()[labelInstance]}
+				instance: meta.GetLabels()[network.LabelInstance]}
 			c.objs[meta.GetUID()] = r
 		}
 		if ended && r.ended.IsZero() {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/apiproxy"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -305,7 +306,7 @@ func (n *healNet) quietKills(tag string, lag time.Duration, bounded bool, cc nwo
 	for _, v := range victims {
 		d := <-v.relaunched
 		ExpectWithOffset(1, d).To(BeNumerically(">=", 0), "%s of %s on %s: no relaunch logged within %s\n%s", v.method, v.pod.Name, v.p.ID(),
-			lag+relaunchTimeout, lastLines(n.h.PeerLog(v.p), 30))
+			lag+relaunchTimeout, testkit.LastLines(n.h.PeerLog(v.p), 30))
 		// From the end as the API server recorded it: the time the
 		// kubelet takes to report a SIGKILL is no part of the lag.
 		ended := time.Duration(0)
@@ -380,7 +381,7 @@ func (n *healNet) lagUpgrade(tag string, lag time.Duration, bounded bool, from n
 
 	dq := <-launched
 	ExpectWithOffset(1, dq).To(BeNumerically(">=", 0), "no running pod of %s on %s within %s after the commit\n%s", to.PackageID, quiet.ID(),
-		lag+relaunchTimeout, lastLines(n.h.PeerLog(quiet), 30))
+		lag+relaunchTimeout, testkit.LastLines(n.h.PeerLog(quiet), 30))
 	n.recordFault(tag+"-upgrade-launch-no-traffic", dq, fmt.Sprintf("peer=%s;from_the_commit_to_the_pod_running;target_met=%t", quiet.ID(), dq <= lag+lagRelaunchTarget))
 	if bounded && dq > lag+lagRelaunchSlack {
 		missed = append(missed, fmt.Sprintf("upgrade on %s: pod of the new package running %.2fs after the commit (bound %s)", quiet.ID(), dq.Seconds(), lag+lagRelaunchSlack))

@@ -9,17 +9,13 @@ SPDX-License-Identifier: Apache-2.0
 package e2e
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -41,12 +37,7 @@ import (
 //	                             `make soak` runs 200)
 //	FABRIC                       Fabric line of the binaries: 3.1 (default, bin/) or 2.5 (bin/2.5/)
 func TestE2E(t *testing.T) {
-	RegisterFailHandler(Fail)
-	suiteConfig, reporterConfig := GinkgoConfiguration()
-	if suiteConfig.Timeout < 40*time.Minute {
-		suiteConfig.Timeout = 40 * time.Minute
-	}
-	RunSpecs(t, "fabric-peer-k8s end-to-end suite", suiteConfig, reporterConfig)
+	testkit.RunSuite(t, "fabric-peer-k8s end-to-end suite", 40*time.Minute)
 }
 
 type settings struct {
@@ -65,44 +56,32 @@ type settings struct {
 }
 
 func loadSettings() settings {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := testkit.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	s := settings{
 		RepoRoot:       root,
-		Kubeconfig:     firstNonEmpty(os.Getenv("E2E_KUBECONFIG"), os.Getenv("KUBECONFIG"), filepath.Join(root, ".cluster", "kubeconfig")),
 		Namespace:      os.Getenv("E2E_NAMESPACE"),
 		Keep:           os.Getenv("E2E_KEEP") == "1",
 		Artifacts:      os.Getenv("E2E_ARTIFACTS"),
 		AllowLeftovers: os.Getenv("E2E_ALLOW_SHUTDOWN_LEFTOVERS") == "1",
-		RegistryAddr:   firstNonEmpty(os.Getenv("E2E_REGISTRY_ADDR"), "127.0.0.1:5000"),
+		RegistryAddr:   testkit.FirstNonEmpty(os.Getenv("E2E_REGISTRY_ADDR"), "127.0.0.1:5000"),
 	}
 	s.Fabric, err = network.FabricLineFromEnv()
 	Expect(err).NotTo(HaveOccurred())
 	s.BinDir, err = network.LineBinDir(root, s.Fabric)
 	Expect(err).NotTo(HaveOccurred())
 	if s.Namespace == "" {
-		b := make([]byte, 3)
-		_, _ = rand.Read(b)
-		s.Namespace = "fpk-e2e-" + hex.EncodeToString(b)
+		s.Namespace = "fpk-e2e-" + testkit.RandomHex(3)
 	}
-	s.Kubeconfig, err = filepath.Abs(s.Kubeconfig)
+	s.Kubeconfig, err = testkit.Kubeconfig(root, "E2E_KUBECONFIG")
 	Expect(err).NotTo(HaveOccurred())
 	s.Peer = network.DefaultPeerConfig(s.Kubeconfig, s.Namespace)
-	s.Peer.VM.Registry = firstNonEmpty(os.Getenv("E2E_REGISTRY"), s.Peer.VM.Registry)
-	s.Peer.VM.KanikoImage = firstNonEmpty(os.Getenv("E2E_KANIKO_IMAGE"), s.Peer.VM.KanikoImage)
-	s.Peer.CCEnvImage = firstNonEmpty(os.Getenv("E2E_CCENV_IMAGE"), s.Peer.CCEnvImage)
-	s.Peer.BaseOSImage = firstNonEmpty(os.Getenv("E2E_BASEOS_IMAGE"), s.Peer.BaseOSImage)
-	s.Peer.NodeEnvImage = firstNonEmpty(os.Getenv("E2E_NODEENV_IMAGE"), s.Peer.NodeEnvImage)
+	s.Peer.VM.Registry = testkit.FirstNonEmpty(os.Getenv("E2E_REGISTRY"), s.Peer.VM.Registry)
+	s.Peer.VM.KanikoImage = testkit.FirstNonEmpty(os.Getenv("E2E_KANIKO_IMAGE"), s.Peer.VM.KanikoImage)
+	s.Peer.CCEnvImage = testkit.FirstNonEmpty(os.Getenv("E2E_CCENV_IMAGE"), s.Peer.CCEnvImage)
+	s.Peer.BaseOSImage = testkit.FirstNonEmpty(os.Getenv("E2E_BASEOS_IMAGE"), s.Peer.BaseOSImage)
+	s.Peer.NodeEnvImage = testkit.FirstNonEmpty(os.Getenv("E2E_NODEENV_IMAGE"), s.Peer.NodeEnvImage)
 	return s
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // envInt is the positive integer in environment variable name, def when it
@@ -121,35 +100,19 @@ func envInt(name string, def int) int {
 
 // Timings and product gaps are printed as they happen (stdout and
 // GinkgoWriter) and again, all together, at the end of the suite.
-var (
-	reportMu sync.Mutex
-	timings  []string
-	gaps     []string
-)
+var timings, gaps testkit.Record
 
 func recordTiming(name string, d time.Duration) {
 	recordLine(fmt.Sprintf("E2E-TIMING name=%s seconds=%.2f", name, d.Seconds()))
 }
 
 // recordLine records a preformatted E2E-TIMING line.
-func recordLine(line string) { record(&timings, line) }
+func recordLine(line string) { timings.Add(line) }
 
 func recordGap(format string, args ...interface{}) {
-	record(&gaps, "E2E-GAP "+fmt.Sprintf(format, args...))
-}
-
-func record(into *[]string, line string) {
-	reportMu.Lock()
-	*into = append(*into, line)
-	reportMu.Unlock()
-	fmt.Fprintln(GinkgoWriter, line)
-	fmt.Fprintln(os.Stdout, line)
-	AddReportEntry(line)
+	gaps.Add("E2E-GAP " + fmt.Sprintf(format, args...))
 }
 
 var _ = ReportAfterSuite("timings", func(r Report) {
-	reportMu.Lock()
-	defer reportMu.Unlock()
-	lines := append(append([]string(nil), timings...), gaps...)
-	fmt.Fprintf(os.Stdout, "\n==== fabric-peer-k8s e2e summary ====\n%s\n", strings.Join(lines, "\n"))
+	testkit.PrintSummary("fabric-peer-k8s e2e summary", append(timings.Lines(), gaps.Lines()...))
 })

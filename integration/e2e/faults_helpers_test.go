@@ -9,11 +9,7 @@ SPDX-License-Identifier: Apache-2.0
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -40,8 +37,8 @@ type clusterCtl struct {
 }
 
 func newClusterCtl(s settings) *clusterCtl {
-	script := firstNonEmpty(os.Getenv("FAULTS_CLUSTER_SH"), filepath.Join(s.RepoRoot, "integration", "cluster", "cluster.sh"))
-	clusterDir := firstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(s.RepoRoot, ".cluster"))
+	script := testkit.FirstNonEmpty(os.Getenv("FAULTS_CLUSTER_SH"), filepath.Join(s.RepoRoot, "integration", "cluster", "cluster.sh"))
+	clusterDir := testkit.FirstNonEmpty(os.Getenv("CLUSTER_DIR"), filepath.Join(s.RepoRoot, ".cluster"))
 	return &clusterCtl{script: script, env: append(os.Environ(), "CLUSTER_DIR="+clusterDir)}
 }
 
@@ -268,52 +265,12 @@ func (n *healNet) healthz(p *nwo.Peer) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// packEntry is one file of a hand-made package: a regular file, or a
-// symlink when link is set.
-type packEntry struct {
-	name, body, link string
-}
-
 // writeRawPackage writes a chaincode package the way `peer lifecycle
-// chaincode package` lays it out (metadata.json and code.tar.gz in a
-// gzipped tar), with whatever metadata and code it is given, so that the
-// peer's refusal of hostile input can be seen.
-func writeRawPackage(file, label, ccType, path string, code []packEntry) error {
-	tgz := func(entries []packEntry) ([]byte, error) {
-		var buf bytes.Buffer
-		gz := gzip.NewWriter(&buf)
-		tw := tar.NewWriter(gz)
-		for _, e := range entries {
-			hdr := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), Typeflag: tar.TypeReg}
-			if e.link != "" {
-				hdr = &tar.Header{Name: e.name, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: e.link}
-			}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return nil, err
-			}
-			if e.link == "" {
-				if _, err := io.WriteString(tw, e.body); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if err := tw.Close(); err != nil {
-			return nil, err
-		}
-		if err := gz.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
-	}
-	codeTgz, err := tgz(code)
-	if err != nil {
-		return err
-	}
-	md, err := json.Marshal(map[string]string{"path": path, "type": ccType, "label": label})
-	if err != nil {
-		return err
-	}
-	pkg, err := tgz([]packEntry{{name: "metadata.json", body: string(md)}, {name: "code.tar.gz", body: string(codeTgz)}})
+// chaincode package` lays it out (testkit.ChaincodePackage), with whatever
+// metadata and code it is given, so that the peer's refusal of hostile input
+// can be seen.
+func writeRawPackage(file, label, ccType, path string, code []testkit.TarEntry) error {
+	pkg, err := testkit.ChaincodePackage(map[string]string{"path": path, "type": ccType, "label": label}, code...)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -94,15 +95,15 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 
 	It("refuses hostile packages within seconds with a clear error, creating nothing, and keeps serving", func() {
 		requireDeployed()
-		main := packEntry{name: "src/main.go", body: "package main\n\nfunc main() {}\n"}
+		main := testkit.TarEntry{Name: "src/main.go", Body: "package main\n\nfunc main() {}\n"}
 		for _, tc := range []struct {
 			name, ccType, path string
-			code               []packEntry
+			code               []testkit.TarEntry
 			want               string
 		}{
-			{"shell in the Go path", "golang", "example.com/cc$(touch /tmp/fpk-pwned)", []packEntry{main}, "is not a valid Go import path"},
-			{"quote and newline in the Go path", "golang", "example.com/cc\"\necho pwned", []packEntry{main}, "is not a valid Go import path"},
-			{"symlink out of the package", "golang", "example.com/cc", []packEntry{main, {name: "src/evil", link: "../../../../etc/passwd"}}, "src/evil"},
+			{"shell in the Go path", "golang", "example.com/cc$(touch /tmp/fpk-pwned)", []testkit.TarEntry{main}, "is not a valid Go import path"},
+			{"quote and newline in the Go path", "golang", "example.com/cc\"\necho pwned", []testkit.TarEntry{main}, "is not a valid Go import path"},
+			{"symlink out of the package", "golang", "example.com/cc", []testkit.TarEntry{main, {Name: "src/evil", Link: "../../../../etc/passwd"}}, "src/evil"},
 		} {
 			By(tc.name)
 			label := "hostile_" + strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(tc.name))
@@ -115,7 +116,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 			Expect(r.Duration).To(BeNumerically("<", 30*time.Second), "%s", r)
 			Expect(r.Output()).To(ContainSubstring(tc.want), "%s", r)
 			Expect(n.jobs.Count()).To(Equal(before), "no build Job for a hostile package")
-			_, why, _ := strings.Cut(lastLines(strings.TrimSpace(r.Output()), 1), cc.PackageID+": ")
+			_, why, _ := strings.Cut(testkit.LastLines(strings.TrimSpace(r.Output()), 1), cc.PackageID+": ")
 			recordLine(fmt.Sprintf("E2E-FAULT fault=hostile-package case=%s recovery_seconds=%.2f note=%s",
 				strings.ReplaceAll(tc.name, " ", "_"), r.Duration.Seconds(), strings.ReplaceAll(why, " ", "_")))
 		}
@@ -284,10 +285,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		}()
 		n.kill(pod, "delete")
 		// Only now: the kubelet may not drop an image a running container uses.
-		Eventually(func() bool {
-			cur, err := n.kube.Client.CoreV1().Pods(n.s.Namespace).Get(n.ctx, pod.Name, metaGet())
-			return apierrors.IsNotFound(err) || (err == nil && cur.UID != pod.UID)
-		}, time.Minute, 100*time.Millisecond).Should(BeTrue(), "pod %s is not gone", pod.Name)
+		testkit.WaitPodGone(n.ctx, n.kube.Client, pod, time.Minute, 100*time.Millisecond)
 		n.removeImageFromNode(pod)
 		Expect(syscall.Kill(pid, syscall.SIGCONT)).To(Succeed())
 		paused = false
@@ -524,11 +522,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		}
 		t2 := time.Now()
 		n.h.ApproveAndCommit(ccexit)
-		var crash []corev1.Event
-		Eventually(func() []corev1.Event {
-			crash = n.events.Find("CrashLoop", func(e *corev1.Event) bool { return strings.Contains(e.Message, ccexit.PackageID) })
-			return crash
-		}, 2*time.Minute, 100*time.Millisecond).ShouldNot(BeEmpty(), "no CrashLoop Event for %s", ccexit.PackageID)
+		testkit.WaitForCrashLoop(n.events, ccexit.PackageID)
 		Expect(n.h.PeerLog(org1)).To(ContainSubstring(fmt.Sprintf("Chaincode %s: crash loop after %d consecutive failures", ccexit.PackageID, healCrashLoopThreshold)))
 		Eventually(func() []string {
 			var live []string

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -56,9 +57,6 @@ func recordPodStartLatency(name string, kube *network.Kube, packageID string) {
 	}
 }
 
-// metaDelete deletes with the pod's own grace period, like `kubectl delete pod`.
-func metaDelete() metav1.DeleteOptions { return metav1.DeleteOptions{} }
-
 func metaGet() metav1.GetOptions { return metav1.GetOptions{} }
 
 // anySpecFailed is true once any spec of the suite has failed.
@@ -83,7 +81,7 @@ func stopNetwork(h *network.Harness, failed bool, artifacts, prefix string) {
 	_ = h.Stop()
 	if failed {
 		for _, p := range h.Peers {
-			fmt.Fprintf(GinkgoWriter, "---- last lines of %s log ----\n%s\n", p.ID(), lastLines(h.PeerLog(p), 60))
+			fmt.Fprintf(GinkgoWriter, "---- last lines of %s log ----\n%s\n", p.ID(), testkit.LastLines(h.PeerLog(p), 60))
 		}
 	}
 	if artifacts == "" {

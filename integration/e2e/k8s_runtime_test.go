@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -251,11 +252,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		// from the disruption, so they include the relaunch.
 		By("deleting the chaincode pod of " + org1ID)
 		t0 := time.Now()
-		Expect(kube.Client.CoreV1().Pods(s.Namespace).Delete(ctx, old.Name, metaDelete())).To(Succeed())
-		Eventually(func() bool {
-			p, err := kube.Client.CoreV1().Pods(s.Namespace).Get(ctx, old.Name, metaGet())
-			return err != nil || p.UID != old.UID
-		}, cleanupTimeout, 200*time.Millisecond).Should(BeTrue(), "pod %s was not deleted", old.Name)
+		testkit.DeletePodAndWait(ctx, kube.Client, old, cleanupTimeout)
 		recordTiming("pod_delete_until_gone", time.Since(t0))
 
 		By("invoking at once: it succeeds on a new pod")
@@ -309,9 +306,11 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		}, cleanupTimeout, 2*time.Second).Should(BeEmpty())
 	})
 
-	It("(c2) applies per-chaincode settings from the ConfigMap at the next launch and reports an invalid entry by name", func() {
+	// (c2a) to (c2e): per-chaincode settings from the ConfigMap, applied at
+	// the next launch, an invalid entry reported by name.
+	chaincodeSettingsSpecs(func() chaincodeSettingsEnv {
 		requireDeployed()
-		chaincodeSettingsSpec{Ctx: ctx, Kube: kube, H: h, Namespace: s.Namespace, CCName: ccName, CC: kv1}.run()
+		return chaincodeSettingsEnv{Ctx: ctx, Kube: kube, H: h, Namespace: s.Namespace, CCName: ccName, CC: kv1}
 	})
 
 	It("(d) upgrades to a new package: a new image is built and its pods serve the new code", func() {
@@ -487,11 +486,3 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		Expect(h.Stop()).To(Succeed())
 	})
 })
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}

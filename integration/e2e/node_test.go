@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -189,11 +190,7 @@ var _ = Describe("Node.js chaincode", Ordered, ContinueOnFailure, Label("node"),
 
 		By("deleting the chaincode pod of " + org1)
 		t0 := time.Now()
-		Expect(kube.Client.CoreV1().Pods(s.Namespace).Delete(ctx, old.Name, metaDelete())).To(Succeed())
-		Eventually(func() bool {
-			p, err := kube.Client.CoreV1().Pods(s.Namespace).Get(ctx, old.Name, metaGet())
-			return err != nil || p.UID != old.UID
-		}, cleanupTimeout, 200*time.Millisecond).Should(BeTrue(), "pod %s was not deleted", old.Name)
+		testkit.DeletePodAndWait(ctx, kube.Client, old, cleanupTimeout)
 		recordTiming("node_pod_delete_until_gone", time.Since(t0))
 		h.InvokeOK(nodeCC, invokeTimeout, "CreateAsset", "after-delete", "ok", "org1")
 		recordTiming("node_relaunch_pod_delete_to_invoke_ok", time.Since(t0))

@@ -11,9 +11,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -155,53 +154,16 @@ func binaryLayer(src, path string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writeK8sPackage writes a chaincode package of type k8s as
-// fabric-builder-k8s documents it (`tar -czf code.tar.gz image.json`,
-// metadata.json {"type": "k8s", "label": ...}); Fabric's CLI cannot package
-// it (`peer lifecycle chaincode package --lang k8s` knows no platform k8s).
-// The code package also carries a CouchDB index under META-INF, which Fabric
-// extracts whatever the type.
+// writeK8sPackage writes a chaincode package of type k8s (testkit.K8sPackage)
+// whose code package also carries a CouchDB index under META-INF, which
+// Fabric extracts whatever the type.
 func writeK8sPackage(file, label, imageName, digest string) error {
-	imageJSON, err := json.Marshal(map[string]string{"name": imageName, "digest": digest})
-	if err != nil {
-		return err
-	}
-	code, err := gzipTar([][2]string{
-		{"image.json", string(imageJSON)},
-		{"META-INF/statedb/couchdb/indexes/indexValue.json", `{"index":{"fields":["value"]},"ddoc":"indexValueDoc","name":"indexValue","type":"json"}`},
+	pkg, err := testkit.K8sPackage(label, imageName, digest, testkit.TarEntry{
+		Name: "META-INF/statedb/couchdb/indexes/indexValue.json",
+		Body: `{"index":{"fields":["value"]},"ddoc":"indexValueDoc","name":"indexValue","type":"json"}`,
 	})
 	if err != nil {
 		return err
 	}
-	md, err := json.Marshal(map[string]string{"type": "k8s", "label": label})
-	if err != nil {
-		return err
-	}
-	pkg, err := gzipTar([][2]string{{"metadata.json", string(md)}, {"code.tar.gz", string(code)}})
-	if err != nil {
-		return err
-	}
 	return os.WriteFile(file, pkg, 0o644)
-}
-
-// gzipTar is a gzipped tar of regular files (name, content).
-func gzipTar(files [][2]string) ([]byte, error) {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f[0], Mode: 0o644, Size: int64(len(f[1]))}); err != nil {
-			return nil, err
-		}
-		if _, err := io.WriteString(tw, f[1]); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

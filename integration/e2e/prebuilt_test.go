@@ -10,13 +10,12 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -30,7 +29,6 @@ var _ = Describe("Prebuilt chaincode images (type k8s)", Ordered, ContinueOnFail
 	const prebuiltCC = "kvpre"
 	var (
 		n    *sideNetwork
-		s    settings
 		kube *network.Kube
 		jobs *network.JobRecorder
 		h    *network.Harness
@@ -56,7 +54,7 @@ var _ = Describe("Prebuilt chaincode images (type k8s)", Ordered, ContinueOnFail
 				built <- err
 			}()
 		})
-		s, kube, jobs, h, ctx = n.s, n.kube, n.jobs, n.h, n.ctx
+		kube, jobs, h, ctx = n.kube, n.jobs, n.h, n.ctx
 		Expect(<-built).To(Succeed(), "building the kv image outside the peer")
 		fmt.Fprintf(GinkgoWriter, "kv image %s (binary %s, push %s)\n", img.Ref(), img.Compile.Round(time.Millisecond), img.Push.Round(time.Millisecond))
 		recordTiming("prebuilt_image_compile", img.Compile)
@@ -131,7 +129,7 @@ var _ = Describe("Prebuilt chaincode images (type k8s)", Ordered, ContinueOnFail
 		Expect(old).NotTo(BeNil(), "no chaincode pod of %s", org1)
 
 		t0 := time.Now()
-		Expect(kube.Client.CoreV1().Pods(s.Namespace).Delete(ctx, old.Name, metaDelete())).To(Succeed())
+		testkit.DeletePod(ctx, kube.Client, old)
 		Eventually(func() []string {
 			var running []string
 			for _, p := range livePodsOf(cc.PackageID) {
@@ -153,9 +151,7 @@ var _ = Describe("Prebuilt chaincode images (type k8s)", Ordered, ContinueOnFail
 	})
 
 	It("refuses packages whose image the registry lacks or whose image.json is invalid, creating nothing", func() {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		absent := "sha256:" + hex.EncodeToString(b)
+		absent := "sha256:" + testkit.RandomHex(32)
 		cases := []struct {
 			label, name, digest string
 			want                []string

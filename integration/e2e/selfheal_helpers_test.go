@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -66,8 +67,8 @@ func (n *healNet) start(suffix string) {
 		if n.configure != nil {
 			n.configure(s)
 		}
-		n.ctrBin = firstNonEmpty(os.Getenv("E2E_CTR"), "ctr")
-		n.ctrAddress = firstNonEmpty(os.Getenv("E2E_CONTAINERD_ADDRESS"), filepath.Join(s.RepoRoot, ".cluster", "run", "containerd.sock"))
+		n.ctrBin = testkit.FirstNonEmpty(os.Getenv("E2E_CTR"), "ctr")
+		n.ctrAddress = testkit.FirstNonEmpty(os.Getenv("E2E_CONTAINERD_ADDRESS"), filepath.Join(s.RepoRoot, ".cluster", "run", "containerd.sock"))
 		fmt.Fprintf(GinkgoWriter, "ctr %s --address %s\n", n.ctrBin, n.ctrAddress)
 		out, err := exec.Command(n.ctrBin, "--address", n.ctrAddress, "version").CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "ctr is needed to SIGKILL chaincode containers (E2E_CTR, E2E_CONTAINERD_ADDRESS): %s", out)
@@ -162,7 +163,7 @@ func (n *healNet) kill(pod *corev1.Pod, method string) {
 			strings.TrimPrefix(id, "containerd://")).CombinedOutput()
 		ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ctr tasks kill: %s", out)
 	case "delete":
-		ExpectWithOffset(1, n.kube.Client.CoreV1().Pods(n.s.Namespace).Delete(n.ctx, pod.Name, metaDelete())).To(Succeed())
+		testkit.DeletePod(n.ctx, n.kube.Client, pod)
 	default:
 		Fail("unknown kill method " + method)
 	}
@@ -180,7 +181,7 @@ func (n *healNet) killAndWait(phase string, i int, p *nwo.Peer, cc nwo.Chaincode
 	EventuallyWithOffset(1, func() int { return n.relaunches(p, cc.PackageID) }, relaunchTimeout, 25*time.Millisecond).
 		Should(BeNumerically(">", before), func() string {
 			return fmt.Sprintf("%s kill %d (%s of %s on %s): no relaunch logged\n%s", phase, i, method, pod.Name, p.ID(),
-				lastLines(n.h.PeerLog(p), 30))
+				testkit.LastLines(n.h.PeerLog(p), 30))
 		})
 	d := time.Since(t0)
 	n.kills = append(n.kills, killRecord{phase: phase, method: method, peer: p.ID(), seconds: d.Seconds()})

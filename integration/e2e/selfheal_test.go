@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/ginkgo/v2"
@@ -186,11 +187,7 @@ var _ = Describe("Self-healing chaincode", Ordered, ContinueOnFailure, func() {
 		}
 		t0 := time.Now()
 		n.h.ApproveAndCommit(exitCC)
-		var crash []corev1.Event
-		Eventually(func() []corev1.Event {
-			crash = n.events.Find("CrashLoop", func(e *corev1.Event) bool { return strings.Contains(e.Message, exitCC.PackageID) })
-			return crash
-		}, 2*time.Minute, 100*time.Millisecond).ShouldNot(BeEmpty(), "no CrashLoop Event for %s", exitCC.PackageID)
+		crash := testkit.WaitForCrashLoop(n.events, exitCC.PackageID)
 		recordTiming("heal_commit_to_crashloop_event", time.Since(t0))
 		fmt.Fprintf(os.Stdout, "E2E-INFO CrashLoop event: %s/%s: %s\n", crash[0].InvolvedObject.Kind, crash[0].InvolvedObject.Name, crash[0].Message)
 		Expect(crash[0].Type).To(Equal(corev1.EventTypeWarning))

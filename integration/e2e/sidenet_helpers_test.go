@@ -150,13 +150,13 @@ func (n *sideNetwork) captureBuilds() *buildCapture {
 	c := &buildCapture{builds: map[string]capturedBuild{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(n.kube.Client, 0,
 		informers.WithNamespace(n.s.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "batch.kubernetes.io/job-name" }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = network.LabelJobName }))
 	handle := func(obj interface{}) {
 		pod, ok := obj.(*corev1.Pod)
 		if !ok {
 			return
 		}
-		job := pod.Labels["batch.kubernetes.io/job-name"]
+		job := pod.Labels[network.LabelJobName]
 		for _, st := range pod.Status.InitContainerStatuses {
 			if st.Name != "build" || st.State.Terminated == nil {
 				continue

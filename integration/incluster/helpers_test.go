@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -103,10 +104,8 @@ func kubectlOK(args ...string) string {
 
 // ---------------------------------------------------------------- timings and gaps
 
-var (
-	reportMu sync.Mutex
-	report   []string
-)
+// report keeps the lines for the summary at the end of the suite.
+var report testkit.Record
 
 func recordTiming(name string, d time.Duration) {
 	note("INCLUSTER-TIMING name=%s seconds=%.2f", name, d.Seconds())
@@ -121,26 +120,9 @@ func recordCheck(format string, args ...interface{}) {
 }
 
 func note(format string, args ...interface{}) {
-	line := fmt.Sprintf(format, args...)
-	reportMu.Lock()
-	report = append(report, line)
-	reportMu.Unlock()
-	fmt.Fprintln(GinkgoWriter, line)
-	fmt.Fprintln(os.Stdout, line)
-	AddReportEntry(line)
+	report.Add(fmt.Sprintf(format, args...))
 }
 
 var _ = ReportAfterSuite("summary", func(r Report) {
-	reportMu.Lock()
-	defer reportMu.Unlock()
-	fmt.Fprintf(os.Stdout, "\n==== fabric-peer-k8s in-cluster summary ====\n%s\n", strings.Join(report, "\n"))
+	testkit.PrintSummary("fabric-peer-k8s in-cluster summary", report.Lines())
 })
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}

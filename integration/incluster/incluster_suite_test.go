@@ -9,8 +9,6 @@ SPDX-License-Identifier: Apache-2.0
 package incluster
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/incluster/bridgeforward"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -38,12 +37,7 @@ import (
 //	                                   (default <repo>/integration/cluster/cluster.sh)
 //	INCLUSTER_REGISTRY_CA              CA of the TLS registry (default <repo>/.cluster/pki/ca.crt)
 func TestInCluster(t *testing.T) {
-	RegisterFailHandler(Fail)
-	suiteConfig, reporterConfig := GinkgoConfiguration()
-	if suiteConfig.Timeout < 45*time.Minute {
-		suiteConfig.Timeout = 45 * time.Minute
-	}
-	RunSpecs(t, "fabric-peer-k8s in-cluster peer suite", suiteConfig, reporterConfig)
+	testkit.RunSuite(t, "fabric-peer-k8s in-cluster peer suite", 45*time.Minute)
 }
 
 type settings struct {
@@ -72,25 +66,24 @@ var (
 )
 
 func loadSettings() settings {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := testkit.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	s := settings{
-		RepoRoot:   root,
-		Kubeconfig: firstNonEmpty(os.Getenv("INCLUSTER_KUBECONFIG"), os.Getenv("KUBECONFIG"), filepath.Join(root, ".cluster", "kubeconfig")),
-		Kubectl:    os.Getenv("INCLUSTER_KUBECTL"),
-		Namespace:  os.Getenv("INCLUSTER_NAMESPACE"),
-		HostIP:     firstNonEmpty(os.Getenv("INCLUSTER_HOST_IP"), "10.244.0.1"),
-		Registry:   "127.0.0.1:5000",
-		APIServer:  "127.0.0.1:6443",
-		Keep:       os.Getenv("INCLUSTER_KEEP") == "1",
-		SkipBuild:  os.Getenv("INCLUSTER_SKIP_IMAGE_BUILD") == "1",
+		RepoRoot:  root,
+		Kubectl:   os.Getenv("INCLUSTER_KUBECTL"),
+		Namespace: os.Getenv("INCLUSTER_NAMESPACE"),
+		HostIP:    testkit.FirstNonEmpty(os.Getenv("INCLUSTER_HOST_IP"), "10.244.0.1"),
+		Registry:  "127.0.0.1:5000",
+		APIServer: "127.0.0.1:6443",
+		Keep:      os.Getenv("INCLUSTER_KEEP") == "1",
+		SkipBuild: os.Getenv("INCLUSTER_SKIP_IMAGE_BUILD") == "1",
 	}
 	s.Nodes = 1
 	if os.Getenv("INCLUSTER_NODES") == "2" {
 		s.Nodes = 2
 	}
-	s.ClusterSh = firstNonEmpty(os.Getenv("INCLUSTER_CLUSTER_SH"), filepath.Join(root, "integration", "cluster", "cluster.sh"))
-	s.RegistryCA = firstNonEmpty(os.Getenv("INCLUSTER_REGISTRY_CA"), filepath.Join(root, ".cluster", "pki", "ca.crt"))
+	s.ClusterSh = testkit.FirstNonEmpty(os.Getenv("INCLUSTER_CLUSTER_SH"), filepath.Join(root, "integration", "cluster", "cluster.sh"))
+	s.RegistryCA = testkit.FirstNonEmpty(os.Getenv("INCLUSTER_REGISTRY_CA"), filepath.Join(root, ".cluster", "pki", "ca.crt"))
 	if s.Kubectl == "" {
 		s.Kubectl = filepath.Join(root, ".cluster", "bin", "kubectl")
 		if _, err := os.Stat(s.Kubectl); err != nil {
@@ -98,11 +91,9 @@ func loadSettings() settings {
 		}
 	}
 	if s.Namespace == "" {
-		b := make([]byte, 3)
-		_, _ = rand.Read(b)
-		s.Namespace = "fpk-incluster-" + hex.EncodeToString(b)
+		s.Namespace = "fpk-incluster-" + testkit.RandomHex(3)
 	}
-	s.Kubeconfig, err = filepath.Abs(s.Kubeconfig)
+	s.Kubeconfig, err = testkit.Kubeconfig(root, "INCLUSTER_KUBECONFIG")
 	Expect(err).NotTo(HaveOccurred())
 	return s
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -358,8 +359,7 @@ func (k *kube) podIP() string {
 }
 
 func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+	return testkit.LastLines(strings.TrimSpace(s), 1)
 }
 
 func firstLine(s string) string {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -35,7 +36,6 @@ const (
 	roleName    = "fabric-peer-chaincode"
 	pvcName     = "data-fabric-peer-0"
 	storageName = "fabric-peer-local"
-	managedBy   = "app.kubernetes.io/managed-by=fabric-peer-k8s"
 )
 
 type kube struct {
@@ -134,7 +134,7 @@ func healthz(podIP string) (int, string, error) {
 }
 
 func (k *kube) managedPods() []corev1.Pod {
-	l, err := k.c.CoreV1().Pods(k.ns).List(bg(), metav1.ListOptions{LabelSelector: managedBy})
+	l, err := k.c.CoreV1().Pods(k.ns).List(bg(), metav1.ListOptions{LabelSelector: labels.ManagedSelector})
 	Expect(err).NotTo(HaveOccurred())
 	return l.Items
 }
@@ -142,7 +142,7 @@ func (k *kube) managedPods() []corev1.Pod {
 func (k *kube) chaincodePods() []corev1.Pod {
 	var out []corev1.Pod
 	for _, p := range k.managedPods() {
-		if p.Labels["app.kubernetes.io/component"] == "chaincode" && p.DeletionTimestamp == nil {
+		if p.Labels[labels.Component] == labels.ComponentChaincode && p.DeletionTimestamp == nil {
 			out = append(out, p)
 		}
 	}
@@ -150,7 +150,7 @@ func (k *kube) chaincodePods() []corev1.Pod {
 }
 
 func (k *kube) managedSecrets() []corev1.Secret {
-	l, err := k.c.CoreV1().Secrets(k.ns).List(bg(), metav1.ListOptions{LabelSelector: managedBy})
+	l, err := k.c.CoreV1().Secrets(k.ns).List(bg(), metav1.ListOptions{LabelSelector: labels.ManagedSelector})
 	Expect(err).NotTo(HaveOccurred())
 	return l.Items
 }

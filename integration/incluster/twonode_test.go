@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -110,7 +112,7 @@ func (k *kube) waitRunningPod(packageID string, notUID string, timeout time.Dura
 	if p := check(); p != nil {
 		return p
 	}
-	w, err := k.c.CoreV1().Pods(k.ns).Watch(ctx, metav1.ListOptions{LabelSelector: managedBy})
+	w, err := k.c.CoreV1().Pods(k.ns).Watch(ctx, metav1.ListOptions{LabelSelector: labels.ManagedSelector})
 	Expect(err).NotTo(HaveOccurred())
 	defer w.Stop()
 	for {
@@ -119,7 +121,7 @@ func (k *kube) waitRunningPod(packageID string, notUID string, timeout time.Dura
 			Fail(fmt.Sprintf("no running chaincode pod of %s (other than %s) after %s: %v", packageID, notUID, timeout, k.chaincodePodOf(packageID)))
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				w, err = k.c.CoreV1().Pods(k.ns).Watch(ctx, metav1.ListOptions{LabelSelector: managedBy})
+				w, err = k.c.CoreV1().Pods(k.ns).Watch(ctx, metav1.ListOptions{LabelSelector: labels.ManagedSelector})
 				Expect(err).NotTo(HaveOccurred())
 				continue
 			}
@@ -235,7 +237,7 @@ var _ = Describe("two nodes: chaincode on the node the peer is not on", Label("t
 		Expect(ccPod).NotTo(BeNil())
 		old := ccPod
 		start := time.Now()
-		Expect(k.c.CoreV1().Pods(k.ns).Delete(bg(), old.Name, metav1.DeleteOptions{})).To(Succeed())
+		testkit.DeletePod(bg(), k.c, old)
 		ccPod = k.waitRunningPod(packageID, string(old.UID), 3*time.Minute)
 		recordTiming("twonode-relaunch-delete-to-running", time.Since(start))
 		Expect(ccPod.Spec.NodeName).To(Equal(node2))
@@ -336,7 +338,7 @@ var _ = Describe("two nodes: chaincode on the node the peer is not on", Label("t
 		pinTo(node2, true)
 		startNode2()
 		start := time.Now()
-		Expect(k.c.CoreV1().Pods(k.ns).Delete(bg(), p.Name, metav1.DeleteOptions{})).To(Succeed())
+		testkit.DeletePod(bg(), k.c, p)
 		ccPod = k.waitRunningPod(packageID, string(p.UID), 3*time.Minute)
 		Expect(ccPod.Spec.NodeName).To(Equal(node2))
 		invokeOK(3*time.Minute, "home", "node2")

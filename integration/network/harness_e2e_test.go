@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	. "github.com/onsi/gomega"
 )
 
@@ -26,7 +27,7 @@ import (
 // so a kubeconfig pointing nowhere is enough (HARNESS_KUBECONFIG overrides).
 func TestHarnessStartStop(t *testing.T) {
 	RegisterTestingT(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := testkit.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	line, err := FabricLineFromEnv()
 	Expect(err).NotTo(HaveOccurred())
@@ -55,7 +56,7 @@ current-context: none
 	defer func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
-			t.Logf("network log (tail):\n%s", tail(string(b), 80))
+			t.Logf("network log (tail):\n%s", testkit.LastLines(string(b), 80))
 		}
 	}()
 

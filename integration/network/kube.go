@@ -28,10 +28,14 @@ import (
 // Labels the k8s VM (core/container/k8scontroller) puts on what it creates,
 // under the names the tests use; package labels defines them.
 const (
-	LabelManagedBy  = labels.ManagedBy
-	LabelComponent  = labels.Component
-	LabelPeerID     = labels.PeerID
-	LabelCCHash     = labels.ChaincodeHash
+	LabelManagedBy = labels.ManagedBy
+	LabelComponent = labels.Component
+	LabelPeerID    = labels.PeerID
+	LabelCCHash    = labels.ChaincodeHash
+	// LabelInstance names, on a chaincode Secret, the Pod it belongs to.
+	LabelInstance = labels.Instance
+	// LabelJobName is set by Kubernetes' Job controller on a Job's Pods.
+	LabelJobName    = labels.JobName
 	ManagedByValue  = labels.ManagedByValue
 	ManagedSelector = labels.ManagedSelector
 	// ChaincodeSelector selects chaincode Pods and their TLS Secrets.
@@ -41,6 +45,9 @@ const (
 	// AnnotationCCID holds the full package ID on chaincode pods and secrets.
 	AnnotationCCID = labels.CCIDAnnotation
 )
+
+// TestNamespaceLabel ("true") marks the namespaces the tests create.
+const TestNamespaceLabel = labels.Prefix + "test"
 
 // Kube is a small client for checking what the VM did in one namespace.
 type Kube struct {
@@ -83,7 +90,7 @@ func (k *Kube) CreateNamespace(ctx context.Context) error {
 	_, err := k.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   k.Namespace,
-			Labels: map[string]string{"fabric-peer-k8s/test": "true"},
+			Labels: map[string]string{TestNamespaceLabel: "true"},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/hyperledger/fabric/integration/channelparticipation"
 	"github.com/hyperledger/fabric/integration/nwo"
 	. "github.com/onsi/gomega"
@@ -359,21 +360,13 @@ func waitReady(name string, p ifrit.Process, r *ginkgomon.Runner, timeout time.D
 	case err := <-p.Wait():
 		msg := ""
 		if r != nil {
-			msg = tail(string(r.Err().Contents()), 40)
+			msg = testkit.LastLines(string(r.Err().Contents()), 40)
 		}
 		Expect(err).NotTo(HaveOccurred(), "%s exited before it was ready\n%s", name, msg)
 		Expect(fmt.Errorf("%s exited before it was ready", name)).NotTo(HaveOccurred())
 	case <-time.After(timeout):
 		Expect(fmt.Errorf("%s not ready after %s", name, timeout)).NotTo(HaveOccurred())
 	}
-}
-
-func tail(s string, lines int) string {
-	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
 }
 
 // PeerLog returns what the peer wrote to stderr so far (its log), across

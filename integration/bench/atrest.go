@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -151,7 +152,7 @@ func (v *vmRun) otherNamespaceNames() []string {
 		if ns.Name == v.ns {
 			continue
 		}
-		if ns.Labels["fabric-peer-k8s/test"] == "true" || strings.HasPrefix(ns.Name, "fpk-") || strings.HasPrefix(ns.Name, "fabric-") {
+		if ns.Labels[network.TestNamespaceLabel] == "true" || strings.HasPrefix(ns.Name, "fpk-") || strings.HasPrefix(ns.Name, "fabric-") {
 			out = append(out, ns.Name)
 		}
 	}

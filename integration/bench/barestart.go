@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -42,7 +43,7 @@ func onePod(ctx context.Context, cs kubernetes.Interface, ns, name, image string
 	pods := cs.CoreV1().Pods(ns)
 	zero := int64(0)
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"fabric-peer-k8s/bench": "floor"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{labels.Prefix + "bench": "floor"}},
 		Spec: corev1.PodSpec{
 			HostNetwork:                   true,
 			RestartPolicy:                 corev1.RestartPolicyNever,
