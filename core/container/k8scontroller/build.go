@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/hyperledger/fabric/core/container"
@@ -269,9 +270,10 @@ func (vm *VM) buildImage(ctx context.Context, req *buildRequest, input *buildcon
 func (vm *VM) awaitForeignBuild(ctx context.Context, req *buildRequest) (string, error) {
 	ns, name := vm.Config.BuildNamespace, req.Job.Name
 	var uid types.UID // of the Job waited for, while it exists
-	_, err := watchtools.UntilWithSync(ctx, jobListWatch(vm.Client, ns, byName(name)), &batchv1.Job{}, absent(ns, name),
+	lw := kube.JobListWatch(vm.Client, ns, kube.ByName(name))
+	_, err := watchtools.UntilWithSync(ctx, lw, &batchv1.Job{}, kube.GonePrecondition(ns, name),
 		func(ev watch.Event) (bool, error) {
-			if deletedEvent(ev, name) {
+			if kube.DeletesObject(ev, name) {
 				uid = ""
 				return true, nil
 			}
@@ -280,7 +282,7 @@ func (vm *VM) awaitForeignBuild(ctx context.Context, req *buildRequest) (string,
 				return false, nil
 			}
 			uid = job.UID
-			_, done := jobFinished(job)
+			_, done := kube.JobFinished(job)
 			return done, nil
 		})
 	if err != nil {
@@ -294,10 +296,10 @@ func (vm *VM) awaitForeignBuild(ctx context.Context, req *buildRequest) (string,
 	if uid == "" {
 		return "", nil
 	}
-	if err := deleteJob(ctx, vm.Client, ns, name, uid); err != nil {
+	if err := kube.DeleteJob(ctx, vm.Client, ns, name, uid); err != nil {
 		return "", errors.WithMessagef(err, "chaincode %s", req.CCID)
 	}
-	if err := waitJobGone(ctx, vm.Client, ns, name); err != nil {
+	if err := kube.WaitJobGone(ctx, vm.Client, ns, name); err != nil {
 		return "", errors.Wrapf(vm.interrupted(ctx, err), "chaincode %s: waiting for build job %s/%s of another peer to be removed", req.CCID, ns, name)
 	}
 	return "", nil
@@ -310,7 +312,7 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 	defer func() {
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vm.Config.StopTimeout)
 		defer cancel()
-		if derr := deleteJob(cleanupCtx, vm.Client, ns, name, job.UID); derr != nil {
+		if derr := kube.DeleteJob(cleanupCtx, vm.Client, ns, name, job.UID); derr != nil {
 			logger.Warningf("Chaincode %s: %s", req.CCID, derr)
 		}
 	}()
@@ -333,7 +335,7 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 	if err != nil {
 		return "", fail(err, "waiting for completion")
 	}
-	if cond, _ := jobFinished(finished); cond != batchv1.JobComplete {
+	if cond, _ := kube.JobFinished(finished); cond != batchv1.JobComplete {
 		return "", fail(vm.podFailure(ctx, ns, pod), "failed")
 	}
 
@@ -341,7 +343,7 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 	if err != nil {
 		return "", fail(errors.Wrapf(err, "cannot get pod %s", pod), "reading image digest")
 	}
-	cs := containerStatus(p, kanikoContainer)
+	cs := kube.ContainerStatus(p, kanikoContainer)
 	if cs == nil || cs.State.Terminated == nil {
 		return "", fail(errors.New("kaniko container has not terminated"), "reading image digest")
 	}
@@ -363,7 +365,7 @@ func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (stri
 
 	var podName string
 	err := vm.followBuildPod(ctx, job, func(pod *corev1.Pod) (bool, error) {
-		cs := containerStatus(pod, receiveContainer)
+		cs := kube.ContainerStatus(pod, receiveContainer)
 		if cs == nil {
 			return false, nil
 		}
@@ -384,47 +386,47 @@ func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (stri
 // informer, to cond until it returns true or an error. It fails when the pod
 // is deleted or failed, or a container cannot start (see pullGrace). With
 // jobDone set, it also follows the Job itself and returns when jobDone does.
-func (vm *VM) followBuildPod(ctx context.Context, job *batchv1.Job, cond func(*corev1.Pod) (bool, error), jobDone func(trackedEvent) (bool, error)) error {
+func (vm *VM) followBuildPod(ctx context.Context, job *batchv1.Job, cond func(*corev1.Pod) (bool, error), jobDone func(kube.TrackedEvent) (bool, error)) error {
 	stopped, err := vm.cache.ready(ctx)
 	if err != nil {
 		return err
 	}
-	pods, unsubscribe := vm.cache.pods[job.Namespace].subscribeMatching(func(o metav1.Object) bool {
+	pods, unsubscribe := vm.cache.pods[job.Namespace].SubscribeMatching(func(o metav1.Object) bool {
 		return o.GetLabels()[labels.JobName] == job.Name && ownedBy(o, job.UID)
 	})
 	defer unsubscribe()
-	var jobEvents <-chan struct{}
-	jobSub := newSubscription()
+	var jobEvents <-chan struct{} // nil, never ready, unless jobDone is set
+	var jobSub *kube.Subscription
 	if jobDone != nil {
 		var unsubscribeJob func()
-		jobSub, unsubscribeJob = vm.cache.jobs.subscribe(job.Namespace, job.Name)
+		jobSub, unsubscribeJob = vm.cache.jobs.Subscribe(job.Namespace, job.Name)
 		defer unsubscribeJob()
-		jobEvents = jobSub.ready()
+		jobEvents = jobSub.Ready()
 	}
 
 	grace := &pullGrace{Clock: vm.Clock, Timeout: vm.Config.ImagePullTimeout}
-	timer := recheckTimer{clock: vm.Clock}
-	defer timer.stop()
+	timer := kube.RecheckTimer{Clock: vm.Clock}
+	defer timer.Stop()
 	var last *corev1.Pod
 	for {
-		var events []trackedEvent
+		var events []kube.TrackedEvent
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-stopped:
 			return errors.New("the Kubernetes object cache stopped")
 		case <-jobEvents:
-			for _, ev := range jobSub.drain() {
+			for _, ev := range jobSub.Drain() {
 				if done, err := jobDone(ev); done || err != nil {
 					return err
 				}
 			}
 			continue
-		case <-pods.ready():
-			events = pods.drain()
+		case <-pods.Ready():
+			events = pods.Drain()
 		case <-timer.C():
-			timer.stop()
-			events = []trackedEvent{{Type: watch.Modified, Object: last}}
+			timer.Stop()
+			events = []kube.TrackedEvent{{Type: watch.Modified, Object: last}}
 		}
 		for _, ev := range events {
 			pod, ok := ev.Object.(*corev1.Pod)
@@ -445,7 +447,7 @@ func (vm *VM) followBuildPod(ctx context.Context, job *batchv1.Job, cond func(*c
 			if err != nil {
 				return err
 			}
-			timer.arm(recheck)
+			timer.Arm(recheck)
 			if cond == nil {
 				continue
 			}
@@ -468,8 +470,8 @@ func (e *podRefusedError) Error() string {
 // cancelWhenPodRefused cancels ctx with a podRefusedError on the Job's first
 // FailedCreate event. It returns when ctx is done.
 func (vm *VM) cancelWhenPodRefused(ctx context.Context, job *batchv1.Job, cancel context.CancelCauseFunc) {
-	sel := selector{Field: "involvedObject.uid=" + string(job.UID) + ",reason=" + reasonFailedCreate}
-	_, _ = watchtools.UntilWithSync(ctx, eventListWatch(vm.Client, job.Namespace, sel), &corev1.Event{}, nil,
+	sel := kube.ListSelector{Field: "involvedObject.uid=" + string(job.UID) + ",reason=" + reasonFailedCreate}
+	_, _ = watchtools.UntilWithSync(ctx, kube.EventListWatch(vm.Client, job.Namespace, sel), &corev1.Event{}, nil,
 		func(ev watch.Event) (bool, error) {
 			e, ok := ev.Object.(*corev1.Event)
 			if !ok || ev.Type == watch.Deleted || e.InvolvedObject.UID != job.UID || e.Reason != reasonFailedCreate {
@@ -494,11 +496,11 @@ func ownedBy(obj metav1.Object, uid types.UID) bool {
 // Kaniko image) within vm.k8s.imagePullTimeout.
 func (vm *VM) waitJobFinished(ctx context.Context, job *batchv1.Job) (*batchv1.Job, error) {
 	var finished *batchv1.Job
-	err := vm.followBuildPod(ctx, job, nil, func(ev trackedEvent) (bool, error) {
+	err := vm.followBuildPod(ctx, job, nil, func(ev kube.TrackedEvent) (bool, error) {
 		j, _ := ev.Object.(*batchv1.Job)
 		if ev.Type == watch.Deleted && j == nil {
 			// The cache does not show the Job (yet): ask the API server.
-			live, gone, err := vm.cache.jobs.confirmGone(ctx, job.Name, string(job.UID))
+			live, gone, err := vm.cache.jobs.ConfirmGone(ctx, job.Name, string(job.UID))
 			if err != nil {
 				return false, errors.Wrapf(err, "cannot get job %s/%s", job.Namespace, job.Name)
 			}
@@ -513,7 +515,7 @@ func (vm *VM) waitJobFinished(ctx context.Context, job *batchv1.Job) (*batchv1.J
 		if ev.Type == watch.Deleted {
 			return false, errors.New("job was deleted")
 		}
-		if _, done := jobFinished(j); done {
+		if _, done := kube.JobFinished(j); done {
 			finished = j
 			return true, nil
 		}
@@ -530,7 +532,7 @@ func (vm *VM) podFailure(ctx context.Context, ns, name string) error {
 		return errors.Wrapf(err, "cannot get pod %s", name)
 	}
 	for _, c := range []string{receiveContainer, buildContainer, kanikoContainer} {
-		cs := containerStatus(pod, c)
+		cs := kube.ContainerStatus(pod, c)
 		if cs == nil || cs.State.Terminated == nil || cs.State.Terminated.ExitCode == 0 {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,7 +36,7 @@ type settingsCache struct {
 	namespace, name string
 	factory         informers.SharedInformerFactory
 	informer        cache.SharedIndexInformer
-	tracker         *tracker
+	tracker         *kube.Tracker
 }
 
 func newSettingsCache(client kubernetes.Interface, namespace, name string) *settingsCache {
@@ -49,7 +50,7 @@ func newSettingsCache(client kubernetes.Interface, namespace, name string) *sett
 		name:      name,
 		factory:   factory,
 		informer:  informer,
-		tracker: newTracker(informer, func(ctx context.Context, n string) (runtime.Object, error) {
+		tracker: kube.NewTracker(informer, func(ctx context.Context, n string) (runtime.Object, error) {
 			return client.CoreV1().ConfigMaps(namespace).Get(ctx, n, metav1.GetOptions{})
 		}),
 	}
@@ -210,16 +211,16 @@ func (vm *VM) reportSettings(ctx context.Context) {
 	if c.waitSynced(ctx) != nil {
 		return
 	}
-	sub, cancel := c.tracker.subscribe(c.namespace, c.name)
+	sub, cancel := c.tracker.Subscribe(c.namespace, c.name)
 	defer cancel()
 	r := &settingsReport{VM: vm}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-sub.ready():
+		case <-sub.Ready():
 		}
-		for _, ev := range sub.drain() {
+		for _, ev := range sub.Drain() {
 			cm, _ := ev.Object.(*corev1.ConfigMap)
 			if ev.Type == watch.Deleted {
 				cm = nil

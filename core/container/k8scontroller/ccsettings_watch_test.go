@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -49,7 +50,7 @@ func settingsConfigMap(data map[string]string) *corev1.ConfigMap {
 func updateSettings(t *testing.T, vm *testVM, data map[string]string) {
 	t.Helper()
 	c := vm.cache.settings
-	sub, cancel := c.tracker.subscribe(testNamespace, testSettingsConfigMap)
+	sub, cancel := c.tracker.Subscribe(testNamespace, testSettingsConfigMap)
 	defer cancel()
 	cms := vm.client.CoreV1().ConfigMaps(testNamespace)
 	_, err := cms.Update(t.Context(), settingsConfigMap(data), metav1.UpdateOptions{})
@@ -74,16 +75,16 @@ func equalData(a, b map[string]string) bool {
 
 // awaitSettings waits for an event of the settings ConfigMap for which done
 // is true (cm nil: deleted).
-func awaitSettings(t *testing.T, sub *subscription, done func(cm *corev1.ConfigMap) bool) {
+func awaitSettings(t *testing.T, sub *kube.Subscription, done func(cm *corev1.ConfigMap) bool) {
 	t.Helper()
 	timeout := time.After(5 * time.Second)
 	for {
 		select {
-		case <-sub.ready():
+		case <-sub.Ready():
 		case <-timeout:
 			t.Fatal("the settings cache did not see the change")
 		}
-		for _, ev := range sub.drain() {
+		for _, ev := range sub.Drain() {
 			cm, _ := ev.Object.(*corev1.ConfigMap)
 			if ev.Type == watch.Deleted {
 				cm = nil
@@ -212,7 +213,7 @@ func TestSettingsInvalidEntryFailsOnlyItsChaincode(t *testing.T) {
 	// An entry under binaryData is not read: an error, not silently ignored.
 	cm := settingsConfigMap(nil)
 	cm.BinaryData = map[string][]byte{testCCLabel: []byte("{}")}
-	sub, cancel := vm.cache.settings.tracker.subscribe(testNamespace, testSettingsConfigMap)
+	sub, cancel := vm.cache.settings.tracker.Subscribe(testNamespace, testSettingsConfigMap)
 	_, err = vm.client.CoreV1().ConfigMaps(testNamespace).Update(t.Context(), cm, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	awaitSettings(t, sub, func(cm *corev1.ConfigMap) bool { return cm != nil && len(cm.BinaryData) == 1 })
@@ -337,7 +338,7 @@ func TestSettingsInvalidEntriesAreReported(t *testing.T) {
 	require.Contains(t, ev, "env: CORE_PEER_LOCALMSPID is set by the peer")
 
 	// Deleted and created again: reported again.
-	sub, cancel := vm.cache.settings.tracker.subscribe(testNamespace, testSettingsConfigMap)
+	sub, cancel := vm.cache.settings.tracker.Subscribe(testNamespace, testSettingsConfigMap)
 	require.NoError(t, vm.client.CoreV1().ConfigMaps(testNamespace).Delete(t.Context(), testSettingsConfigMap, metav1.DeleteOptions{}))
 	awaitSettings(t, sub, func(cm *corev1.ConfigMap) bool { return cm == nil })
 	cancel()

@@ -11,6 +11,9 @@ SPDX-License-Identifier: Apache-2.0
 // Focused parts live in packages of their own, which do not import this one:
 // internal/buildcontext validates code packages and turns them into the build
 // context streamed into the build pod, internal/relaunch relaunches chaincode
-// whose pod ended without the peer asking, and labels names the labels and
-// annotations on the objects the VM creates.
+// whose pod ended without the peer asking, internal/kube holds the helpers
+// over the Kubernetes API that know nothing of chaincode (list-watches,
+// guarded deletes, container and Job status, the informer event tracker, pod
+// attach), and labels names the labels and annotations on the objects the VM
+// creates.
 package k8scontroller

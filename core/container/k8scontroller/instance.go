@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
@@ -173,7 +174,7 @@ func (i *Instance) create(ctx context.Context, l *launch, args, env []string, se
 			_, secretUID := l.uids()
 			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vm.Config.StopTimeout)
 			defer cancel()
-			if derr := deleteSecret(cleanupCtx, vm.Client, ns, secret, secretUID); derr != nil {
+			if derr := kube.DeleteSecret(cleanupCtx, vm.Client, ns, secret, secretUID); derr != nil {
 				return nil, errors.WithMessagef(err, "also failed to clean up: %s", derr)
 			}
 		}
@@ -253,11 +254,11 @@ func (i *Instance) Wait() (int, error) {
 		launch:    l,
 		uid:       uid,
 		createdAt: createdAt,
-		timer:     recheckTimer{clock: i.VM.Clock},
-		retry:     recheckTimer{clock: i.VM.Clock},
+		timer:     kube.RecheckTimer{Clock: i.VM.Clock},
+		retry:     kube.RecheckTimer{Clock: i.VM.Clock},
 	}
-	defer w.timer.stop()
-	defer w.retry.stop()
+	defer w.timer.Stop()
+	defer w.retry.Stop()
 	exitCode, waitErr, err := w.run(ctx)
 	if ctx.Err() != nil {
 		// The end of the pod, if it ended, may be the VM's own doing.
@@ -289,7 +290,7 @@ type podWait struct {
 	launch    *launch
 	uid       types.UID
 	createdAt time.Time
-	timer     recheckTimer // image pull grace
+	timer     kube.RecheckTimer // image pull grace
 	grace     *pullGrace
 	observed  bool
 	last      *corev1.Pod // latest state of our pod; a cached object, read only
@@ -297,7 +298,7 @@ type podWait struct {
 	unschedulable bool
 	// retry fires when a failed read of the pod is due again; failures
 	// counts the reads that failed in a row.
-	retry    recheckTimer
+	retry    kube.RecheckTimer
 	failures int
 	// removed is set when the pod ended because it was deleted or evicted
 	// rather than by an exit of the chaincode.
@@ -313,25 +314,25 @@ func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
 		return -1, nil, err
 	}
 	pods := w.VM.cache.pods[ns]
-	sub, unsubscribe := pods.subscribe(ns, w.launch.name)
+	sub, unsubscribe := pods.Subscribe(ns, w.launch.name)
 	defer unsubscribe()
 
-	var unresolved *trackedEvent // an event whose read failed, to retry
+	var unresolved *kube.TrackedEvent // an event whose read failed, to retry
 	for {
-		var events []trackedEvent
+		var events []kube.TrackedEvent
 		select {
 		case <-ctx.Done():
 			return -1, nil, ctx.Err()
 		case <-stopped:
 			return -1, nil, errors.New("the Kubernetes object cache stopped")
-		case <-sub.ready():
-			events = sub.drain()
+		case <-sub.Ready():
+			events = sub.Drain()
 		case <-w.timer.C():
-			w.timer.stop()
-			events = []trackedEvent{{Type: watch.Modified, Object: w.last}}
+			w.timer.Stop()
+			events = []kube.TrackedEvent{{Type: watch.Modified, Object: w.last}}
 		case <-w.retry.C():
-			w.retry.stop()
-			events = []trackedEvent{*unresolved}
+			w.retry.Stop()
+			events = []kube.TrackedEvent{*unresolved}
 		}
 		for _, ev := range events {
 			pod, gone, err := w.resolve(ctx, pods, ev)
@@ -345,7 +346,7 @@ func (w *podWait) run(ctx context.Context) (exitCode int, waitErr, err error) {
 				}
 				logger.Warningf("Chaincode %s: %s; retrying (%d of %d)", w.CCID, err, w.failures, waitRetries)
 				unresolved = &ev
-				w.retry.arm(w.VM.Clock.Now().Add(w.retryDelay()))
+				w.retry.Arm(w.VM.Clock.Now().Add(w.retryDelay()))
 				continue
 			}
 			w.failures = 0
@@ -375,7 +376,7 @@ func (w *podWait) retryDelay() time.Duration {
 // resolve turns an event into the current state of our pod, or gone when it
 // no longer exists. When the cache does not show our pod, the API server is
 // asked: the cache may not have caught up with Start yet.
-func (w *podWait) resolve(ctx context.Context, pods *tracker, ev trackedEvent) (pod *corev1.Pod, gone bool, err error) {
+func (w *podWait) resolve(ctx context.Context, pods *kube.Tracker, ev kube.TrackedEvent) (pod *corev1.Pod, gone bool, err error) {
 	pod, _ = ev.Object.(*corev1.Pod)
 	ours := pod != nil && (w.uid == "" || pod.UID == w.uid)
 	switch {
@@ -384,7 +385,7 @@ func (w *podWait) resolve(ctx context.Context, pods *tracker, ev trackedEvent) (
 	case ours:
 		return pod, false, nil
 	}
-	live, gone, err := pods.confirmGone(ctx, w.launch.name, string(w.uid))
+	live, gone, err := pods.ConfirmGone(ctx, w.launch.name, string(w.uid))
 	if err != nil {
 		return nil, false, errors.Wrapf(err, "cannot get pod %s/%s", w.VM.Config.Namespace, w.launch.name)
 	}
@@ -397,7 +398,7 @@ func (w *podWait) resolve(ctx context.Context, pods *tracker, ev trackedEvent) (
 // evaluate returns done when pod has ended or cannot start.
 func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done bool) {
 	w.last = pod
-	cs := containerStatus(pod, chaincodeContainer)
+	cs := kube.ContainerStatus(pod, chaincodeContainer)
 	switch {
 	case cs != nil && cs.State.Running != nil:
 		w.observeStart(true)
@@ -421,10 +422,10 @@ func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done b
 	recheck, err := w.grace.check(pod)
 	if err != nil {
 		w.observeStart(false)
-		w.timer.stop()
+		w.timer.Stop()
 		return -1, w.removeStuck(pod, err), true
 	}
-	w.timer.arm(recheck)
+	w.timer.Arm(recheck)
 	if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
 		w.observeStart(false)
 		w.removed = removedByCluster(pod)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/pkg/errors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -172,7 +173,7 @@ func (vm *VM) deleteLaunch(ctx context.Context, l *launch, gracePeriod int64) er
 		}
 	}
 	if podUID != "" {
-		if err := deletePod(ctx, vm.Client, ns, l.name, podUID, gracePeriod); err != nil {
+		if err := kube.DeletePod(ctx, vm.Client, ns, l.name, podUID, gracePeriod); err != nil {
 			return err
 		}
 	}
@@ -192,7 +193,7 @@ func (vm *VM) deleteLaunch(ctx context.Context, l *launch, gracePeriod int64) er
 		}
 		secretUID = secret.UID
 	}
-	return deleteSecret(ctx, vm.Client, ns, l.name, secretUID)
+	return kube.DeleteSecret(ctx, vm.Client, ns, l.name, secretUID)
 }
 
 // retireLaunch deletes a superseded launch in the background, with the

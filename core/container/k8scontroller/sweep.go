@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/pkg/errors"
 	"golang.org/x/sync/errgroup"
@@ -79,7 +80,7 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, er
 	}
 	var deletes []func() error
 	for _, p := range pods {
-		deletes = append(deletes, func() error { return deletePod(ctx, client, ns, p.Name, p.UID, 0) })
+		deletes = append(deletes, func() error { return kube.DeletePod(ctx, client, ns, p.Name, p.UID, 0) })
 	}
 	deleted, err := deleteAll(deletes)
 	done()
@@ -93,14 +94,14 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, er
 	}
 	deletes = deletes[:0]
 	for _, s := range secrets {
-		deletes = append(deletes, func() error { return deleteSecret(ctx, client, ns, s.Name, s.UID) })
+		deletes = append(deletes, func() error { return kube.DeleteSecret(ctx, client, ns, s.Name, s.UID) })
 	}
 	jobs, err := vm.cache.jobLister.Jobs(buildNS).List(sel)
 	if err != nil {
 		return deleted, errors.Wrapf(err, "cannot list jobs of earlier runs in namespace %s", buildNS)
 	}
 	for _, j := range jobs {
-		deletes = append(deletes, func() error { return deleteJob(ctx, client, buildNS, j.Name, j.UID) })
+		deletes = append(deletes, func() error { return kube.DeleteJob(ctx, client, buildNS, j.Name, j.UID) })
 	}
 	n, err := deleteAll(deletes)
 	return deleted + n, err
@@ -162,7 +163,7 @@ func (vm *VM) sweepThisRun(ctx context.Context, now time.Time) (int, error) {
 			live[p.UID] = true
 			continue
 		}
-		if err := deletePod(ctx, client, ns, p.Name, p.UID, vm.gracePeriodSeconds()); err != nil {
+		if err := kube.DeletePod(ctx, client, ns, p.Name, p.UID, vm.gracePeriodSeconds()); err != nil {
 			return deleted, errors.WithMessage(err, "superseded launch")
 		}
 		deleted++
@@ -171,7 +172,7 @@ func (vm *VM) sweepThisRun(ctx context.Context, now time.Time) (int, error) {
 		if !stale(s) || ownerLive(s, live) {
 			continue
 		}
-		if err := deleteSecret(ctx, client, ns, s.Name, s.UID); err != nil {
+		if err := kube.DeleteSecret(ctx, client, ns, s.Name, s.UID); err != nil {
 			return deleted, errors.WithMessage(err, "orphaned secret")
 		}
 		deleted++

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric-lib-go/common/flogging"
@@ -121,7 +122,7 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		Config:       cfg,
 		Client:       client,
 		Registry:     registry,
-		Attacher:     &apiAttacher{Config: restConfig, Client: client},
+		Attacher:     &kube.Attacher{Config: restConfig, Client: client},
 		Platforms:    p.Platforms,
 		Metrics:      NewMetrics(p.MetricsProvider),
 		BuilderImage: util.GetDockerImageFromConfig("chaincode.builder"),

@@ -1,0 +1,66 @@
+/*
+Copyright fabric-peer-k8s authors. All Rights Reserved.
+
+SPDX-License-Identifier: Apache-2.0
+*/
+
+package kube
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// ContainerStatus finds the status of the container called name among the
+// init and app containers of pod; nil when pod reports none.
+func ContainerStatus(pod *corev1.Pod, name string) *corev1.ContainerStatus {
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// ContainerImage is the image the container called name of pod runs, or
+// "(unknown)".
+func ContainerImage(pod *corev1.Pod, name string) string {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if c.Name == name {
+				return c.Image
+			}
+		}
+	}
+	return "(unknown)"
+}
+
+// IsPullFailure reports the waiting reasons of a container whose image pull
+// failed; the kubelet retries the pull, with a backoff.
+func IsPullFailure(reason string) bool {
+	return reason == "ErrImagePull" || reason == "ImagePullBackOff"
+}
+
+// IsCreateFailure reports the waiting reason of a container the runtime
+// failed to create, which the kubelet retries: the cause is often
+// short-lived (a container name still reserved in containerd after a
+// restart, a runtime that was briefly unavailable).
+func IsCreateFailure(reason string) bool {
+	return reason == "CreateContainerError"
+}
+
+// JobFinished returns the Complete or Failed condition of a finished Job;
+// false while the Job runs.
+func JobFinished(job *batchv1.Job) (batchv1.JobConditionType, bool) {
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		if c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed {
+			return c.Type, true
+		}
+	}
+	return "", false
+}
