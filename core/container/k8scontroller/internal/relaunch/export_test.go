@@ -19,9 +19,9 @@ func SetSpawn(s *Supervisor, spawn func(f func())) {
 	s.spawn = spawn
 }
 
-// ChargeCount is the number of chaincodes s keeps state for.
-func ChargeCount(s *Supervisor) int {
+// RecordCount is the number of chaincodes s keeps state for.
+func RecordCount(s *Supervisor) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.charges)
+	return len(s.records)
 }

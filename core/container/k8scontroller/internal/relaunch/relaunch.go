@@ -76,16 +76,16 @@ type Reporter interface {
 // All its methods but Looping may be called on a nil Supervisor (relaunch
 // not set up), where they do nothing.
 //
-// It keeps a charge per chaincode only while one is needed, since every
+// It keeps a record per chaincode only while one is needed, since every
 // upgrade launches a new package ID: from the chaincode's launch until a
 // deliberate stop (Fabric's custodian stops the package IDs an upgrade
 // replaced; a relaunch loop running then releases it when it ends), or
 // until its pod ended while nothing relaunches (relaunch off or not armed,
-// shutdown). A chaincode left crash looping keeps its charge until it is
+// shutdown). A chaincode left crash looping keeps its record until it is
 // stopped, so that a fast exit after a launch on demand still counts as one
 // more failure. Generations come from one counter for all chaincodes: the
-// exit of a pod launched before its charge was dropped can never match the
-// generation of a charge created later.
+// exit of a pod launched before its record was dropped can never match the
+// generation of a record created later.
 type Supervisor struct {
 	Policy   Policy
 	Clock    clock.Clock
@@ -95,15 +95,15 @@ type Supervisor struct {
 
 	mu         sync.Mutex
 	launch     LaunchFunc
-	charges    map[string]*charge
+	records    map[string]*record
 	generation uint64          // the last generation given out, for any chaincode
 	done       <-chan struct{} // closed when the VM shuts down; nil until Run
 	closed     bool            // shutdown began: no new loops
 	loops      sync.WaitGroup
 }
 
-// charge is the supervisor's state for one chaincode.
-type charge struct {
+// record is the supervisor's state for one chaincode.
+type record struct {
 	generation uint64    // given by every Started, unique in the supervisor
 	startedAt  time.Time // of the current generation
 	stopped    bool      // a deliberate stop (Stopped) since the last Started
@@ -121,7 +121,7 @@ func New(p Policy, c clock.Clock, r Reporter) *Supervisor {
 		Clock:    c,
 		Reporter: r,
 		spawn:    func(f func()) { go f() },
-		charges:  map[string]*charge{},
+		records:  map[string]*record{},
 	}
 }
 
@@ -183,7 +183,7 @@ func (s *Supervisor) shuttingDown() bool {
 func (s *Supervisor) Looping(ccid string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.charges[ccid]
+	c, ok := s.records[ccid]
 	return ok && c.looping
 }
 
@@ -196,10 +196,10 @@ func (s *Supervisor) Started(ccid string) uint64 {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.charges[ccid]
+	c, ok := s.records[ccid]
 	if !ok {
-		c = &charge{}
-		s.charges[ccid] = c
+		c = &record{}
+		s.records[ccid] = c
 	}
 	s.generation++
 	c.generation = s.generation
@@ -209,7 +209,7 @@ func (s *Supervisor) Started(ccid string) uint64 {
 }
 
 // Stopped records a deliberate stop of ccid: the exit that follows is
-// expected. Unless a relaunch loop still has to see the stop, the charge is
+// expected. Unless a relaunch loop still has to see the stop, the record is
 // dropped.
 func (s *Supervisor) Stopped(ccid string) {
 	if s == nil {
@@ -217,25 +217,25 @@ func (s *Supervisor) Stopped(ccid string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.charges[ccid]; ok {
+	if c, ok := s.records[ccid]; ok {
 		c.stopped = true
 		s.release(ccid, c)
 	}
 }
 
-// release drops the charge c of ccid, whose last launch is over with
+// release drops the record c of ccid, whose last launch is over with
 // nothing left to do, unless a relaunch loop still holds it (the loop
 // releases it when it ends). Call with s.mu held.
-func (s *Supervisor) release(ccid string, c *charge) {
-	if !c.looping && s.charges[ccid] == c {
-		delete(s.charges, ccid)
+func (s *Supervisor) release(ccid string, c *record) {
+	if !c.looping && s.records[ccid] == c {
+		delete(s.records, ccid)
 	}
 }
 
 // endLoop marks the relaunch loop of c as ended and releases c if the
 // chaincode was stopped on purpose meanwhile (Stopped left it to the loop).
 // Call with s.mu held.
-func (s *Supervisor) endLoop(ccid string, c *charge) {
+func (s *Supervisor) endLoop(ccid string, c *record) {
 	c.looping = false
 	if c.stopped {
 		s.release(ccid, c)
@@ -266,7 +266,7 @@ func (s *Supervisor) ended(ccid string, generation uint64, failed bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.charges[ccid]
+	c, ok := s.records[ccid]
 	if !ok || c.stopped || generation != c.generation {
 		// Stopped on purpose, or a later launch replaced that pod.
 		return
@@ -312,7 +312,7 @@ func (s *Supervisor) ended(ccid string, generation uint64, failed bool) {
 // launch leads to a new pod that is not already gone again, the chaincode is
 // stopped or launched by someone else, it crash loops, or the VM shuts down.
 // The first attempt waits at least firstDelay.
-func (s *Supervisor) relaunchLoop(ccid string, c *charge, exitedGeneration uint64, firstDelay time.Duration) {
+func (s *Supervisor) relaunchLoop(ccid string, c *record, exitedGeneration uint64, firstDelay time.Duration) {
 	for attempt := 1; ; attempt++ {
 		s.mu.Lock()
 		if c.failures > s.Policy.CrashLoopThreshold {

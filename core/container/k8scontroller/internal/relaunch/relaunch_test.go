@@ -90,6 +90,24 @@ func (h *harness) crash() error {
 	return errors.New("chaincode registration failed: container exited with 3")
 }
 
+// exitAfterStableRun launches testCCID, lets it run a minute (stable: its
+// exit is relaunched at once) and ends its pod.
+func (h *harness) exitAfterStableRun() {
+	h.gen.Store(h.sup.Started(testCCID))
+	h.clock.Step(time.Minute)
+	h.sup.Exited(testCCID, h.gen.Load())
+}
+
+// crashIntoBackoff has testCCID relaunched after a stable run and crash
+// on that launch: the loop then waits out its backoff on the fake clock.
+func (h *harness) crashIntoBackoff() {
+	h.t.Helper()
+	h.script = func(int) error { return h.crash() }
+	h.exitAfterStableRun()
+	h.awaitLaunch()
+	require.Eventually(h.t, h.clock.HasWaiters, 5*time.Second, time.Millisecond, "the relaunch loop is not in its backoff")
+}
+
 func (h *harness) awaitLaunch() {
 	h.t.Helper()
 	select {
@@ -120,9 +138,7 @@ func TestRelaunchAfterCrashIsImmediate(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.start() }
 
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute)
-	h.sup.Exited(testCCID, h.gen.Load())
+	h.exitAfterStableRun()
 	h.awaitLaunch()
 
 	require.Eventually(t, func() bool { return h.reporter.RelaunchedCallCount() == 1 }, 5*time.Second, time.Millisecond)
@@ -145,9 +161,7 @@ func TestNoRelaunchAfterDeliberateStop(t *testing.T) {
 	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
 
 	// A later launch by the peer re-arms the supervisor.
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute)
-	h.sup.Exited(testCCID, h.gen.Load())
+	h.exitAfterStableRun()
 	h.awaitLaunch()
 	require.Equal(t, 1, h.launchCount())
 }
@@ -236,9 +250,7 @@ func TestRelaunchRetriesWhenNoPodStarts(t *testing.T) {
 		return h.start()
 	}
 
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute)
-	h.sup.Exited(testCCID, h.gen.Load())
+	h.exitAfterStableRun()
 	h.awaitLaunch()
 	require.Eventually(t, func() bool { return h.reporter.RelaunchFailedCallCount() == 1 }, 5*time.Second, time.Millisecond)
 	ccid, attempt, err := h.reporter.RelaunchFailedArgsForCall(0)
@@ -255,9 +267,7 @@ func TestRelaunchLoopYieldsToLaunchOnDemand(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return errors.New("registry unavailable") }
 
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute)
-	h.sup.Exited(testCCID, h.gen.Load())
+	h.exitAfterStableRun()
 	h.awaitLaunch() // fails without a pod: the loop backs off
 
 	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
@@ -281,14 +291,8 @@ func TestExitOfReplacedLaunchIsIgnored(t *testing.T) {
 
 func TestStopDuringBackoffEndsLoop(t *testing.T) {
 	h := newHarness(t, testPolicy())
-	h.script = func(int) error { return h.crash() }
+	h.crashIntoBackoff()
 
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.Exited(testCCID, h.gen.Load())
-	h.awaitLaunch()
-
-	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
 	h.sup.Stopped(testCCID)
 	h.clock.Step(time.Second)
 
@@ -307,9 +311,7 @@ func TestRelaunchLoopStartingAfterLaunchOnDemandYields(t *testing.T) {
 	held := make(chan func(), 1)
 	relaunch.SetSpawn(h.sup, func(f func()) { held <- f })
 
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute)
-	h.sup.Exited(testCCID, h.gen.Load())
+	h.exitAfterStableRun()
 	loop := <-held
 
 	h.sup.Started(testCCID) // a transaction launches it before the loop runs
@@ -342,9 +344,7 @@ func TestShutdownEndsRelaunchLoopAfterLaunchInProgress(t *testing.T) {
 		return errors.New("context canceled")
 	}
 
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.Exited(testCCID, h.gen.Load())
+	h.exitAfterStableRun()
 	<-launching
 	close(done)
 	ended := h.sup.Shutdown()
@@ -379,8 +379,8 @@ func TestFirstRelaunchAfterFastExitWaitsForTheFailingLaunch(t *testing.T) {
 }
 
 // Every upgrade launches a new package ID and stops the old one: the
-// supervisor must not keep a charge per package ID ever launched.
-func TestChargesOfStoppedChaincodeAreDropped(t *testing.T) {
+// supervisor must not keep a record per package ID ever launched.
+func TestRecordsOfStoppedChaincodesAreDropped(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.start() }
 	for k := 0; k < 100; k++ {
@@ -389,7 +389,7 @@ func TestChargesOfStoppedChaincodeAreDropped(t *testing.T) {
 		h.sup.Stopped(ccid)
 		h.sup.Exited(ccid, gen) // the stopped pod ends
 	}
-	require.Zero(t, relaunch.ChargeCount(h.sup))
+	require.Zero(t, relaunch.RecordCount(h.sup))
 
 	// Stopped before its pod ended, or after: either way nothing is kept.
 	for k := 0; k < 100; k++ {
@@ -398,11 +398,11 @@ func TestChargesOfStoppedChaincodeAreDropped(t *testing.T) {
 		h.sup.Exited(ccid, gen+1) // an exit of an older pod: ignored
 		h.sup.Stopped(ccid)
 	}
-	require.Zero(t, relaunch.ChargeCount(h.sup))
+	require.Zero(t, relaunch.RecordCount(h.sup))
 	require.Zero(t, h.launchCount())
 }
 
-func TestChargesDroppedWhenNothingRelaunches(t *testing.T) {
+func TestRecordsDroppedWhenNothingRelaunches(t *testing.T) {
 	p := testPolicy()
 	p.Enabled = false
 	h := newHarness(t, p)
@@ -412,43 +412,37 @@ func TestChargesDroppedWhenNothingRelaunches(t *testing.T) {
 		h.sup.Exited(ccid, h.sup.Started(ccid))
 		unarmed.Exited(ccid, unarmed.Started(ccid))
 	}
-	require.Zero(t, relaunch.ChargeCount(h.sup))
-	require.Zero(t, relaunch.ChargeCount(unarmed))
+	require.Zero(t, relaunch.RecordCount(h.sup))
+	require.Zero(t, relaunch.RecordCount(unarmed))
 }
 
-// A charge dropped and created again must not take the exit of a pod of
-// the dropped charge for the exit of its own launch.
-func TestExitOfDroppedChargeIsIgnored(t *testing.T) {
+// A record dropped and created again must not take the exit of a pod of
+// the dropped record for the exit of its own launch.
+func TestExitOfDroppedRecordIsIgnored(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error { return h.start() }
 
 	old := h.sup.Started(testCCID)
 	h.sup.Stopped(testCCID) // dropped
-	h.sup.Started(testCCID) // launched again: a new charge
+	h.sup.Started(testCCID) // launched again: a new record
 	h.clock.Step(time.Minute)
 	h.sup.Exited(testCCID, old) // the stopped pod ends late
 	require.Never(t, func() bool { return h.launchCount() > 0 }, 100*time.Millisecond, time.Millisecond)
-	require.Equal(t, 1, relaunch.ChargeCount(h.sup))
+	require.Equal(t, 1, relaunch.RecordCount(h.sup))
 }
 
-func TestStopDuringRelaunchLoopDropsChargeWhenLoopEnds(t *testing.T) {
+func TestStopDuringRelaunchLoopDropsRecordWhenLoopEnds(t *testing.T) {
 	h := newHarness(t, testPolicy())
-	h.script = func(int) error { return h.crash() }
-
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.Exited(testCCID, h.gen.Load())
-	h.awaitLaunch()
-	require.Eventually(t, h.clock.HasWaiters, 5*time.Second, time.Millisecond)
+	h.crashIntoBackoff()
 
 	h.sup.Stopped(testCCID)
-	require.Equal(t, 1, relaunch.ChargeCount(h.sup), "kept while the loop runs")
+	require.Equal(t, 1, relaunch.RecordCount(h.sup), "kept while the loop runs")
 	h.clock.Step(time.Second)
-	require.Eventually(t, func() bool { return relaunch.ChargeCount(h.sup) == 0 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return relaunch.RecordCount(h.sup) == 0 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, 1, h.launchCount())
 }
 
-func TestStopDuringRelaunchDropsChargeWhenLoopEnds(t *testing.T) {
+func TestStopDuringRelaunchDropsRecordWhenLoopEnds(t *testing.T) {
 	h := newHarness(t, testPolicy())
 	h.script = func(int) error {
 		_ = h.start()
@@ -456,15 +450,13 @@ func TestStopDuringRelaunchDropsChargeWhenLoopEnds(t *testing.T) {
 		return nil
 	}
 
-	h.gen.Store(h.sup.Started(testCCID))
-	h.clock.Step(time.Minute) // a stable run: relaunched at once
-	h.sup.Exited(testCCID, h.gen.Load())
+	h.exitAfterStableRun()
 	h.awaitLaunch()
 	require.Eventually(t, h.loopEnded, 5*time.Second, time.Millisecond)
-	require.Zero(t, relaunch.ChargeCount(h.sup))
+	require.Zero(t, relaunch.RecordCount(h.sup))
 }
 
-func TestCrashLoopChargeKeptUntilStopped(t *testing.T) {
+func TestCrashLoopRecordKeptUntilStopped(t *testing.T) {
 	p := testPolicy()
 	p.CrashLoopThreshold = 0
 	h := newHarness(t, p)
@@ -472,12 +464,12 @@ func TestCrashLoopChargeKeptUntilStopped(t *testing.T) {
 
 	h.sup.Exited(testCCID, h.sup.Started(testCCID)) // crash looping at once
 	require.Equal(t, 1, h.reporter.CrashLoopCallCount())
-	require.Equal(t, 1, relaunch.ChargeCount(h.sup), "its failures are remembered")
+	require.Equal(t, 1, relaunch.RecordCount(h.sup), "its failures are remembered")
 	h.sup.Exited(testCCID, h.sup.Started(testCCID)) // launched on demand, crashes again
 	require.Equal(t, 2, h.reporter.CrashLoopCallCount())
 
 	h.sup.Stopped(testCCID)
-	require.Zero(t, relaunch.ChargeCount(h.sup))
+	require.Zero(t, relaunch.RecordCount(h.sup))
 	require.Zero(t, h.launchCount())
 }
 
