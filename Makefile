@@ -328,7 +328,7 @@ scale: binaries
 	KUBECONFIG=$(or $(BENCH_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) CLUSTER_DIR=$(CLUSTER_DIR) BENCH_SCALE=1 \
 		SCALE_NODES=$(SCALE_NODES) SCALE_OUT=$(SCALE_OUT) $(GO) run -mod=vendor ./integration/bench
 
-## generate: go generate for core/ (the counterfeiter fakes)
+## generate: go generate for core/ (the counterfeiter fakes, and the vm.k8s.* reference in docs/configuration.md)
 generate:
 	$(GO) generate -mod=vendor ./core/...
 

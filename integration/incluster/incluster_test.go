@@ -140,7 +140,7 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 
 	It("names every missing permission in /healthz (each Role rule removed in turn)", func() {
 		full := k.role().Rules
-		// role.yaml == k8scontroller.RequiredRules() is images/peer/deploy's unit test
+		// role.yaml == rbac.RequiredRules() is images/peer/deploy's unit test
 		var shipped rbacv1.Role
 		raw, err := os.ReadFile(filepath.Join(cfg.RepoRoot, "images", "peer", "deploy", "role.yaml"))
 		Expect(err).NotTo(HaveOccurred())

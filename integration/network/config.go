@@ -27,7 +27,7 @@ const (
 )
 
 // K8sVMConfig is the vm.k8s section of core.yaml. The yaml names follow
-// core/container/k8scontroller/config.go (ConfigFromViper); only the keys the
+// core/container/k8scontroller/config (keys.go); only the keys the
 // harness needs are typed, anything else can go to Extra.
 type K8sVMConfig struct {
 	Kubeconfig       string `yaml:"kubeconfig"`

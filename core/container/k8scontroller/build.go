@@ -9,13 +9,14 @@ package k8scontroller
 import (
 	"context"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/registry"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/hyperledger/fabric/core/container"
@@ -34,8 +35,6 @@ import (
 // (awaitForeignBuild), which the informers, restricted to this peer's labels,
 // do not see, and on the FailedCreate events of a Job (cancelWhenPodRefused).
 // Both are per build, which is rare and bounded by the build timeout.
-
-var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 const (
 	logTailLines = 50
@@ -125,7 +124,7 @@ func (vm *VM) resolveImage(ctx context.Context, req *buildRequest, code io.Reade
 	if err := vm.slots.acquire(ctx, vm.Config.MaxConcurrentBuilds); err != nil {
 		vm.Metrics.ImageBuildFailures.With("chaincode", req.CCID).Add(1)
 		return resolvedImage{}, errors.WithMessagef(vm.interrupted(ctx, err), "chaincode %s: waiting for one of %d build slots (%smaxConcurrentBuilds)",
-			req.CCID, vm.Config.MaxConcurrentBuilds, ConfigPrefix)
+			req.CCID, vm.Config.MaxConcurrentBuilds, config.Prefix)
 	}
 	defer vm.slots.release()
 	start := time.Now()
@@ -147,7 +146,7 @@ func (vm *VM) interrupted(ctx context.Context, err error) error {
 	case ctx.Err() == nil:
 		return err
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return errors.WithMessagef(context.Cause(ctx), "timed out after %s (%sbuildTimeout)", vm.Config.BuildTimeout, ConfigPrefix)
+		return errors.WithMessagef(context.Cause(ctx), "timed out after %s (%sbuildTimeout)", vm.Config.BuildTimeout, config.Prefix)
 	default:
 		return errors.WithMessage(context.Cause(ctx), "the VM shut down")
 	}
@@ -211,13 +210,13 @@ func (vm *VM) checkRegistryCA(ctx context.Context) error {
 	}
 	cm, err := vm.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) does not exist", ns, name, ConfigPrefix)
+		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) does not exist", ns, name, config.Prefix)
 	}
 	if err != nil {
-		return errors.Wrapf(err, "cannot read ConfigMap %s/%s (%sregistryCAConfigMap)", ns, name, ConfigPrefix)
+		return errors.Wrapf(err, "cannot read ConfigMap %s/%s (%sregistryCAConfigMap)", ns, name, config.Prefix)
 	}
 	if _, ok := cm.Data[registryCAKey]; !ok {
-		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) has no key %s", ns, name, ConfigPrefix, registryCAKey)
+		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) has no key %s", ns, name, config.Prefix, registryCAKey)
 	}
 	return nil
 }
@@ -348,7 +347,7 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 		return "", fail(errors.New("kaniko container has not terminated"), "reading image digest")
 	}
 	digest = strings.TrimSpace(cs.State.Terminated.Message)
-	if !digestPattern.MatchString(digest) {
+	if !registry.IsDigest(digest) {
 		return "", fail(errors.Errorf("kaniko reported %q instead of an image digest", digest), "reading image digest")
 	}
 	return digest, nil

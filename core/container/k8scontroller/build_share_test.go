@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -78,7 +79,7 @@ func TestBuildJoinerDoesNotReadPackage(t *testing.T) {
 // other chaincode do not see it.
 func TestBuildCacheDirectoryPerChaincode(t *testing.T) {
 	const upgradeCCID = "mycc_1.1:7a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
-	for _, cache := range []*BuildCache{{PersistentVolumeClaim: "chaincode-build-cache"}, {HostPath: "/var/cache/fabric-chaincode-build"}} {
+	for _, cache := range []*config.BuildCache{{PersistentVolumeClaim: "chaincode-build-cache"}, {HostPath: "/var/cache/fabric-chaincode-build"}} {
 		cfg := testConfig()
 		cfg.BuildCache = cache
 		vm := newTestVM(t, cfg)

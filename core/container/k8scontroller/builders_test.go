@@ -9,6 +9,7 @@ package k8scontroller
 import (
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,7 @@ import (
 
 var testOwner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "peer0-0", UID: "1234-peer-uid"}
 
-func fullConfig() *Config {
+func fullConfig() *config.Config {
 	c := testConfig()
 	c.PushSecret = "regcred"
 	c.ImagePullSecrets = []string{"pull"}
@@ -66,11 +67,11 @@ func TestNewBuildJobCache(t *testing.T) {
 		BuildEnv: []string{"GOPROXY=off", "GOCACHE=/tmp/gocache"}, BuildCmd: "go build",
 	}
 	cfg := testConfig()
-	cfg.BuildCache = &BuildCache{HostPath: "/var/cache/fabric-chaincode-build"}
+	cfg.BuildCache = &config.BuildCache{HostPath: "/var/cache/fabric-chaincode-build"}
 	golden(t, "build-job-cache", newBuildJob(cfg, params))
 	require.Equal(t, []string{"GOPROXY=off", "GOCACHE=/tmp/gocache"}, params.BuildEnv, "the platform's environment is not changed")
 
-	cfg.BuildCache = &BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
+	cfg.BuildCache = &config.BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
 	spec := newBuildJob(cfg, params).Spec.Template.Spec
 	require.Contains(t, spec.Volumes, corev1.Volume{Name: "build-cache", VolumeSource: corev1.VolumeSource{
 		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "chaincode-build-cache"},
@@ -201,7 +202,7 @@ func TestNewBuildJobMountsNoServiceAccountToken(t *testing.T) {
 		cfg := testConfig()
 		cfg.BuildServiceAccount = sa
 		cfg.PushSecret = "regcred"
-		cfg.BuildCache = &BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
+		cfg.BuildCache = &config.BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
 		spec := newBuildJob(cfg, buildJobParams{Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b", BuildCmd: "go build"}).Spec.Template.Spec
 		require.Equal(t, sa, spec.ServiceAccountName)
 		require.NotNil(t, spec.AutomountServiceAccountToken, "service account %q", sa)

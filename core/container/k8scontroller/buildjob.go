@@ -9,7 +9,9 @@ package k8scontroller
 import (
 	"strings"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/registry"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -70,7 +72,7 @@ type buildJobParams struct {
 // into the shared volume, the build init container runs the platform's build
 // command and packs its output into context/binpackage.tar, and Kaniko builds
 // context/Dockerfile and writes the pushed digest to its termination log.
-func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
+func newBuildJob(cfg *config.Config, p buildJobParams) *batchv1.Job {
 	jobLabels := map[string]string{
 		labels.Name:          labels.AppBuild,
 		labels.Instance:      p.Name,
@@ -95,8 +97,10 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 		kanikoArgs = append(kanikoArgs, "--insecure", "--insecure-pull", "--skip-tls-verify", "--skip-tls-verify-pull")
 	}
 	if cfg.RegistryCAConfigMap != "" {
-		kanikoArgs = append(kanikoArgs, "--registry-certificate="+registryHost(cfg.Registry)+"="+kanikoCADir+"/"+registryCAKey)
+		kanikoArgs = append(kanikoArgs, "--registry-certificate="+registry.Host(cfg.Registry)+"="+kanikoCADir+"/"+registryCAKey)
 	}
+	// vm.k8s.kanikoExtraArgs cannot set the flags above (config's
+	// kanikoOwnFlag refuses them).
 	kanikoArgs = append(kanikoArgs, cfg.KanikoExtraArgs...)
 
 	kanikoMounts := []corev1.VolumeMount{{Name: workVolume, MountPath: kanikoWorkspace, SubPath: buildcontext.ContextDir}}
@@ -129,7 +133,7 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 		buildMounts = append(buildMounts, corev1.VolumeMount{
 			Name: buildCacheVolume, MountPath: buildCacheDir, SubPath: buildCacheSubPath(p.CCType, p.CCPath),
 		})
-		volumes = append(volumes, cfg.BuildCache.volume())
+		volumes = append(volumes, buildCacheVolumeOf(cfg.BuildCache))
 	}
 
 	podSpec := corev1.PodSpec{
@@ -194,40 +198,6 @@ func newBuildJob(cfg *Config, p buildJobParams) *batchv1.Job {
 			},
 		},
 	}
-}
-
-// kanikoOwnFlag returns the Kaniko flag that arg, one of
-// vm.k8s.kanikoExtraArgs, sets when the VM sets that flag itself: the build
-// context (--context, --context-sub-path, --bucket), the Dockerfile, the image
-// pushed and where its digest goes (--destination, which Kaniko would push to
-// as well, --digest-file, --no-push), and registry TLS, which follows
-// vm.k8s.registryInsecure. Flags are matched as Kaniko's parser (pflag) reads
-// them: --name, --name=value, and the shorthands -c, -b, -d and -f with their
-// value attached or not.
-func kanikoOwnFlag(arg string) (string, bool) {
-	if name, ok := strings.CutPrefix(arg, "--"); ok {
-		name, _, _ = strings.Cut(name, "=")
-		switch name {
-		case "context", "context-sub-path", "bucket", "dockerfile", "destination", "digest-file", "no-push",
-			"insecure", "insecure-pull", "skip-tls-verify", "skip-tls-verify-pull":
-			return "--" + name, true
-		}
-		return "", false
-	}
-	if len(arg) < 2 || arg[0] != '-' {
-		return "", false
-	}
-	switch arg[1] {
-	case 'c':
-		return "--context (-c)", true
-	case 'b':
-		return "--bucket (-b)", true
-	case 'd':
-		return "--destination (-d)", true
-	case 'f':
-		return "--dockerfile (-f)", true
-	}
-	return "", false
 }
 
 func envVars(env []string) []corev1.EnvVar {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
@@ -58,7 +59,7 @@ func newSettingsCache(client kubernetes.Interface, namespace, name string) *sett
 
 // ref names the ConfigMap in messages.
 func (c *settingsCache) ref() string {
-	return "ConfigMap " + c.namespace + "/" + c.name + " (" + ConfigPrefix + "chaincodeConfigMap)"
+	return "ConfigMap " + c.namespace + "/" + c.name + " (" + config.Prefix + "chaincodeConfigMap)"
 }
 
 // waitSynced waits, at most until ctx ends, until the informer has listed
@@ -94,7 +95,7 @@ func (c *settingsCache) current() (*corev1.ConfigMap, error) {
 // lookup returns the settings of the chaincode with package label label in
 // the ConfigMap's current state: nil when the ConfigMap or the entry does
 // not exist, an error naming the entry when it is invalid.
-func (c *settingsCache) lookup(ctx context.Context, label string) (*ChaincodeSettings, error) {
+func (c *settingsCache) lookup(ctx context.Context, label string) (*config.ChaincodeSettings, error) {
 	if err := c.waitSynced(ctx); err != nil {
 		return nil, err
 	}
@@ -111,9 +112,9 @@ func (c *settingsCache) lookup(ctx context.Context, label string) (*ChaincodeSet
 }
 
 // entrySettings parses the entry key of cm: nil when there is none.
-func entrySettings(cm *corev1.ConfigMap, key string) (*ChaincodeSettings, error) {
+func entrySettings(cm *corev1.ConfigMap, key string) (*config.ChaincodeSettings, error) {
 	if value, ok := cm.Data[key]; ok {
-		return parseChaincodeSettings(key, value)
+		return config.ParseChaincodeSettings(key, value)
 	}
 	if _, ok := cm.BinaryData[key]; ok {
 		return nil, errBinaryData
@@ -123,7 +124,7 @@ func entrySettings(cm *corev1.ConfigMap, key string) (*ChaincodeSettings, error)
 
 // chaincodeSettings returns the settings the launch of ccid uses: nil when
 // vm.k8s.chaincodeConfigMap is not set or holds nothing for its label.
-func (vm *VM) chaincodeSettings(ctx context.Context, ccid string) (*ChaincodeSettings, error) {
+func (vm *VM) chaincodeSettings(ctx context.Context, ccid string) (*config.ChaincodeSettings, error) {
 	if vm.cache.settings == nil {
 		return nil, nil
 	}
@@ -163,7 +164,7 @@ type settingsReport struct {
 func (r *settingsReport) observe(c *settingsCache, cm *corev1.ConfigMap) {
 	if cm == nil {
 		if !r.missing {
-			logger.Infof("Kubernetes chaincode VM: %s does not exist: every chaincode is launched with the global %s* settings", c.ref(), ConfigPrefix)
+			logger.Infof("Kubernetes chaincode VM: %s does not exist: every chaincode is launched with the global %s* settings", c.ref(), config.Prefix)
 		}
 		r.missing, r.resourceVersion, r.reported = true, "", map[string]string{}
 		return

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
@@ -32,7 +33,7 @@ const testSettingsConfigMap = "chaincode-settings"
 // testCCLabel is the package label of testCCID.
 const testCCLabel = "mycc_1.0"
 
-func settingsConfig() *Config {
+func settingsConfig() *config.Config {
 	c := testConfig()
 	c.ChaincodeConfigMap = testSettingsConfigMap
 	return c

@@ -9,11 +9,13 @@ SPDX-License-Identifier: Apache-2.0
 // and pushed to a registry, and chaincode runs as a Pod.
 //
 // Focused parts live in packages of their own, which do not import this one:
-// internal/buildcontext validates code packages and turns them into the build
-// context streamed into the build pod, internal/relaunch relaunches chaincode
-// whose pod ended without the peer asking, internal/kube holds the helpers
-// over the Kubernetes API that know nothing of chaincode (list-watches,
-// guarded deletes, container and Job status, the informer event tracker, pod
-// attach), and labels names the labels and annotations on the objects the VM
-// creates.
+// config reads and checks the vm.k8s.* keys and the per-chaincode settings,
+// rbac lists the RBAC rules the peer needs, labels names the labels and
+// annotations on the objects the VM creates, internal/buildcontext validates
+// code packages and turns them into the build context streamed into the build
+// pod, internal/registry looks images up in registries and reads the image a
+// prebuilt package names, internal/relaunch relaunches chaincode whose pod
+// ended without the peer asking, and internal/kube holds the helpers over the
+// Kubernetes API that know nothing of chaincode (list-watches, guarded
+// deletes, container and Job status, the informer event tracker, pod attach).
 package k8scontroller

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/rbac"
 	"github.com/pkg/errors"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,94 +24,6 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// ChaincodeRules are the RBAC rules the peer's service account needs in
-// vm.k8s.namespace for chaincode Pods, their Secrets and Events ("get pods"
-// also covers reading the peer's own pod for vm.k8s.peerPodName).
-func ChaincodeRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create", "get", "list", "watch", "delete", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-	}
-}
-
-// SettingsRules are the RBAC rules the peer's service account needs in
-// vm.k8s.namespace when vm.k8s.chaincodeConfigMap is set: one informer
-// lists and watches that ConfigMap.
-func SettingsRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}},
-	}
-}
-
-// BuildRules are the RBAC rules the peer's service account needs in
-// vm.k8s.buildNamespace for build Jobs: their pods are watched, attached to
-// (the code package is streamed in; the WebSocket upgrade is a GET, SPDY a
-// POST) and read for logs, and FailedCreate events are watched so that a
-// build pod the cluster refuses fails the build at once.
-func BuildRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{""}, Resources: []string{"pods/attach"}, Verbs: []string{"create", "get"}},
-		{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
-		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "list", "watch"}},
-		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
-	}
-}
-
-// RegistryRules are the RBAC rules the peer's service account needs in
-// vm.k8s.buildNamespace to read vm.k8s.pushSecret (its registry lookups
-// authenticate with it) and vm.k8s.registryCAConfigMap (checked before a
-// build Job mounts it); each only when that key is set.
-func RegistryRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}},
-	}
-}
-
-// RequiredRules are the rules of a deployment where chaincode and builds
-// share one namespace (the default) and per-chaincode settings are read
-// from a ConfigMap: ChaincodeRules, SettingsRules and BuildRules merged.
-// Without vm.k8s.chaincodeConfigMap the health check does not ask for
-// SettingsRules.
-func RequiredRules() []rbacv1.PolicyRule {
-	return mergeRules(ChaincodeRules(), SettingsRules(), BuildRules())
-}
-
-// mergeRules unions the verbs of rules on the same group and resource,
-// keeping the order in which resources and verbs first appear.
-func mergeRules(sets ...[]rbacv1.PolicyRule) []rbacv1.PolicyRule {
-	var merged []rbacv1.PolicyRule
-	index := map[string]int{}
-	for _, rules := range sets {
-		for _, r := range rules {
-			key := r.APIGroups[0] + "/" + r.Resources[0]
-			i, ok := index[key]
-			if !ok {
-				index[key] = len(merged)
-				merged = append(merged, rbacv1.PolicyRule{APIGroups: r.APIGroups, Resources: r.Resources})
-				i = len(merged) - 1
-			}
-			for _, v := range r.Verbs {
-				if !containsString(merged[i].Verbs, v) {
-					merged[i].Verbs = append(merged[i].Verbs, v)
-				}
-			}
-		}
-	}
-	return merged
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // nsRules are the rules needed in one namespace.
 type nsRules struct {
 	Namespace string
@@ -120,20 +33,20 @@ type nsRules struct {
 // namespacedRules are the rules to check, per namespace.
 func (vm *VM) namespacedRules() []nsRules {
 	cfg := vm.Config
-	chaincode := ChaincodeRules()
+	chaincode := rbac.ChaincodeRules()
 	if cfg.ChaincodeConfigMap != "" {
-		chaincode = mergeRules(chaincode, SettingsRules())
+		chaincode = rbac.MergeRules(chaincode, rbac.SettingsRules())
 	}
-	build := BuildRules()
-	registry := RegistryRules()
+	build := rbac.BuildRules()
+	registry := rbac.RegistryRules()
 	if cfg.PushSecret != "" {
-		build = mergeRules(build, registry[:1])
+		build = rbac.MergeRules(build, registry[:1])
 	}
 	if cfg.RegistryCAConfigMap != "" {
-		build = mergeRules(build, registry[1:])
+		build = rbac.MergeRules(build, registry[1:])
 	}
 	if cfg.BuildNamespace == cfg.Namespace {
-		return []nsRules{{cfg.Namespace, mergeRules(chaincode, build)}}
+		return []nsRules{{cfg.Namespace, rbac.MergeRules(chaincode, build)}}
 	}
 	return []nsRules{{cfg.Namespace, chaincode}, {cfg.BuildNamespace, build}}
 }
@@ -234,8 +147,8 @@ func (vm *VM) namespaceUsable(ctx context.Context, namespace string) error {
 	return nil
 }
 
-// access is one verb on one resource, as the VM needs it.
-type access struct {
+// resourceAccess is one verb on one resource, as the VM needs it.
+type resourceAccess struct {
 	Verb        string
 	Group       string
 	Resource    string
@@ -243,22 +156,22 @@ type access struct {
 }
 
 // String is "verb resource[/subresource][.group]", as in error messages.
-func (a access) String() string {
+func (a resourceAccess) String() string {
 	res := a.Resource
 	if a.Subresource != "" {
 		res += "/" + a.Subresource
 	}
-	return a.Verb + " " + qualified(a.Group, res)
+	return a.Verb + " " + groupResource(a.Group, res)
 }
 
-// accesses lists every verb of rules, in order.
-func accesses(rules []rbacv1.PolicyRule) []access {
-	var list []access
+// resourceAccesses lists every verb of rules, in order.
+func resourceAccesses(rules []rbacv1.PolicyRule) []resourceAccess {
+	var list []resourceAccess
 	for _, rule := range rules {
 		for _, res := range rule.Resources {
 			resource, sub, _ := strings.Cut(res, "/")
 			for _, verb := range rule.Verbs {
-				list = append(list, access{Verb: verb, Group: rule.APIGroups[0], Resource: resource, Subresource: sub})
+				list = append(list, resourceAccess{Verb: verb, Group: rule.APIGroups[0], Resource: resource, Subresource: sub})
 			}
 		}
 	}
@@ -279,8 +192,8 @@ func (vm *VM) deniedRules(ctx context.Context, nr nsRules) ([]string, error) {
 		return nil, errors.Wrapf(err, "cannot review rules in namespace %s", nr.Namespace)
 	}
 	var denied []string
-	for _, a := range accesses(nr.Rules) {
-		if granted(resp.Status.ResourceRules, a) {
+	for _, a := range resourceAccesses(nr.Rules) {
+		if rulesAllow(resp.Status.ResourceRules, a) {
 			continue
 		}
 		if resp.Status.Incomplete {
@@ -298,7 +211,7 @@ func (vm *VM) deniedRules(ctx context.Context, nr nsRules) ([]string, error) {
 }
 
 // accessAllowed reviews one access with a SelfSubjectAccessReview.
-func (vm *VM) accessAllowed(ctx context.Context, namespace string, a access) (bool, error) {
+func (vm *VM) accessAllowed(ctx context.Context, namespace string, a resourceAccess) (bool, error) {
 	review := &authorizationv1.SelfSubjectAccessReview{
 		Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
@@ -317,11 +230,11 @@ func (vm *VM) accessAllowed(ctx context.Context, namespace string, a access) (bo
 	return resp.Status.Allowed, nil
 }
 
-// granted reports whether one of rules grants a on every object of its
+// rulesAllow reports whether one of rules grants a on every object of its
 // resource, matching verbs, API groups and resources as RBAC does ("*",
 // and "*/subresource" for a subresource of any resource). A rule limited to
 // ResourceNames grants only on those objects and so does not count.
-func granted(rules []authorizationv1.ResourceRule, a access) bool {
+func rulesAllow(rules []authorizationv1.ResourceRule, a resourceAccess) bool {
 	combined := a.Resource
 	if a.Subresource != "" {
 		combined += "/" + a.Subresource
@@ -330,7 +243,7 @@ func granted(rules []authorizationv1.ResourceRule, a access) bool {
 		if len(r.ResourceNames) > 0 {
 			continue
 		}
-		if !matches(r.Verbs, a.Verb) || !matches(r.APIGroups, a.Group) {
+		if !matchesOrWildcard(r.Verbs, a.Verb) || !matchesOrWildcard(r.APIGroups, a.Group) {
 			continue
 		}
 		for _, res := range r.Resources {
@@ -343,8 +256,8 @@ func granted(rules []authorizationv1.ResourceRule, a access) bool {
 	return false
 }
 
-// matches reports whether values holds want or the wildcard "*".
-func matches(values []string, want string) bool {
+// matchesOrWildcard reports whether values holds want or the wildcard "*".
+func matchesOrWildcard(values []string, want string) bool {
 	for _, v := range values {
 		if v == want || v == "*" {
 			return true
@@ -353,7 +266,9 @@ func matches(values []string, want string) bool {
 	return false
 }
 
-func qualified(group, resource string) string {
+// groupResource is resource qualified by its API group, as kubectl writes
+// it: "jobs.batch", and "pods" for the core group.
+func groupResource(group, resource string) string {
 	if group == "" {
 		return resource
 	}

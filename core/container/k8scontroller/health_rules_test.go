@@ -17,9 +17,9 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
-func TestGranted(t *testing.T) {
-	attach := access{Verb: "create", Resource: "pods", Subresource: "attach"}
-	jobs := access{Verb: "watch", Group: "batch", Resource: "jobs"}
+func TestRulesAllow(t *testing.T) {
+	attach := resourceAccess{Verb: "create", Resource: "pods", Subresource: "attach"}
+	jobs := resourceAccess{Verb: "watch", Group: "batch", Resource: "jobs"}
 	rule := func(verbs, groups, resources []string, names ...string) authorizationv1.ResourceRule {
 		return authorizationv1.ResourceRule{Verbs: verbs, APIGroups: groups, Resources: resources, ResourceNames: names}
 	}
@@ -28,8 +28,8 @@ func TestGranted(t *testing.T) {
 	tests := []struct {
 		name    string
 		rule    authorizationv1.ResourceRule
-		access  access
-		granted bool
+		access  resourceAccess
+		allowed bool
 	}{
 		{"exact", rule([]string{"watch"}, []string{"batch"}, []string{"jobs"}), jobs, true},
 		{"one of several", rule([]string{"get", "watch"}, []string{"apps", "batch"}, []string{"cronjobs", "jobs"}), jobs, true},
@@ -52,10 +52,10 @@ func TestGranted(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.granted, granted([]authorizationv1.ResourceRule{tt.rule}, tt.access))
+			require.Equal(t, tt.allowed, rulesAllow([]authorizationv1.ResourceRule{tt.rule}, tt.access))
 		})
 	}
-	require.False(t, granted(nil, jobs), "no rules")
+	require.False(t, rulesAllow(nil, jobs), "no rules")
 }
 
 func TestPermissionCacheContextEnded(t *testing.T) {

@@ -8,10 +8,13 @@ package k8scontroller
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/rbac"
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -24,7 +27,7 @@ import (
 )
 
 // healthVM is a test VM whose clock is fake.
-func healthVM(t *testing.T, cfg *Config) (*testVM, *clocktesting.FakeClock) {
+func healthVM(t *testing.T, cfg *config.Config) (*testVM, *clocktesting.FakeClock) {
 	t.Helper()
 	vm := newTestVM(t, cfg)
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -47,10 +50,10 @@ func answerRules(vm *testVM, incomplete bool, rules ...authorizationv1.ResourceR
 // given "verb resource" pairs.
 func rulesAllBut(denied ...string) []authorizationv1.ResourceRule {
 	var rules []authorizationv1.ResourceRule
-	for _, r := range RequiredRules() {
+	for _, r := range rbac.RequiredRules() {
 		for _, res := range r.Resources {
 			for _, verb := range r.Verbs {
-				if !containsString(denied, verb+" "+res) {
+				if !slices.Contains(denied, verb+" "+res) {
 					rules = append(rules, authorizationv1.ResourceRule{Verbs: []string{verb}, APIGroups: r.APIGroups, Resources: []string{res}})
 				}
 			}
@@ -73,7 +76,7 @@ func allowAllBut(vm *testVM, denied ...string) {
 		if attrs.Subresource != "" {
 			res += "/" + attrs.Subresource
 		}
-		review.Status.Allowed = !containsString(denied, attrs.Verb+" "+res)
+		review.Status.Allowed = !slices.Contains(denied, attrs.Verb+" "+res)
 		return true, review, nil
 	})
 }
@@ -145,7 +148,7 @@ func TestHealthCheckReusesPermissionsWithinInterval(t *testing.T) {
 	require.Empty(t, calls.accessReviews)
 	require.Equal(t, 10, calls.total, "only the server version, once per probe")
 
-	clk.Step(DefaultHealthCheckInterval - time.Nanosecond)
+	clk.Step(config.DefaultHealthCheckInterval - time.Nanosecond)
 	require.NoError(t, vm.HealthCheck(context.Background()))
 	require.Empty(t, takeCalls(vm).rulesReviews, "still within the interval")
 
@@ -186,7 +189,7 @@ func TestHealthCheckRechecksMissingPermissions(t *testing.T) {
 
 	grantAllBut(vm, false) // the Role is fixed
 	require.EqualError(t, vm.HealthCheck(context.Background()), missing, "the failure is reused within the interval")
-	clk.Step(DefaultHealthCheckInterval)
+	clk.Step(config.DefaultHealthCheckInterval)
 	require.NoError(t, vm.HealthCheck(context.Background()), "recovery is seen after one interval")
 }
 
@@ -321,7 +324,7 @@ func TestHealthCheckReviewError(t *testing.T) {
 
 func TestRequiredRules(t *testing.T) {
 	rules := map[string][]string{}
-	for _, r := range RequiredRules() {
+	for _, r := range rbac.RequiredRules() {
 		for _, res := range r.Resources {
 			rules[r.APIGroups[0]+"/"+res] = r.Verbs
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
 	"github.com/hyperledger/fabric-lib-go/common/metrics"
 	"github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
@@ -58,8 +59,8 @@ func TestMain(m *testing.M) {
 }
 
 // testPolicy is a relaunch policy with a low crash loop threshold.
-func testPolicy() RelaunchPolicy {
-	return RelaunchPolicy{
+func testPolicy() config.RelaunchPolicy {
+	return config.RelaunchPolicy{
 		Enabled:            true,
 		InitialBackoff:     time.Second,
 		MaxBackoff:         8 * time.Second,
@@ -68,8 +69,8 @@ func testPolicy() RelaunchPolicy {
 	}
 }
 
-func testConfig() *Config {
-	return &Config{
+func testConfig() *config.Config {
+	return &config.Config{
 		Namespace:              testNamespace,
 		BuildNamespace:         testNamespace,
 		Registry:               "registry.local:5000/fabric-cc",
@@ -79,16 +80,16 @@ func testConfig() *Config {
 		BuildTimeout:           time.Minute,
 		StopTimeout:            5 * time.Second,
 		GracePeriod:            2 * time.Second,
-		MaxCodePackageSize:     DefaultMaxCodePackageSize,
-		MaxConcurrentBuilds:    DefaultMaxConcurrentBuilds,
-		RunAsUser:              DefaultRunAsUser,
+		MaxCodePackageSize:     config.DefaultMaxCodePackageSize,
+		MaxConcurrentBuilds:    config.DefaultMaxConcurrentBuilds,
+		RunAsUser:              config.DefaultRunAsUser,
 		ReadOnlyRootFilesystem: true,
-		Relaunch:               DefaultRelaunchPolicy,
-		SweepInterval:          DefaultSweepInterval,
-		ImagePullTimeout:       DefaultImagePullTimeout,
-		ClientQPS:              DefaultClientQPS,
-		ClientBurst:            DefaultClientBurst,
-		HealthCheckInterval:    DefaultHealthCheckInterval,
+		Relaunch:               config.DefaultRelaunchPolicy,
+		SweepInterval:          config.DefaultSweepInterval,
+		ImagePullTimeout:       config.DefaultImagePullTimeout,
+		ClientQPS:              config.DefaultClientQPS,
+		ClientBurst:            config.DefaultClientBurst,
+		HealthCheckInterval:    config.DefaultHealthCheckInterval,
 	}
 }
 
@@ -188,7 +189,7 @@ func (tm testMetrics) provider() *metricsfakes.Provider {
 // newTestVM returns a VM on a fake clientset holding objs, with its
 // informers started and synced (and stopped when the test ends). The
 // informers' LIST and WATCH requests are cleared from the client's actions.
-func newTestVM(t *testing.T, cfg *Config, objs ...runtime.Object) *testVM {
+func newTestVM(t *testing.T, cfg *config.Config, objs ...runtime.Object) *testVM {
 	t.Helper()
 	tm := testMetrics{
 		buildDuration: &metricsfakes.Histogram{},

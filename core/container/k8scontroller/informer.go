@@ -10,6 +10,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/pkg/errors"
@@ -61,7 +62,7 @@ func ownLabels(peerID string) k8slabels.Selector {
 
 // newObjectCache sets up the informers; nothing is listed or watched until
 // start. Build pods carry the labels of their Job's template, which are ours.
-func newObjectCache(client kubernetes.Interface, cfg *Config, peerID string) *objectCache {
+func newObjectCache(client kubernetes.Interface, cfg *config.Config, peerID string) *objectCache {
 	sel := ownLabels(peerID).String()
 	c := &objectCache{
 		factories: map[string]informers.SharedInformerFactory{},

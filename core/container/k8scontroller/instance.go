@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
@@ -128,7 +129,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 
 // create creates the Secret (with tls) and the Pod of launch l and records
 // their UIDs. When the Pod cannot be created, the Secret is deleted again.
-func (i *Instance) create(ctx context.Context, l *launch, args, env []string, settings *ChaincodeSettings, tls *ccintf.TLSConfig) (*corev1.Pod, error) {
+func (i *Instance) create(ctx context.Context, l *launch, args, env []string, settings *config.ChaincodeSettings, tls *ccintf.TLSConfig) (*corev1.Pod, error) {
 	vm := i.VM
 	ns := vm.Config.Namespace
 	secret := ""

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
@@ -326,7 +327,7 @@ func TestWaitImagePullTimeout(t *testing.T) {
 
 	setContainerState(t, vm, inst.PodName(), pullFailing("ImagePullBackOff"))
 	awaitPullTimer(t, fc)
-	fc.Step(DefaultImagePullTimeout)
+	fc.Step(config.DefaultImagePullTimeout)
 
 	r := <-results
 	require.Equal(t, -1, r.code)
@@ -341,7 +342,7 @@ func TestWaitImagePullFailureAfterGrace(t *testing.T) {
 	fc := pullClock(vm)
 	inst, results := startedInstance(t, vm)
 
-	fc.Step(DefaultImagePullTimeout) // the kubelet reports the failure late
+	fc.Step(config.DefaultImagePullTimeout) // the kubelet reports the failure late
 	setContainerState(t, vm, inst.PodName(), pullFailing("ErrImagePull"))
 
 	r := <-results
@@ -389,7 +390,7 @@ func TestWaitCreateContainerErrorPersists(t *testing.T) {
 		Reason: "CreateContainerError", Message: "runtime unavailable",
 	}})
 	awaitPullTimer(t, fc)
-	fc.Step(DefaultImagePullTimeout)
+	fc.Step(config.DefaultImagePullTimeout)
 
 	r := <-results
 	require.Equal(t, -1, r.code)

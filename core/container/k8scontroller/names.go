@@ -13,8 +13,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/pkg/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -170,12 +168,4 @@ func labelValue(s string) string {
 // package ID (label values cannot hold a 64 character hash).
 func chaincodeHash(ccid string) string {
 	return sha256Hex(ccid)[:32]
-}
-
-// validateRegistry checks that registry can prefix a repository name.
-func validateRegistry(registry string) error {
-	if _, err := name.NewRepository(registry + "/chaincode"); err != nil {
-		return errors.Wrap(err, "invalid repository")
-	}
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
@@ -124,13 +125,13 @@ type chaincodePodParams struct {
 	Owner      *metav1.OwnerReference
 	// Settings are the chaincode's own settings (vm.k8s.chaincodeConfigMap),
 	// merged over cfg; nil: cfg alone.
-	Settings *ChaincodeSettings
+	Settings *config.ChaincodeSettings
 }
 
 // newChaincodePod returns the pod running a chaincode image with DockerVM's
 // arguments and environment under a restricted security context, with the
 // chaincode's settings merged over the global template (mergeSettings).
-func newChaincodePod(cfg *Config, p chaincodePodParams) *corev1.Pod {
+func newChaincodePod(cfg *config.Config, p chaincodePodParams) *corev1.Pod {
 	tmpl := mergeSettings(cfg, p.Settings)
 	meta := chaincodeObjectMeta(p.Name, cfg.Namespace, p.Name, p.PeerID, p.CCID, p.Owner)
 	for k, v := range tmpl.Labels {

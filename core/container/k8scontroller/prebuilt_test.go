@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	fabriclifecycle "github.com/hyperledger/fabric/core/chaincode/lifecycle"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/hyperledger/fabric/core/common/ccprovider"
@@ -210,47 +209,17 @@ func TestBuildPrebuiltHonoursLookupDeadline(t *testing.T) {
 	require.NoError(t, err)
 }
 
-func TestPrebuiltLookupRef(t *testing.T) {
-	repo := func(s string) name.Repository {
-		r, err := name.NewRepository(s)
-		require.NoError(t, err)
-		return r
-	}
-	split := testConfig() // registry.local:5000 for the peer, localhost:5000 for the kubelet
-	same := testConfig()
-	same.PullRegistry = same.Registry
-
-	// An image in the kubelet's view of the configured registry is looked
-	// up where the peer reaches that registry.
-	require.Equal(t, "registry.local:5000/team/cc@"+prebuiltDigest, prebuiltLookupRef(split, repo("localhost:5000/team/cc"), prebuiltDigest))
-	// Other registries are looked up as named.
-	require.Equal(t, prebuiltName+"@"+prebuiltDigest, prebuiltLookupRef(split, repo(prebuiltName), prebuiltDigest))
-	require.Equal(t, "registry.local:5000/team/cc@"+prebuiltDigest, prebuiltLookupRef(split, repo("registry.local:5000/team/cc"), prebuiltDigest))
-	require.Equal(t, "localhost:5000/team/cc@"+prebuiltDigest, prebuiltLookupRef(same, repo("localhost:5000/team/cc"), prebuiltDigest))
-	require.Equal(t, "index.docker.io/library/busybox@"+prebuiltDigest, prebuiltLookupRef(split, repo("busybox"), prebuiltDigest))
-
-	vm := newTestVM(t, split)
+// An image in the kubelet's view of the configured registry is looked up
+// where the peer reaches that registry (registry.LookupRef); the pod pulls
+// it as named.
+func TestBuildPrebuiltLooksUpWhereThePeerReachesTheRegistry(t *testing.T) {
+	vm := newTestVM(t, testConfig()) // registry.local:5000 for the peer, localhost:5000 for the kubelet
 	vm.registry.DigestReturns(prebuiltDigest, nil)
 	inst, err := vm.Build(testCCID, k8sMetadata, bytes.NewReader(k8sCodePackage(t, imageJSON("localhost:5000/team/cc", prebuiltDigest))))
 	require.NoError(t, err)
 	require.Equal(t, "localhost:5000/team/cc@"+prebuiltDigest, inst.(*Instance).Image, "the pod pulls the name as given")
 	_, ref := vm.registry.DigestArgsForCall(0)
 	require.Equal(t, "registry.local:5000/team/cc@"+prebuiltDigest, ref)
-}
-
-func TestRemoteRegistryInsecureOnlyForConfiguredRegistry(t *testing.T) {
-	ref := func(s string) name.Reference {
-		r, err := name.ParseReference(s)
-		require.NoError(t, err)
-		return r
-	}
-	r := &remoteRegistry{Insecure: true, InsecureHost: registryHost("registry.local:5000/fabric-cc")}
-	require.True(t, r.insecureFor(ref("registry.local:5000/fabric-cc/mycc:tag")))
-	require.True(t, r.insecureFor(ref("registry.local:5000/elsewhere/cc@"+prebuiltDigest)))
-	require.False(t, r.insecureFor(ref(prebuiltName+"@"+prebuiltDigest)), "a registry a package names keeps TLS verification")
-	require.False(t, r.insecureFor(ref("busybox@"+prebuiltDigest)))
-	require.False(t, (&remoteRegistry{InsecureHost: "registry.local:5000"}).insecureFor(ref("registry.local:5000/x:t")))
-	require.True(t, (&remoteRegistry{Insecure: true}).insecureFor(ref(prebuiltName+":t")), "no host: every registry, as before")
 }
 
 func TestNewChaincodePodPrebuiltGolden(t *testing.T) {

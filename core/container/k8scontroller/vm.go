@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/registry"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric-lib-go/common/flogging"
@@ -49,7 +51,7 @@ type VM struct {
 	NetworkID  string
 	MSPID      string
 	LoggingEnv []string
-	Config     *Config
+	Config     *config.Config
 	Client     kubernetes.Interface
 	Registry   imageRegistry
 	Attacher   podAttacher
@@ -93,7 +95,7 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 	if p.MetricsProvider == nil {
 		return nil, errors.New("k8scontroller: metrics provider is required")
 	}
-	cfg, err := ConfigFromViper(viper.GetViper())
+	cfg, err := config.FromViper(viper.GetViper())
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +112,7 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		return nil, errors.Wrap(err, "cannot create Kubernetes client")
 	}
 
-	registry, err := newRemoteRegistry(cfg, client.CoreV1())
+	remote, err := registry.NewRemote(cfg, client.CoreV1())
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +123,7 @@ func New(ctx context.Context, p PeerParams) (*VM, error) {
 		LoggingEnv:   p.LoggingEnv,
 		Config:       cfg,
 		Client:       client,
-		Registry:     registry,
+		Registry:     remote,
 		Attacher:     &kube.Attacher{Config: restConfig, Client: client},
 		Platforms:    p.Platforms,
 		Metrics:      NewMetrics(p.MetricsProvider),
@@ -185,7 +187,7 @@ func (vm *VM) stampRun(meta *metav1.ObjectMeta) {
 	meta.Labels = l
 }
 
-func restConfig(cfg *Config) (*rest.Config, error) {
+func restConfig(cfg *config.Config) (*rest.Config, error) {
 	var (
 		c   *rest.Config
 		err error
@@ -194,12 +196,12 @@ func restConfig(cfg *Config) (*rest.Config, error) {
 	if kubeconfig != "" {
 		c, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
 		if err != nil {
-			return nil, errors.Wrapf(err, "%skubeconfig: cannot load %s", ConfigPrefix, kubeconfig)
+			return nil, errors.Wrapf(err, "%skubeconfig: cannot load %s", config.Prefix, kubeconfig)
 		}
 	} else {
 		c, err = rest.InClusterConfig()
 		if err != nil {
-			return nil, errors.Wrapf(err, "%skubeconfig is empty and in-cluster configuration is unavailable", ConfigPrefix)
+			return nil, errors.Wrapf(err, "%skubeconfig is empty and in-cluster configuration is unavailable", config.Prefix)
 		}
 	}
 	c.UserAgent = fieldManager
@@ -211,7 +213,7 @@ func restConfig(cfg *Config) (*rest.Config, error) {
 func peerPodOwner(ctx context.Context, client kubernetes.Interface, namespace, name string) (*metav1.OwnerReference, error) {
 	pod, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return nil, errors.Wrapf(err, "%speerPodName: cannot get pod %s/%s", ConfigPrefix, namespace, name)
+		return nil, errors.Wrapf(err, "%speerPodName: cannot get pod %s/%s", config.Prefix, namespace, name)
 	}
 	return &metav1.OwnerReference{
 		APIVersion: "v1",

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,8 +41,8 @@ func TestRestConfigRateLimits(t *testing.T) {
 
 	c, err := restConfig(cfg)
 	require.NoError(t, err)
-	require.EqualValues(t, DefaultClientQPS, c.QPS)
-	require.Equal(t, DefaultClientBurst, c.Burst)
+	require.EqualValues(t, config.DefaultClientQPS, c.QPS)
+	require.Equal(t, config.DefaultClientBurst, c.Burst)
 	require.Equal(t, fieldManager, c.UserAgent)
 
 	cfg.ClientQPS, cfg.ClientBurst = 7.5, 9

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/rbac"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,7 +27,7 @@ func TestRoleMatchesRequiredRules(t *testing.T) {
 	var role rbacv1.Role
 	require.NoError(t, yaml.UnmarshalStrict(raw, &role))
 	require.Equal(t, "Role", role.Kind, "a namespaced Role, not a ClusterRole")
-	require.Equal(t, k8scontroller.RequiredRules(), role.Rules)
+	require.Equal(t, rbac.RequiredRules(), role.Rules)
 }
 
 // The Role for a separate build namespace grants exactly what the health
@@ -37,7 +37,7 @@ func TestBuildNamespaceRoleMatchesBuildRules(t *testing.T) {
 	readYAML(t, filepath.Join("build-namespace", "role.yaml"), &role)
 	require.Equal(t, "Role", role.Kind)
 	require.Equal(t, "fabric-peer-build", role.Name)
-	require.Equal(t, k8scontroller.BuildRules(), role.Rules)
+	require.Equal(t, rbac.BuildRules(), role.Rules)
 }
 
 // The shipped peer reads per-chaincode settings, so that the health check
@@ -47,7 +47,7 @@ func TestPeerEnvNamesTheChaincodeSettingsConfigMap(t *testing.T) {
 	var vmEnv corev1.ConfigMap
 	readYAML(t, "peer-env.yaml", &vmEnv)
 	require.Equal(t, "fabric-chaincode-settings", vmEnv.Data["CORE_VM_K8S_CHAINCODECONFIGMAP"])
-	require.Contains(t, k8scontroller.RequiredRules(), k8scontroller.SettingsRules()[0])
+	require.Contains(t, rbac.RequiredRules(), rbac.SettingsRules()[0])
 }
 
 func TestRoleBindingBindsThePeerServiceAccount(t *testing.T) {

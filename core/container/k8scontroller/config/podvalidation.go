@@ -4,10 +4,12 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -34,20 +36,20 @@ func resourceProblems(field string, r *corev1.ResourceRequirements) []string {
 		field string
 		rl    corev1.ResourceList
 	}{{field + ".limits", r.Limits}, {field + ".requests", r.Requests}} {
-		for _, name := range sortedKeys(list.rl) {
-			q := list.rl[corev1.ResourceName(name)]
-			if msgs := validation.IsQualifiedName(name); len(msgs) > 0 {
+		for _, name := range slices.Sorted(maps.Keys(list.rl)) {
+			q := list.rl[name]
+			if msgs := validation.IsQualifiedName(string(name)); len(msgs) > 0 {
 				add(list.field, "%q is not a valid resource name: %s", name, strings.Join(msgs, "; "))
 			}
 			if q.Sign() < 0 {
-				add(list.field+"."+name, "%s must not be negative", q.String())
+				add(list.field+"."+string(name), "%s must not be negative", q.String())
 			}
 		}
 	}
-	for _, name := range sortedKeys(r.Requests) {
-		req := r.Requests[corev1.ResourceName(name)]
-		if limit, ok := r.Limits[corev1.ResourceName(name)]; ok && req.Cmp(limit) > 0 {
-			add(field+".requests."+name, "%s exceeds the limit %s", req.String(), limit.String())
+	for _, name := range slices.Sorted(maps.Keys(r.Requests)) {
+		req := r.Requests[name]
+		if limit, ok := r.Limits[name]; ok && req.Cmp(limit) > 0 {
+			add(field+".requests."+string(name), "%s exceeds the limit %s", req.String(), limit.String())
 		}
 	}
 	if len(r.Claims) > 0 {
@@ -75,7 +77,7 @@ func podLabelProblems(field string, labels map[string]string) []string {
 	if err := validateLabels(labels); err != nil {
 		problems = append(problems, field+": "+err.Error())
 	}
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		if reservedLabel(k) {
 			problems = append(problems, field+": "+k+" is set by the peer, which selects its pods by it, and cannot be overridden")
 		}
@@ -87,7 +89,7 @@ func podLabelProblems(field string, labels map[string]string) []string {
 // valid keys, and none of the keys the VM sets.
 func podAnnotationProblems(field string, annotations map[string]string) []string {
 	var problems []string
-	for _, k := range sortedKeys(annotations) {
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
 		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %q is not a valid annotation key: %s", field, k, strings.Join(msgs, "; ")))
 		} else if reservedAnnotation(k) {
@@ -99,7 +101,7 @@ func podAnnotationProblems(field string, annotations map[string]string) []string
 
 // validateLabels checks label keys and values, in key order.
 func validateLabels(labels map[string]string) error {
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
 			return errors.Errorf("%q is not a valid label key: %s", k, strings.Join(msgs, "; "))
 		}

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package config
 
 import (
 	"fmt"
@@ -90,8 +90,17 @@ func peerViper(t *testing.T, yamlText string) *viper.Viper {
 	return v
 }
 
+// validConfig is the configuration of the defaults and the keys that must be
+// set; it passes Validate.
+func validConfig(t *testing.T) *Config {
+	t.Helper()
+	c, err := load(peerViper(t, "vm:\n  k8s:\n    namespace: fabric\n    registry: registry.local:5000/fabric-cc\n    kanikoImage: kaniko\n"), "")
+	require.NoError(t, err)
+	return c
+}
+
 func TestConfigFromYAML(t *testing.T) {
-	c, err := loadConfig(peerViper(t, coreYAML), "")
+	c, err := load(peerViper(t, coreYAML), "")
 	require.NoError(t, err)
 	require.NoError(t, c.Validate())
 
@@ -151,7 +160,7 @@ func TestConfigDefaults(t *testing.T) {
 	nsFile := filepath.Join(dir, "namespace")
 	require.NoError(t, os.WriteFile(nsFile, []byte("peer-ns\n"), 0o644))
 
-	c, err := loadConfig(peerViper(t, "vm:\n  k8s:\n    registry: r:5000/cc\n    kanikoImage: kaniko\n"), nsFile)
+	c, err := load(peerViper(t, "vm:\n  k8s:\n    registry: r:5000/cc\n    kanikoImage: kaniko\n"), nsFile)
 	require.NoError(t, err)
 	require.NoError(t, c.Validate())
 	require.Equal(t, "peer-ns", c.Namespace, "in-cluster namespace")
@@ -172,7 +181,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, c.HealthCheckInterval)
 
 	// with a kubeconfig we are not in-cluster
-	c, err = loadConfig(peerViper(t, "vm:\n  k8s:\n    kubeconfig: /x\n"), nsFile)
+	c, err = load(peerViper(t, "vm:\n  k8s:\n    kubeconfig: /x\n"), nsFile)
 	require.NoError(t, err)
 	require.Empty(t, c.Namespace)
 }
@@ -193,7 +202,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 	t.Setenv("CORE_VM_K8S_HEALTHCHECKINTERVAL", "10s")
 	t.Setenv("CORE_VM_K8S_BUILD_CACHE", `{"hostPath":"/var/cache/fabric-build"}`)
 
-	c, err := loadConfig(peerViper(t, coreYAML), "")
+	c, err := load(peerViper(t, coreYAML), "")
 	require.NoError(t, err)
 	require.NoError(t, c.Validate())
 	require.Equal(t, "from-env", c.Namespace)
@@ -215,7 +224,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 
 func TestConfigBadStructuredValue(t *testing.T) {
 	t.Setenv("CORE_VM_K8S_TOLERATIONS", `{not json`)
-	_, err := loadConfig(peerViper(t, coreYAML), "")
+	_, err := load(peerViper(t, coreYAML), "")
 	require.ErrorContains(t, err, "vm.k8s.tolerations: invalid value")
 }
 
@@ -290,10 +299,10 @@ func TestConfigValidate(t *testing.T) {
 			}
 		}, "vm.k8s.build.resources.requests.memory: 1Gi exceeds the limit 64Mi"},
 	}
-	require.NoError(t, testConfig().Validate())
+	require.NoError(t, validConfig(t).Validate())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := testConfig()
+			c := validConfig(t)
 			tt.mutate(c)
 			require.ErrorContains(t, c.Validate(), tt.wantErr)
 		})
@@ -330,7 +339,7 @@ func TestConfigRefusesDangerousBuildCacheHostPath(t *testing.T) {
 		{"/mnt", "is shared with other software"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			c := testConfig()
+			c := validConfig(t)
 			c.BuildCache = &BuildCache{HostPath: tc.path}
 			err := c.Validate()
 			require.ErrorContains(t, err, fmt.Sprintf("vm.k8s.build.cache: hostPath: %q %s", tc.path, tc.want))
@@ -340,7 +349,7 @@ func TestConfigRefusesDangerousBuildCacheHostPath(t *testing.T) {
 		"/var/cache/fabric-chaincode-build", "/var/lib/fabric-chaincode-build", "/tmp/fpk-bench-1/build-cache",
 		"/data/fabric/build-cache", "/mnt/disks/ssd0/build-cache", "/srv/build-cache", "/opt/fabric/cache",
 	} {
-		c := testConfig()
+		c := validConfig(t)
 		c.BuildCache = &BuildCache{HostPath: ok}
 		require.NoError(t, c.Validate(), ok)
 	}
@@ -356,12 +365,12 @@ func TestConfigRefusesKanikoArgsTheVMSets(t *testing.T) {
 		"--insecure", "--insecure-pull", "--skip-tls-verify", "--skip-tls-verify-pull=true",
 	} {
 		t.Run(arg, func(t *testing.T) {
-			c := testConfig()
+			c := validConfig(t)
 			c.KanikoExtraArgs = []string{"--cache=true", arg}
 			require.ErrorContains(t, c.Validate(), fmt.Sprintf("vm.k8s.kanikoExtraArgs: %q sets ", arg))
 		})
 	}
-	c := testConfig()
+	c := validConfig(t)
 	c.KanikoExtraArgs = []string{
 		"--cache=true", "--verbosity=debug", "-v", "debug", "--snapshot-mode=redo", "--insecure-registry=mirror.local:5000",
 		"--skip-tls-verify-registry=mirror.local:5000", "--registry-mirror=mirror.local:5000", "--label=team=blue", "--push-retry=3",
@@ -390,7 +399,7 @@ func TestConfigRefusesUnknownFields(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			_, err := loadConfig(peerViper(t, base+tc.yaml), "")
+			_, err := load(peerViper(t, base+tc.yaml), "")
 			require.Error(t, err)
 			for _, w := range tc.want {
 				require.ErrorContains(t, err, w)
