@@ -102,17 +102,29 @@ func stopNetwork(h *network.Harness, failed bool, artifacts, prefix string) {
 // of earlier runs, which would otherwise turn every build into a cache hit.
 func prepareChaincode(h *network.Harness, s settings, src, name string, edit func(string) error) string {
 	dir := filepath.Join(h.Opts.RootDir, "chaincode", name)
-	Expect(network.PrepareGoChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir, func(d string) error {
-		run := fmt.Sprintf("package main\n\n// Added by the e2e suite: makes this run's package unique.\nvar e2eRun = %q\n", s.Namespace+"/"+time.Now().UTC().Format(time.RFC3339Nano))
-		if err := os.WriteFile(filepath.Join(d, "zz_e2e_run.go"), []byte(run), 0o644); err != nil {
+	run := fmt.Sprintf("package main\n\n// Added by the e2e suite: makes this run's package unique.\nvar e2eRun = %q\n", runStamp(s))
+	ExpectWithOffset(1, network.PrepareGoChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir,
+		withRunFile("zz_e2e_run.go", run, edit))).To(Succeed())
+	return dir
+}
+
+// runStamp names this run of the suite: its namespace and the time now.
+func runStamp(s settings) string {
+	return s.Namespace + "/" + time.Now().UTC().Format(time.RFC3339Nano)
+}
+
+// withRunFile returns an edit that writes content to the file name in the
+// chaincode directory, then applies edit (if any).
+func withRunFile(name, content string, edit func(string) error) func(string) error {
+	return func(d string) error {
+		if err := os.WriteFile(filepath.Join(d, name), []byte(content), 0o644); err != nil {
 			return err
 		}
 		if edit != nil {
 			return edit(d)
 		}
 		return nil
-	})).To(Succeed())
-	return dir
+	}
 }
 
 // setKVBuild returns an edit that sets the kv chaincode's Build constant.

@@ -235,14 +235,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 	It("(c) relaunches the chaincode after its pod is deleted or crashes, and leaves no Jobs behind", func() {
 		requireDeployed()
 		org1ID := h.Org1Peer().ID()
-		org1Pod := func() *corev1.Pod {
-			for _, p := range livePodsOf(inventory(), kv1.PackageID) {
-				if p.Labels[network.LabelPeerID] == org1ID {
-					return &p
-				}
-			}
-			return nil
-		}
+		org1Pod := func() *corev1.Pod { return network.PeerPod(livePodsOf(inventory(), kv1.PackageID), org1ID) }
 		old := org1Pod()
 		Expect(old).NotTo(BeNil(), "no chaincode pod of %s", org1ID)
 

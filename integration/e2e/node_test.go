@@ -179,13 +179,7 @@ var _ = Describe("Node.js chaincode", Ordered, ContinueOnFailure, Label("node"),
 	It("relaunches the chaincode after its pod is deleted or the process exits", func() {
 		requireDeployed()
 		org1 := h.Org1Peer().ID()
-		var old *corev1.Pod
-		for _, p := range livePodsOf(cc1.PackageID) {
-			if p.Labels[network.LabelPeerID] == org1 {
-				p := p
-				old = &p
-			}
-		}
+		old := network.PeerPod(livePodsOf(cc1.PackageID), org1)
 		Expect(old).NotTo(BeNil(), "no chaincode pod of %s", org1)
 
 		By("deleting the chaincode pod of " + org1)
@@ -287,16 +281,9 @@ var _ = Describe("Node.js chaincode", Ordered, ContinueOnFailure, Label("node"),
 // that the package (and so the image tag) is new, as in prepareChaincode.
 func prepareNodeChaincode(h *network.Harness, s settings, src, name string, edit func(string) error) string {
 	dir := filepath.Join(h.Opts.RootDir, "chaincode", name)
-	ExpectWithOffset(1, network.PrepareNodeChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir, func(d string) error {
-		run := fmt.Sprintf("{\"run\": %q}\n", s.Namespace+"/"+time.Now().UTC().Format(time.RFC3339Nano))
-		if err := os.WriteFile(filepath.Join(d, "e2e-run.json"), []byte(run), 0o644); err != nil {
-			return err
-		}
-		if edit != nil {
-			return edit(d)
-		}
-		return nil
-	})).To(Succeed())
+	run := fmt.Sprintf("{\"run\": %q}\n", runStamp(s))
+	ExpectWithOffset(1, network.PrepareNodeChaincode(filepath.Join(s.RepoRoot, "integration", "chaincode", src), dir,
+		withRunFile("e2e-run.json", run, edit))).To(Succeed())
 	return dir
 }
 

@@ -119,13 +119,7 @@ var _ = Describe("Prebuilt chaincode images (type k8s)", Ordered, ContinueOnFail
 			Skip("needs the prebuilt chaincode deployed by the first spec")
 		}
 		org1 := h.Org1Peer().ID()
-		var old *corev1.Pod
-		for _, p := range livePodsOf(cc.PackageID) {
-			if p.Labels[network.LabelPeerID] == org1 {
-				p := p
-				old = &p
-			}
-		}
+		old := network.PeerPod(livePodsOf(cc.PackageID), org1)
 		Expect(old).NotTo(BeNil(), "no chaincode pod of %s", org1)
 
 		t0 := time.Now()

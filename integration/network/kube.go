@@ -234,6 +234,16 @@ func LivePods(pods []corev1.Pod) []corev1.Pod {
 	return out
 }
 
+// PeerPod returns the first of pods that peer peerID launched, or nil.
+func PeerPod(pods []corev1.Pod, peerID string) *corev1.Pod {
+	for i := range pods {
+		if pods[i].Labels[LabelPeerID] == peerID {
+			return &pods[i]
+		}
+	}
+	return nil
+}
+
 // PodLogs returns the logs of one container (all when container is "").
 func (k *Kube) PodLogs(ctx context.Context, pod, container string) (string, error) {
 	b, err := k.Client.CoreV1().Pods(k.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: container}).DoRaw(ctx)
