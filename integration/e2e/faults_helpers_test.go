@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -105,6 +106,27 @@ func (n *healNet) unsettled(p *nwo.Peer) []string {
 		problems = append(problems, fmt.Sprintf("%d pods, %d secrets", pods, secrets))
 	}
 	return problems
+}
+
+// settledObjects waits until p's objects are settled (unsettled is empty)
+// and have stayed the same for quiet, and returns them. A peer that has just
+// started launches its installed and committed chaincodes one after the
+// other, so a moment with nothing in flux comes before the last launch.
+func (n *healNet) settledObjects(p *nwo.Peer, quiet time.Duration) map[string]types.UID {
+	var last map[string]types.UID
+	var since time.Time
+	EventuallyWithOffset(1, func() []string {
+		cur, problems := n.peerObjects(p), n.unsettled(p)
+		if len(problems) > 0 || !reflect.DeepEqual(cur, last) {
+			last, since = cur, time.Now()
+			return append(problems, "changed")
+		}
+		if d := time.Since(since); d < quiet {
+			return []string{fmt.Sprintf("unchanged for %s of %s", d.Round(100*time.Millisecond), quiet)}
+		}
+		return nil
+	}, 2*time.Minute, 200*time.Millisecond).Should(BeEmpty(), "chaincode pods of %s running, one Secret each, for %s", p.ID(), quiet)
+	return last
 }
 
 // peerRuns groups p's objects by the peer process (run, network.LabelRun)

@@ -464,11 +464,10 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, Label("faults"), func() {
 		}
 		// Earlier specs may have left other chaincode committed: Fabric
 		// launches every installed and committed chaincode at peer start, so
-		// Org2 may run several. Wait until each of its pods runs and has
-		// its Secret, then take that set as Org2's.
-		Eventually(func() []string { return n.unsettled(org2) }, 2*time.Minute, 200*time.Millisecond).
-			Should(BeEmpty(), "chaincode pods of %s running, one Secret each", org2.ID())
-		org2Objects := n.peerObjects(org2)
+		// Org2 may run several, launched one after the other. Wait until
+		// each of its pods runs and has its Secret and nothing has changed
+		// for 5 s, then take that set as Org2's.
+		org2Objects := n.settledObjects(org2, 5*time.Second)
 		org2Relaunches := n.relaunches(org2, kv.PackageID)
 		fmt.Fprintf(GinkgoWriter, "objects of %s: %v\nobjects of %s: %v\n", org1.ID(), n.peerObjects(org1), org2.ID(), org2Objects)
 		org2Untouched := func(step string) {
