@@ -17,6 +17,7 @@ import (
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/registry"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/hyperledger/fabric/core/container"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/ptr"
 )
 
 // Build pods and Jobs are followed through the VM's shared informers
@@ -48,7 +50,7 @@ type buildRequest struct {
 	Ref        string // <registry>/<repo>:<tag>
 	PullRef    string // <pullRegistry>/<repo>:<tag>
 	Dockerfile string // the platform's, added to the build context
-	Job        buildJobParams
+	Job        spec.BuildJobParams
 }
 
 // resolvedImage is the outcome of one flight of requests for an image.
@@ -179,19 +181,19 @@ func (vm *VM) prepareBuild(ccid, ccType, path string) (*buildRequest, error) {
 		return nil, errors.Errorf("chaincode %s: no builder image: platform %s names none and chaincode.builder is empty", ccid, ccType)
 	}
 
-	tag := imageTag(ccid, builder, dockerfile, opts.Cmd)
+	tag := spec.ImageTag(ccid, builder, dockerfile, opts.Cmd)
 	return &buildRequest{
 		CCID:       ccid,
-		Ref:        imageRef(vm.Config.Registry, ccid, tag),
-		PullRef:    imageRef(vm.Config.PullRegistry, ccid, tag),
+		Ref:        spec.ImageRef(vm.Config.Registry, ccid, tag),
+		PullRef:    spec.ImageRef(vm.Config.PullRegistry, ccid, tag),
 		Dockerfile: dockerfile,
-		Job: buildJobParams{
-			Name:         buildJobName(tag),
+		Job: spec.BuildJobParams{
+			Name:         spec.BuildJobName(tag),
 			CCID:         ccid,
 			CCType:       ccType,
 			CCPath:       path,
 			PeerID:       vm.PeerID,
-			Destination:  imageRef(vm.Config.Registry, ccid, tag),
+			Destination:  spec.ImageRef(vm.Config.Registry, ccid, tag),
 			BuilderImage: builder,
 			BuildEnv:     opts.Env,
 			BuildCmd:     opts.Cmd,
@@ -215,8 +217,8 @@ func (vm *VM) checkRegistryCA(ctx context.Context) error {
 	if err != nil {
 		return errors.Wrapf(err, "cannot read ConfigMap %s/%s (%sregistryCAConfigMap)", ns, name, config.Prefix)
 	}
-	if _, ok := cm.Data[registryCAKey]; !ok {
-		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) has no key %s", ns, name, config.Prefix, registryCAKey)
+	if _, ok := cm.Data[spec.RegistryCAKey]; !ok {
+		return errors.Errorf("ConfigMap %s/%s (%sregistryCAConfigMap) has no key %s", ns, name, config.Prefix, spec.RegistryCAKey)
 	}
 	return nil
 }
@@ -236,7 +238,7 @@ func (vm *VM) buildOwner() *metav1.OwnerReference {
 // once more itself.
 func (vm *VM) buildImage(ctx context.Context, req *buildRequest, input *buildcontext.Input) (string, error) {
 	ns, name := vm.Config.BuildNamespace, req.Job.Name
-	job := newBuildJob(vm.Config, req.Job)
+	job := spec.NewBuildJob(vm.Config, req.Job)
 	vm.stampRun(&job.ObjectMeta)
 	vm.stampRun(&job.Spec.Template.ObjectMeta)
 	for attempt := 0; ; attempt++ {
@@ -324,7 +326,7 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 		return "", fail(err, "waiting for build pod")
 	}
 	stream := input.Open()
-	err = vm.Attacher.Attach(ctx, ns, pod, receiveContainer, stream)
+	err = vm.Attacher.Attach(ctx, ns, pod, spec.ReceiveContainer, stream)
 	stream.Close()
 	if err != nil {
 		return "", fail(err, "streaming code package into pod %s", pod)
@@ -342,7 +344,7 @@ func (vm *VM) runBuildJob(ctx context.Context, job *batchv1.Job, req *buildReque
 	if err != nil {
 		return "", fail(errors.Wrapf(err, "cannot get pod %s", pod), "reading image digest")
 	}
-	cs := kube.ContainerStatus(p, kanikoContainer)
+	cs := kube.ContainerStatus(p, spec.KanikoContainer)
 	if cs == nil || cs.State.Terminated == nil {
 		return "", fail(errors.New("kaniko container has not terminated"), "reading image digest")
 	}
@@ -364,12 +366,12 @@ func (vm *VM) waitBuildPodReceiving(ctx context.Context, job *batchv1.Job) (stri
 
 	var podName string
 	err := vm.followBuildPod(ctx, job, func(pod *corev1.Pod) (bool, error) {
-		cs := kube.ContainerStatus(pod, receiveContainer)
+		cs := kube.ContainerStatus(pod, spec.ReceiveContainer)
 		if cs == nil {
 			return false, nil
 		}
 		if cs.State.Terminated != nil {
-			return false, errors.Errorf("container %s of pod %s terminated before receiving the code package", receiveContainer, pod.Name)
+			return false, errors.Errorf("container %s of pod %s terminated before receiving the code package", spec.ReceiveContainer, pod.Name)
 		}
 		podName = pod.Name
 		return cs.State.Running != nil, nil
@@ -530,7 +532,7 @@ func (vm *VM) podFailure(ctx context.Context, ns, name string) error {
 	if err != nil {
 		return errors.Wrapf(err, "cannot get pod %s", name)
 	}
-	for _, c := range []string{receiveContainer, buildContainer, kanikoContainer} {
+	for _, c := range []string{spec.ReceiveContainer, spec.BuildContainer, spec.KanikoContainer} {
 		cs := kube.ContainerStatus(pod, c)
 		if cs == nil || cs.State.Terminated == nil || cs.State.Terminated.ExitCode == 0 {
 			continue
@@ -546,8 +548,8 @@ func (vm *VM) podFailure(ctx context.Context, ns, name string) error {
 func (vm *VM) logTail(ctx context.Context, ns, pod, container string) string {
 	raw, err := vm.Client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{
 		Container:  container,
-		TailLines:  int64Ptr(logTailLines),
-		LimitBytes: int64Ptr(16 * logTailBytes),
+		TailLines:  ptr.To[int64](logTailLines),
+		LimitBytes: ptr.To[int64](16 * logTailBytes),
 	}).DoRaw(ctx)
 	if err != nil {
 		return "(logs unavailable: " + err.Error() + ")"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -97,8 +98,8 @@ func TestBuildCacheDirectoryPerChaincode(t *testing.T) {
 			var mounts []corev1.VolumeMount
 			for _, c := range append(job.Spec.Template.Spec.InitContainers, job.Spec.Template.Spec.Containers...) {
 				for _, m := range c.VolumeMounts {
-					if m.Name == buildCacheVolume {
-						require.Equal(t, buildContainer, c.Name, "only the build container sees the cache")
+					if m.Name == "build-cache" {
+						require.Equal(t, spec.BuildContainer, c.Name, "only the build container sees the cache")
 						mounts = append(mounts, m)
 					}
 				}

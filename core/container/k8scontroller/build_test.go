@@ -10,10 +10,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/pkg/errors"
@@ -86,7 +89,7 @@ func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod,
 
 func (c *fakeJobController) createPod(job *batchv1.Job) {
 	// Like the Job controller: the template's labels and the job name.
-	podLabels := copyMap(job.Spec.Template.Labels)
+	podLabels := maps.Clone(job.Spec.Template.Labels)
 	podLabels[labels.JobName] = job.Name
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -99,8 +102,8 @@ func (c *fakeJobController) createPod(job *batchv1.Job) {
 		Status: corev1.PodStatus{
 			Phase: corev1.PodPending,
 			InitContainerStatuses: []corev1.ContainerStatus{
-				{Name: receiveContainer, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
-				{Name: buildContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
+				{Name: spec.ReceiveContainer, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+				{Name: spec.BuildContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
 			},
 		},
 	}
@@ -115,7 +118,7 @@ func (c *fakeJobController) createPod(job *batchv1.Job) {
 func succeed(pod *corev1.Pod, job *batchv1.Job) {
 	pod.Status.Phase = corev1.PodSucceeded
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-		Name:  kanikoContainer,
+		Name:  spec.KanikoContainer,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Message: testDigest + "\n"}},
 	}}
 	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
@@ -159,7 +162,7 @@ func TestBuildCacheMiss(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasSuffix(inst.(*Instance).Image, "@"+testDigest), inst.(*Instance).Image)
 
-	files := tarFiles(t, <-ctrl.streamed)
+	files := buildcontexttest.Files(t, <-ctrl.streamed)
 	require.Equal(t, "package main\nfunc main() {}\n", files["input/src/main.go"])
 	require.Contains(t, files, "input/META-INF/statedb/couchdb/indexes/index.json")
 	require.Contains(t, files, "output/")
@@ -169,7 +172,7 @@ func TestBuildCacheMiss(t *testing.T) {
 	_, ns, pod, container, _ := vm.attacher.AttachArgsForCall(0)
 	require.Equal(t, testNamespace, ns)
 	require.True(t, strings.HasPrefix(pod, "ccbuild-"))
-	require.Equal(t, receiveContainer, container)
+	require.Equal(t, spec.ReceiveContainer, container)
 
 	require.Empty(t, jobs(t, vm), "job deleted after success")
 	require.Equal(t, 1, vm.metrics.buildDuration.ObserveCallCount())
@@ -248,7 +251,7 @@ func TestBuildJobFailure(t *testing.T) {
 		}
 	}
 	require.NotNil(t, logReq)
-	require.Equal(t, buildContainer, logReq.Container)
+	require.Equal(t, spec.BuildContainer, logReq.Container)
 	require.EqualValues(t, logTailLines, *logReq.TailLines)
 }
 
@@ -367,9 +370,13 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			`chaincode ` + testCCID + `: unknown chaincode type "COBOL"`},
 		{"malformed", goMetadata, func(*testing.T) []byte { return []byte("garbage") },
 			"chaincode " + testCCID + ": invalid code package: code package is not gzip-compressed"},
-		{"traversal", goMetadata, func(t *testing.T) []byte { return codePackage(t, file("../../etc/cron.d/x", "x")) },
+		{"traversal", goMetadata, func(t *testing.T) []byte {
+			return buildcontexttest.CodePackage(t, buildcontexttest.File("../../etc/cron.d/x", "x"))
+		},
 			"chaincode " + testCCID + ": invalid code package: code package entry \"../../etc/cron.d/x\": path traversal"},
-		{"oversized", goMetadata, func(t *testing.T) []byte { return codePackage(t, file("src/big", strings.Repeat("x", 2048))) },
+		{"oversized", goMetadata, func(t *testing.T) []byte {
+			return buildcontexttest.CodePackage(t, buildcontexttest.File("src/big", strings.Repeat("x", 2048)))
+		},
 			"chaincode " + testCCID + ": invalid code package: code package exceeds the size limit of 1024 bytes"},
 		{"command substitution in go path", &persistence.ChaincodePackageMetadata{Type: "golang", Path: "example.com/$(touch /pwned)"}, goCodePackage,
 			"chaincode " + testCCID + `: invalid metadata: path "example.com/$(touch /pwned)" is not a valid Go import path: invalid char '$'`},
@@ -433,12 +440,12 @@ func TestBuildJobInBuildNamespaceHasNoPeerOwner(t *testing.T) {
 	vm.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "peer0-0", UID: "peer-uid"}
 	req, err := vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path)
 	require.NoError(t, err)
-	job := newBuildJob(vm.Config, req.Job)
+	job := spec.NewBuildJob(vm.Config, req.Job)
 	require.Equal(t, "fabric-builds", job.Namespace)
 	require.Empty(t, job.OwnerReferences, "owner references cannot cross namespaces")
 
 	vm.Config.BuildNamespace = testNamespace
 	req, err = vm.prepareBuild(testCCID, "GOLANG", goMetadata.Path)
 	require.NoError(t, err)
-	require.Equal(t, "peer-uid", string(newBuildJob(vm.Config, req.Job).OwnerReferences[0].UID))
+	require.Equal(t, "peer-uid", string(spec.NewBuildJob(vm.Config, req.Job).OwnerReferences[0].UID))
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -52,6 +53,16 @@ func heldBuilds(t *testing.T, vm *testVM) (attached <-chan string, release func(
 	return ch, release
 }
 
+// oneBuildSlot returns a VM of cfg with a single build slot, whose builds the
+// fake job controller completes, the first of them held (heldBuilds).
+func oneBuildSlot(t *testing.T, cfg *config.Config) (vm *testVM, attached <-chan string, release func()) {
+	cfg.MaxConcurrentBuilds = 1
+	vm = newTestVM(t, cfg)
+	newFakeJobController(t, vm, succeed)
+	attached, release = heldBuilds(t, vm)
+	return vm, attached, release
+}
+
 type buildResult struct {
 	inst *Instance
 	err  error
@@ -80,11 +91,7 @@ const (
 )
 
 func TestBuildWaitsForFreeSlot(t *testing.T) {
-	cfg := testConfig()
-	cfg.MaxConcurrentBuilds = 1
-	vm := newTestVM(t, cfg)
-	newFakeJobController(t, vm, succeed)
-	attached, release := heldBuilds(t, vm)
+	vm, attached, release := oneBuildSlot(t, testConfig())
 	vm.registry.DigestCalls(func(_ context.Context, ref string) (string, error) {
 		if strings.Contains(ref, "/cachedcc_1.0:") {
 			return testDigest, nil
@@ -127,12 +134,9 @@ func TestBuildWaitsForFreeSlot(t *testing.T) {
 
 func TestBuildSlotWaitTimesOut(t *testing.T) {
 	cfg := testConfig()
-	cfg.MaxConcurrentBuilds = 1
 	cfg.BuildTimeout = 200 * time.Millisecond
 	cfg.StopTimeout = 100 * time.Millisecond
-	vm := newTestVM(t, cfg)
-	newFakeJobController(t, vm, succeed)
-	attached, release := heldBuilds(t, vm)
+	vm, attached, release := oneBuildSlot(t, cfg)
 
 	first := buildAsync(vm, testCCID, goCodePackage(t))
 	<-attached
@@ -155,11 +159,7 @@ func startForBuilds(t *testing.T, vm *testVM) {
 }
 
 func TestBuildSlotWaitEndsAtShutdown(t *testing.T) {
-	cfg := testConfig()
-	cfg.MaxConcurrentBuilds = 1
-	vm := newTestVM(t, cfg)
-	newFakeJobController(t, vm, succeed)
-	attached, release := heldBuilds(t, vm)
+	vm, attached, release := oneBuildSlot(t, testConfig())
 	waiting := make(chan struct{}, 4)
 	vm.slots.onWait = func() { waiting <- struct{}{} }
 	startForBuilds(t, vm)

@@ -8,10 +8,13 @@ package k8scontroller
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -128,7 +131,7 @@ func (vm *VM) chaincodeSettings(ctx context.Context, ccid string) (*config.Chain
 	if vm.cache.settings == nil {
 		return nil, nil
 	}
-	return vm.cache.settings.lookup(ctx, chaincodeLabel(ccid))
+	return vm.cache.settings.lookup(ctx, spec.ChaincodeLabel(ccid))
 }
 
 // errBinaryData is the problem of an entry under binaryData.
@@ -138,7 +141,7 @@ var errBinaryData = errors.New("the entry is under binaryData, which is not read
 // cannot be used, by key.
 func entryProblems(cm *corev1.ConfigMap) map[string]error {
 	problems := map[string]error{}
-	for _, key := range append(sortedKeys(cm.Data), sortedKeys(cm.BinaryData)...) {
+	for _, key := range append(slices.Sorted(maps.Keys(cm.Data)), slices.Sorted(maps.Keys(cm.BinaryData))...) {
 		if _, err := entrySettings(cm, key); err != nil {
 			problems[key] = err
 		}
@@ -177,7 +180,7 @@ func (r *settingsReport) observe(c *settingsCache, cm *corev1.ConfigMap) {
 
 	problems := entryProblems(cm)
 	var valid []string
-	for _, key := range sortedKeys(cm.Data) {
+	for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
 		if problems[key] == nil {
 			valid = append(valid, key)
 		}
@@ -185,7 +188,7 @@ func (r *settingsReport) observe(c *settingsCache, cm *corev1.ConfigMap) {
 	logger.Infof("Kubernetes chaincode VM: %s (resourceVersion %s) holds settings for chaincode labels [%s], applied at their next launch; %d invalid entries",
 		c.ref(), cm.ResourceVersion, strings.Join(valid, " "), len(problems))
 	reported := map[string]string{}
-	for _, key := range sortedKeys(problems) {
+	for _, key := range slices.Sorted(maps.Keys(problems)) {
 		value := cm.Data[key]
 		if v, ok := r.reported[key]; ok && v == value {
 			reported[key] = value

@@ -201,10 +201,7 @@ func TestSettingsInvalidEntryFailsOnlyItsChaincode(t *testing.T) {
 	require.ErrorContains(t, err, `chaincode `+testCCID+`: entry "mycc_1.0" of ConfigMap fabric/chaincode-settings (vm.k8s.chaincodeConfigMap) is invalid; `+
 		`the chaincode is not launched until the entry is fixed or removed: cannot parse`)
 	require.ErrorContains(t, err, "quantities must match")
-	_, err = getPod(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err), "no pod")
-	_, err = getSecret(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err), "no secret")
+	requireGone(t, vm, inst)
 
 	other := vm.newInstance("other_1:abc", "GOLANG", testImage)
 	require.NoError(t, other.Start(testTLS))
@@ -277,19 +274,6 @@ func TestSettingsUnreadableConfigMap(t *testing.T) {
 		"(the peer needs get, list and watch on configmaps in namespace fabric)")
 }
 
-// recordedWarnings returns the events recorded so far.
-func drainEvents(rec *record.FakeRecorder) []string {
-	var out []string
-	for {
-		select {
-		case e := <-rec.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
-}
-
 // awaitEvent returns the next recorded event.
 func awaitEvent(t *testing.T, rec *record.FakeRecorder) string {
 	t.Helper()
@@ -346,7 +330,7 @@ func TestSettingsInvalidEntriesAreReported(t *testing.T) {
 	updateSettings(t, vm, map[string]string{"bad_2": "resourcez: {}"})
 	ev = awaitEvent(t, rec)
 	require.True(t, strings.HasPrefix(ev, `Warning InvalidChaincodeSettings Entry "bad_2" is invalid; `), ev)
-	require.Empty(t, drainEvents(rec))
+	require.Empty(t, recordedEvents(rec))
 }
 
 // The report's state: the missing ConfigMap is noted once until it exists
@@ -362,14 +346,14 @@ func TestSettingsReportState(t *testing.T) {
 	cm.ResourceVersion = "7"
 	r.observe(c, cm)
 	require.False(t, r.missing)
-	require.Len(t, drainEvents(rec), 1)
+	require.Len(t, recordedEvents(rec), 1)
 	r.reported = map[string]string{} // forget, to see that a relist is skipped
 	r.observe(c, cm)
-	require.Empty(t, drainEvents(rec), "same resourceVersion: nothing new")
+	require.Empty(t, recordedEvents(rec), "same resourceVersion: nothing new")
 	r.observe(c, nil)
 	require.True(t, r.missing)
 	r.observe(c, cm)
-	require.Len(t, drainEvents(rec), 1, "recreated: reported again")
+	require.Len(t, recordedEvents(rec), 1, "recreated: reported again")
 }
 
 // The health check asks for read access to configmaps only when

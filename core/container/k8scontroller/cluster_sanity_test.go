@@ -13,9 +13,12 @@ package k8scontroller
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
 	"github.com/hyperledger/fabric-lib-go/common/metrics/disabled"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/hyperledger/fabric/core/chaincode/platforms"
@@ -51,11 +54,11 @@ func TestRealBuildStartWait(t *testing.T) {
 		t.Logf("health: %s", err)
 	}
 
-	pkg := codePackage(t,
-		file("src/go.mod", "module example.com/sanity\n\ngo 1.22\n"),
-		file("src/main.go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from sanity\") }\n"),
+	pkg := buildcontexttest.CodePackage(t,
+		buildcontexttest.File("src/go.mod", "module example.com/sanity\n\ngo 1.22\n"),
+		buildcontexttest.File("src/main.go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from sanity\") }\n"),
 	)
-	ccid := "sanity_1:" + sha256Hex(string(pkg))
+	ccid := fmt.Sprintf("sanity_1:%x", sha256.Sum256(pkg))
 	md := &persistence.ChaincodePackageMetadata{Type: "golang", Path: "example.com/sanity", Label: "sanity_1"}
 	inst, err := vm.Build(ccid, md, bytes.NewReader(pkg))
 	require.NoError(t, err)

@@ -15,7 +15,11 @@ SPDX-License-Identifier: Apache-2.0
 // code packages and turns them into the build context streamed into the build
 // pod, internal/registry looks images up in registries and reads the image a
 // prebuilt package names, internal/relaunch relaunches chaincode whose pod
-// ended without the peer asking, and internal/kube holds the helpers over the
+// ended without the peer asking, internal/kube holds the helpers over the
 // Kubernetes API that know nothing of chaincode (list-watches, guarded
-// deletes, container and Job status, the informer event tracker, pod attach).
+// deletes, container and Job status, the informer event tracker, pod attach),
+// and internal/spec builds the objects the VM creates (the build Job, the
+// chaincode Pod and its TLS Secret) and their names, without the API. This
+// package keeps the orchestration: it implements Fabric's interfaces and
+// creates, follows and deletes those objects.
 package k8scontroller

@@ -9,6 +9,7 @@ package k8scontroller
 import (
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -129,7 +130,7 @@ func (vm *VM) podRef(ccid string) *corev1.ObjectReference {
 		APIVersion: "v1",
 		Kind:       "Pod",
 		Namespace:  vm.Config.Namespace,
-		Name:       podName(vm.NetworkID, vm.PeerID, ccid, "none"),
+		Name:       spec.PodName(vm.NetworkID, vm.PeerID, ccid, "none"),
 	}
 	if l := vm.launches.get(ccid); l != nil {
 		ref.Name = l.name

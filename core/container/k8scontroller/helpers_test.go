@@ -7,19 +7,16 @@ SPDX-License-Identifier: Apache-2.0
 package k8scontroller
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config/configtest"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/mock"
 	"github.com/hyperledger/fabric-lib-go/common/metrics"
 	"github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
@@ -37,13 +34,10 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/yaml"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml")
-
 const (
-	testNamespace = "fabric"
+	testNamespace = configtest.Namespace
 	testPeerID    = "peer0.org1.example.com"
 	testCCID      = "mycc_1.0:3a5f1b2c4d6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
 	testDigest    = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -69,28 +63,9 @@ func testPolicy() config.RelaunchPolicy {
 	}
 }
 
+// testConfig is the configuration the VM's tests start from.
 func testConfig() *config.Config {
-	return &config.Config{
-		Namespace:              testNamespace,
-		BuildNamespace:         testNamespace,
-		Registry:               "registry.local:5000/fabric-cc",
-		PullRegistry:           "localhost:5000/fabric-cc",
-		RegistryInsecure:       true,
-		KanikoImage:            "localhost:5000/fabric-peer-k8s/kaniko-executor:v1.25.1",
-		BuildTimeout:           time.Minute,
-		StopTimeout:            5 * time.Second,
-		GracePeriod:            2 * time.Second,
-		MaxCodePackageSize:     config.DefaultMaxCodePackageSize,
-		MaxConcurrentBuilds:    config.DefaultMaxConcurrentBuilds,
-		RunAsUser:              config.DefaultRunAsUser,
-		ReadOnlyRootFilesystem: true,
-		Relaunch:               config.DefaultRelaunchPolicy,
-		SweepInterval:          config.DefaultSweepInterval,
-		ImagePullTimeout:       config.DefaultImagePullTimeout,
-		ClientQPS:              config.DefaultClientQPS,
-		ClientBurst:            config.DefaultClientBurst,
-		HealthCheckInterval:    config.DefaultHealthCheckInterval,
-	}
+	return configtest.Config()
 }
 
 type testVM struct {
@@ -287,81 +262,11 @@ func apiServerLike(client *fake.Clientset) {
 	})
 }
 
-type tarEntry struct {
-	hdr  tar.Header
-	body string
-}
-
-func file(name, body string) tarEntry {
-	return tarEntry{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body))}, body: body}
-}
-
-// codePackage returns a gzip-compressed tar like a chaincode's code.tar.gz.
-func codePackage(t testing.TB, entries ...tarEntry) []byte {
-	t.Helper()
-	buf := &bytes.Buffer{}
-	gw := gzip.NewWriter(buf)
-	tw := tar.NewWriter(gw)
-	for _, e := range entries {
-		hdr := e.hdr
-		require.NoError(t, tw.WriteHeader(&hdr))
-		if e.body != "" {
-			_, err := tw.Write([]byte(e.body))
-			require.NoError(t, err)
-		}
-	}
-	require.NoError(t, tw.Close())
-	require.NoError(t, gw.Close())
-	return buf.Bytes()
-}
-
 func goCodePackage(t *testing.T) []byte {
-	return codePackage(t,
-		tarEntry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "src/", Mode: 0o755}},
-		file("src/go.mod", "module example.com/cc\n"),
-		file("src/main.go", "package main\nfunc main() {}\n"),
-		file("META-INF/statedb/couchdb/indexes/index.json", "{}"),
+	return buildcontexttest.CodePackage(t,
+		buildcontexttest.Dir("src/"),
+		buildcontexttest.File("src/go.mod", "module example.com/cc\n"),
+		buildcontexttest.File("src/main.go", "package main\nfunc main() {}\n"),
+		buildcontexttest.File("META-INF/statedb/couchdb/indexes/index.json", "{}"),
 	)
-}
-
-// tarFiles lists the entries of an uncompressed tar stream.
-func tarFiles(t *testing.T, data []byte) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	tr := tar.NewReader(bytes.NewReader(data))
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			break
-		}
-		body := &bytes.Buffer{}
-		_, err = body.ReadFrom(tr)
-		require.NoError(t, err)
-		files[hdr.Name] = body.String()
-	}
-	return files
-}
-
-// golden compares obj, as YAML, with testdata/<name>.golden.yaml.
-func golden(t *testing.T, name string, obj interface{}) {
-	t.Helper()
-	got, err := yaml.Marshal(obj)
-	require.NoError(t, err)
-	path := filepath.Join("testdata", name+".golden.yaml")
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test with -update to create %s", path)
-	require.Equal(t, string(want), string(got), "%s differs; run go test with -update after checking the change", path)
-}
-
-func gzipped(t testing.TB, s string) []byte {
-	t.Helper()
-	buf := &bytes.Buffer{}
-	gw := gzip.NewWriter(buf)
-	_, err := gw.Write([]byte(s))
-	require.NoError(t, err)
-	require.NoError(t, gw.Close())
-	return buf.Bytes()
 }

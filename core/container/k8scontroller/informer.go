@@ -12,6 +12,7 @@ import (
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/pkg/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,7 +57,7 @@ type objectCache struct {
 func ownLabels(peerID string) k8slabels.Selector {
 	return k8slabels.NewSelector().Add(
 		mustRequirement(labels.ManagedBy, selection.Equals, labels.ManagedByValue),
-		mustRequirement(labels.PeerID, selection.Equals, labelValue(peerID)),
+		mustRequirement(labels.PeerID, selection.Equals, spec.LabelValue(peerID)),
 	)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/kube"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
@@ -26,8 +27,8 @@ import (
 
 // Instance is a chaincode image that can run as a Pod. It implements
 // container.Instance. Every Start is a new launch: a Pod and a TLS Secret
-// under a name of their own (podName), so that a launch never waits for the
-// objects of the previous one, which are deleted in the background.
+// under a name of their own (spec.PodName), so that a launch never waits for
+// the objects of the previous one, which are deleted in the background.
 type Instance struct {
 	VM    *VM
 	CCID  string
@@ -91,7 +92,7 @@ func (i *Instance) Start(peerConnection *ccintf.PeerConnection) error {
 		return errors.WithMessagef(err, "chaincode %s", i.CCID)
 	}
 
-	l := &launch{ccid: i.CCID, name: podName(vm.NetworkID, vm.PeerID, i.CCID, vm.launchID()), tls: tls != nil}
+	l := &launch{ccid: i.CCID, name: spec.PodName(vm.NetworkID, vm.PeerID, i.CCID, vm.launchID()), tls: tls != nil}
 	// A new generation first, so that the end of the previous pod is not
 	// taken for a crash.
 	l.generation = vm.supervisor.Started(i.CCID)
@@ -134,7 +135,14 @@ func (i *Instance) create(ctx context.Context, l *launch, args, env []string, se
 	ns := vm.Config.Namespace
 	secret := ""
 	if tls != nil {
-		s := newTLSSecret(l.name, ns, l.name, vm.PeerID, i.CCID, tls, vm.Owner)
+		s := spec.NewTLSSecret(vm.Config, spec.TLSSecretParams{
+			Name:    l.name,
+			PodName: l.name,
+			CCID:    i.CCID,
+			PeerID:  vm.PeerID,
+			TLS:     tls,
+			Owner:   vm.Owner,
+		})
 		vm.stampRun(&s.ObjectMeta)
 		secrets := vm.Client.CoreV1().Secrets(ns)
 		created, err := createOwn(ctx, vm, "secret", ns, l.name,
@@ -151,7 +159,7 @@ func (i *Instance) create(ctx context.Context, l *launch, args, env []string, se
 		secret = l.name
 	}
 
-	pod := newChaincodePod(vm.Config, chaincodePodParams{
+	pod := spec.NewChaincodePod(vm.Config, spec.ChaincodePodParams{
 		Name:       l.name,
 		SecretName: secret,
 		CCID:       i.CCID,
@@ -399,7 +407,7 @@ func (w *podWait) resolve(ctx context.Context, pods *kube.Tracker, ev kube.Track
 // evaluate returns done when pod has ended or cannot start.
 func (w *podWait) evaluate(pod *corev1.Pod) (exitCode int, waitErr error, done bool) {
 	w.last = pod
-	cs := kube.ContainerStatus(pod, chaincodeContainer)
+	cs := kube.ContainerStatus(pod, spec.ChaincodeContainer)
 	switch {
 	case cs != nil && cs.State.Running != nil:
 		w.observeStart(true)
@@ -476,7 +484,7 @@ func (w *podWait) reportExit(pod *corev1.Pod, term *corev1.ContainerStateTermina
 	}
 	w.VM.Metrics.ChaincodeExits.With("chaincode", w.CCID, "reason", reason).Add(1)
 
-	container := fmt.Sprintf("container %s of pod %s/%s", chaincodeContainer, pod.Namespace, pod.Name)
+	container := fmt.Sprintf("container %s of pod %s/%s", spec.ChaincodeContainer, pod.Namespace, pod.Name)
 	switch {
 	case term.Reason == reasonOOMKilled:
 		msg := container + " was killed for running out of memory (no memory limit is set)"
@@ -523,7 +531,7 @@ func removedByCluster(pod *corev1.Pod) bool {
 // "" when it has none.
 func memoryLimit(pod *corev1.Pod) string {
 	for _, c := range pod.Spec.Containers {
-		if c.Name != chaincodeContainer {
+		if c.Name != spec.ChaincodeContainer {
 			continue
 		}
 		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && !q.IsZero() {

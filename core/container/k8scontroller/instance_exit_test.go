@@ -15,6 +15,7 @@ import (
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
 	relaunchmock "github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch/mock"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	metricsfakes "github.com/hyperledger/fabric-lib-go/common/metrics/metricsfakes"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -244,8 +245,7 @@ func TestUnschedulablePodIsReportedOnce(t *testing.T) {
 		Message: "0/1 nodes are available: 1 Too many pods.",
 	}}
 	for range 2 { // the same condition seen again is not reported again
-		_, err = vm.client.CoreV1().Pods(testNamespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
-		require.NoError(t, err)
+		updatePodStatus(t, vm, pod)
 	}
 	setContainerState(t, vm, inst.PodName(), corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}})
 	<-results
@@ -344,7 +344,7 @@ func TestPodRemovalIsNoFailure(t *testing.T) {
 			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
 				now := metav1.Now()
 				pod.DeletionTimestamp = &now
-				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chaincodeContainer, State: terminated}}
+				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: spec.ChaincodeContainer, State: terminated}}
 				_, err := vm.client.CoreV1().Pods(testNamespace).Update(t.Context(), pod, metav1.UpdateOptions{})
 				require.NoError(t, err)
 			},
@@ -353,25 +353,22 @@ func TestPodRemovalIsNoFailure(t *testing.T) {
 		"evicted by the kubelet": {
 			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
 				pod.Status.Phase, pod.Status.Reason = corev1.PodFailed, reasonEvicted
-				_, err := vm.client.CoreV1().Pods(testNamespace).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
-				require.NoError(t, err)
+				updatePodStatus(t, vm, pod)
 			},
 			removed: true,
 		},
 		"preempted": {
 			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
 				pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "PreemptionByScheduler"}}
-				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chaincodeContainer, State: terminated}}
-				_, err := vm.client.CoreV1().Pods(testNamespace).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
-				require.NoError(t, err)
+				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: spec.ChaincodeContainer, State: terminated}}
+				updatePodStatus(t, vm, pod)
 			},
 			removed: true,
 		},
 		"chaincode exited": {
 			end: func(t *testing.T, vm *testVM, pod *corev1.Pod) {
-				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chaincodeContainer, State: terminated}}
-				_, err := vm.client.CoreV1().Pods(testNamespace).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
-				require.NoError(t, err)
+				pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: spec.ChaincodeContainer, State: terminated}}
+				updatePodStatus(t, vm, pod)
 			},
 		},
 	} {

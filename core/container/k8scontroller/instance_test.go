@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/pkg/errors"
 	"github.com/stretchr/testify/require"
@@ -36,12 +37,24 @@ var testTLS = &ccintf.PeerConnection{
 
 const testImage = "localhost:5000/fabric-cc/mycc_1.0:tag@" + testDigest
 
+var testOwner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "peer0-0", UID: "1234-peer-uid"}
+
 func getPod(t *testing.T, vm *testVM, name string) (*corev1.Pod, error) {
 	return vm.client.CoreV1().Pods(testNamespace).Get(context.Background(), name, metav1.GetOptions{})
 }
 
 func getSecret(t *testing.T, vm *testVM, name string) (*corev1.Secret, error) {
 	return vm.client.CoreV1().Secrets(testNamespace).Get(context.Background(), name, metav1.GetOptions{})
+}
+
+// requireGone fails unless neither the pod nor the Secret of inst's last
+// launch exists.
+func requireGone(t *testing.T, vm *testVM, inst *Instance) {
+	t.Helper()
+	_, err := getPod(t, vm, inst.PodName())
+	require.True(t, apierrors.IsNotFound(err), "pod %s: %v", inst.PodName(), err)
+	_, err = getSecret(t, vm, inst.PodName())
+	require.True(t, apierrors.IsNotFound(err), "secret %s: %v", inst.PodName(), err)
 }
 
 func TestStartCreatesSecretAndPod(t *testing.T) {
@@ -194,10 +207,7 @@ func TestShutdownDeletesLaunchesNotStopped(t *testing.T) {
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
 	vm.Shutdown()
-	_, err := getPod(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err), "pod deleted at shutdown: %v", err)
-	_, err = getSecret(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err), "secret deleted at shutdown: %v", err)
+	requireGone(t, vm, inst)
 }
 
 func TestStartPodCreateErrorRemovesSecret(t *testing.T) {
@@ -240,8 +250,14 @@ type waitResult struct {
 func setContainerState(t *testing.T, vm *testVM, name string, state corev1.ContainerState) {
 	pod, err := getPod(t, vm, name)
 	require.NoError(t, err)
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chaincodeContainer, State: state}}
-	_, err = vm.client.CoreV1().Pods(testNamespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: spec.ChaincodeContainer, State: state}}
+	updatePodStatus(t, vm, pod)
+}
+
+// updatePodStatus writes the status of pod as the kubelet would.
+func updatePodStatus(t *testing.T, vm *testVM, pod *corev1.Pod) {
+	t.Helper()
+	_, err := vm.client.CoreV1().Pods(testNamespace).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
 	require.NoError(t, err)
 }
 
@@ -284,14 +300,6 @@ func awaitPullTimer(t *testing.T, fc *clocktesting.FakeClock) {
 
 func pullFailing(reason string) corev1.ContainerState {
 	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "registry unavailable"}}
-}
-
-func requireGone(t *testing.T, vm *testVM, inst *Instance) {
-	t.Helper()
-	_, err := getPod(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err), "stuck pod deleted: %v", err)
-	_, err = getSecret(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err), "its secret deleted: %v", err)
 }
 
 func TestWaitImagePullRecovers(t *testing.T) {
@@ -450,10 +458,7 @@ func TestStop(t *testing.T) {
 	vm.client.ClearActions()
 
 	require.NoError(t, inst.Stop())
-	_, err := getPod(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err))
-	_, err = getSecret(t, vm, inst.PodName())
-	require.True(t, apierrors.IsNotFound(err))
+	requireGone(t, vm, inst)
 	require.Equal(t, []string{"pods/" + inst.PodName(), "secrets/" + inst.PodName()}, deleteActions(t, vm, 2))
 
 	vm.client.ClearActions()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch"
 	relaunchmock "github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/relaunch/mock"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -45,7 +46,7 @@ func startedVM(t *testing.T) (*testVM, *clocktesting.FakeClock, chan string) {
 func earlierRunPod(t *testing.T, vm *testVM, name string) {
 	t.Helper()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNamespace, Labels: map[string]string{
-		labels.ManagedBy: labels.ManagedByValue, labels.PeerID: labelValue(vm.PeerID), labels.Run: "earlier",
+		labels.ManagedBy: labels.ManagedByValue, labels.PeerID: spec.LabelValue(vm.PeerID), labels.Run: "earlier",
 	}}}
 	_, err := vm.client.CoreV1().Pods(testNamespace).Create(t.Context(), pod, metav1.CreateOptions{})
 	require.NoError(t, err)

@@ -6,7 +6,10 @@ SPDX-License-Identifier: Apache-2.0
 
 package k8scontroller
 
-import "github.com/hyperledger/fabric-lib-go/common/metrics"
+import (
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
+	"github.com/hyperledger/fabric-lib-go/common/metrics"
+)
 
 // The metrics below are labelled by chaincode, and the "chaincode" label's
 // value is the chaincode's package label ("kv_1" of package ID
@@ -127,7 +130,7 @@ func packageLabelValues(labelValues []string) []string {
 	copy(out, labelValues)
 	for i := 0; i+1 < len(out); i += 2 {
 		if out[i] == metricChaincodeLabel {
-			out[i+1] = chaincodeLabel(out[i+1])
+			out[i+1] = spec.ChaincodeLabel(out[i+1])
 		}
 	}
 	return out

@@ -11,25 +11,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
+	"github.com/hyperledger/fabric/core/chaincode/platforms/node"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	k8stesting "k8s.io/client-go/testing"
 )
 
 func nodeCodePackage(t *testing.T) []byte {
-	return codePackage(t,
-		file("src/package.json", `{"name":"asset","version":"1.0.0","scripts":{"start":"fabric-chaincode-node start"}}`),
-		file("src/package-lock.json", `{"name":"asset","lockfileVersion":3}`),
-		file("src/index.js", "module.exports.contracts = [];\n"),
-		file("META-INF/statedb/couchdb/indexes/index.json", "{}"),
+	return buildcontexttest.CodePackage(t,
+		buildcontexttest.File("src/package.json", `{"name":"asset","version":"1.0.0","scripts":{"start":"fabric-chaincode-node start"}}`),
+		buildcontexttest.File("src/package-lock.json", `{"name":"asset","lockfileVersion":3}`),
+		buildcontexttest.File("src/index.js", "module.exports.contracts = [];\n"),
+		buildcontexttest.File("META-INF/statedb/couchdb/indexes/index.json", "{}"),
 	)
 }
 
 func javaCodePackage(t *testing.T) []byte {
-	return codePackage(t,
-		file("src/build.gradle", "plugins { id 'java' }\n"),
-		file("src/src/main/java/org/example/Asset.java", "package org.example;\nclass Asset {}\n"),
+	return buildcontexttest.CodePackage(t,
+		buildcontexttest.File("src/build.gradle", "plugins { id 'java' }\n"),
+		buildcontexttest.File("src/src/main/java/org/example/Asset.java", "package org.example;\nclass Asset {}\n"),
 	)
 }
 
@@ -38,7 +41,7 @@ func javaCodePackage(t *testing.T) []byte {
 // platform (chaincode.builder for Go, chaincode.node.runtime and
 // chaincode.java.runtime for Node and Java), the Dockerfile streamed to
 // Kaniko starts FROM the platform's runtime, and the instance keeps the type,
-// which selects the start command (chaincodeArgs).
+// which selects the start command (spec.ChaincodeArgs).
 func TestBuildPlatforms(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -94,11 +97,11 @@ func TestBuildPlatforms(t *testing.T) {
 			require.NoError(t, err)
 			i := inst.(*Instance)
 			require.Equal(t, tt.wantType, i.Type)
-			args, err := chaincodeArgs(i.Type, "peer0:7052")
+			args, err := spec.ChaincodeArgs(i.Type, "peer0:7052")
 			require.NoError(t, err)
 			require.Equal(t, tt.wantArgs0, args[0])
 
-			files := tarFiles(t, <-ctrl.streamed)
+			files := buildcontexttest.Files(t, <-ctrl.streamed)
 			require.True(t, strings.HasPrefix(files["context/Dockerfile"], tt.wantFrom+"\n"), "Dockerfile:\n%s", files["context/Dockerfile"])
 			require.Contains(t, files, tt.wantInput)
 
@@ -140,12 +143,39 @@ func TestBuildBuilderImage(t *testing.T) {
 	require.Empty(t, vm.client.Actions())
 }
 
-// TestNewBuildJobNodeGolden is the Job that builds a Node.js package: the
-// node platform's script runs in chaincode.node.runtime.
-func TestNewBuildJobNodeGolden(t *testing.T) {
-	vm := newTestVM(t, fullConfig())
-	req, err := vm.prepareBuild(testCCID, "NODE", "/home/dev/asset-transfer/chaincode-javascript")
+// TestPrepareBuildNode: the build Job of a Node.js package takes the node
+// platform's builder image (chaincode.node.runtime), script and environment,
+// and its name and destination from the image tag of the package, the
+// builder, the platform's Dockerfile and the script (internal/spec's
+// golden build-job-node is that Job).
+func TestPrepareBuildNode(t *testing.T) {
+	vm := newTestVM(t, testConfig())
+	vm.Owner = testOwner
+	path := "/home/dev/asset-transfer/chaincode-javascript"
+	req, err := vm.prepareBuild(testCCID, "NODE", path)
 	require.NoError(t, err)
-	req.Job.Owner = testOwner
-	golden(t, "build-job-node", newBuildJob(fullConfig(), req.Job))
+
+	opts, err := (&node.Platform{}).DockerBuildOptions(path)
+	require.NoError(t, err)
+	dockerfile, err := vm.Platforms.GenerateDockerfile("NODE")
+	require.NoError(t, err)
+	tag := spec.ImageTag(testCCID, opts.Image, dockerfile, opts.Cmd)
+	require.Equal(t, &buildRequest{
+		CCID:       testCCID,
+		Ref:        spec.ImageRef(vm.Config.Registry, testCCID, tag),
+		PullRef:    spec.ImageRef(vm.Config.PullRegistry, testCCID, tag),
+		Dockerfile: dockerfile,
+		Job: spec.BuildJobParams{
+			Name:         spec.BuildJobName(tag),
+			CCID:         testCCID,
+			CCType:       "NODE",
+			CCPath:       path,
+			PeerID:       testPeerID,
+			Destination:  spec.ImageRef(vm.Config.Registry, testCCID, tag),
+			BuilderImage: "hyperledger/fabric-nodeenv:2.5",
+			BuildEnv:     opts.Env,
+			BuildCmd:     opts.Cmd,
+			Owner:        testOwner,
+		},
+	}, req)
 }

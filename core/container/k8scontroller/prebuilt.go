@@ -14,6 +14,7 @@ import (
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/registry"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/hyperledger/fabric/core/container"
 	"github.com/pkg/errors"
@@ -111,18 +112,18 @@ func readPrebuiltImage(code io.Reader, maxSize int64) (registry.Image, name.Repo
 }
 
 // containerLaunch returns the arguments and environment of a chaincode
-// container. Built images get DockerVM's (see chaincodeArgs and
-// chaincodeEnv). A prebuilt image (type k8s) gets no arguments, so its own
-// entrypoint and command run, and, as with fabric-builder-k8s, the same
+// container. Built images get DockerVM's (see spec.ChaincodeArgs and
+// spec.ChaincodeEnv). A prebuilt image (type k8s) gets no arguments, so its
+// own entrypoint and command run, and, as with fabric-builder-k8s, the same
 // environment plus CORE_PEER_ADDRESS, which such images pass to the shim
 // (Fabric's Go shim reads the address only from its -peer.address flag, so
 // a Go image's command is typically
 // `sh -c 'exec /chaincode -peer.address="$CORE_PEER_ADDRESS"'`).
 func containerLaunch(ccType, ccid, mspID, peerAddress string, loggingEnv []string, tls bool) (args, env []string, err error) {
-	env = chaincodeEnv(ccid, mspID, loggingEnv, tls)
+	env = spec.ChaincodeEnv(ccid, mspID, loggingEnv, tls)
 	if ccType == prebuiltType {
 		return nil, append(env, "CORE_PEER_ADDRESS="+peerAddress), nil
 	}
-	args, err = chaincodeArgs(ccType, peerAddress)
+	args, err = spec.ChaincodeArgs(ccType, peerAddress)
 	return args, env, err
 }

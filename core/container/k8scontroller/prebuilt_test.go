@@ -7,7 +7,6 @@ SPDX-License-Identifier: Apache-2.0
 package k8scontroller
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -19,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	fabriclifecycle "github.com/hyperledger/fabric/core/chaincode/lifecycle"
 	"github.com/hyperledger/fabric/core/chaincode/persistence"
 	"github.com/hyperledger/fabric/core/common/ccprovider"
@@ -43,9 +44,9 @@ func imageJSON(name, digest string) string {
 // k8sCodePackage is a code.tar.gz as fabric-builder-k8s documents it, with a
 // CouchDB index next to image.json.
 func k8sCodePackage(t testing.TB, imageJSON string) []byte {
-	return codePackage(t,
-		file("image.json", imageJSON),
-		file("META-INF/statedb/couchdb/indexes/indexOwner.json", `{"index":{"fields":["owner"]},"name":"indexOwner","type":"json"}`),
+	return buildcontexttest.CodePackage(t,
+		buildcontexttest.File("image.json", imageJSON),
+		buildcontexttest.File("META-INF/statedb/couchdb/indexes/indexOwner.json", `{"index":{"fields":["owner"]},"name":"indexOwner","type":"json"}`),
 	)
 }
 
@@ -89,7 +90,7 @@ func TestStartPrebuiltImage(t *testing.T) {
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_PEER_ADDRESS", Value: "peer0.org1.example.com:7052"})
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_CHAINCODE_ID_NAME", Value: testCCID})
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_PEER_TLS_ENABLED", Value: "true"})
-	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_PEER_TLS_ROOTCERT_FILE", Value: tlsClientRootCertFile})
+	require.Contains(t, c.Env, corev1.EnvVar{Name: "CORE_PEER_TLS_ROOTCERT_FILE", Value: "/etc/hyperledger/fabric/peer.crt"})
 	require.Equal(t, inst.(*Instance).PodName(), pod.Spec.Volumes[1].Secret.SecretName)
 	_, err = getSecret(t, vm, inst.(*Instance).PodName())
 	require.NoError(t, err)
@@ -97,10 +98,10 @@ func TestStartPrebuiltImage(t *testing.T) {
 
 func TestBuildPrebuiltRejectsBadPackages(t *testing.T) {
 	valid := imageJSON(prebuiltName, prebuiltDigest)
-	pkg := func(entries ...tarEntry) func(t *testing.T) []byte {
-		return func(t *testing.T) []byte { return codePackage(t, entries...) }
+	pkg := func(entries ...buildcontexttest.Entry) func(t *testing.T) []byte {
+		return func(t *testing.T) []byte { return buildcontexttest.CodePackage(t, entries...) }
 	}
-	withImage := func(s string) func(t *testing.T) []byte { return pkg(file("image.json", s)) }
+	withImage := func(s string) func(t *testing.T) []byte { return pkg(buildcontexttest.File("image.json", s)) }
 	tests := []struct {
 		name    string
 		pkg     func(t *testing.T) []byte
@@ -124,17 +125,17 @@ func TestBuildPrebuiltRejectsBadPackages(t *testing.T) {
 		{"json array", withImage(`["` + prebuiltName + `"]`), `image.json is not a valid JSON object with string fields`},
 		{"json number as name", withImage(`{"name":1,"digest":"` + prebuiltDigest + `"}`), `image.json is not a valid JSON object with string fields`},
 		{"data after json", withImage(valid + `{"name":"other"}`), `image.json has data after its JSON object`},
-		{"no image.json", pkg(file("META-INF/statedb/couchdb/indexes/i.json", "{}")), `code package has no image.json`},
-		{"image.json in a directory", pkg(file("src/image.json", valid)), `code package has no image.json`},
-		{"image.json twice", pkg(file("image.json", valid), file("./image.json", valid)), `code package has more than one image.json`},
-		{"image.json a directory", pkg(tarEntry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "image.json/", Mode: 0o755}}), `image.json in the code package is not a regular file`},
-		{"image.json a symlink", pkg(file("real.json", valid), tarEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "image.json", Linkname: "real.json", Mode: 0o777}}), `image.json in the code package is not a regular file`},
+		{"no image.json", pkg(buildcontexttest.File("META-INF/statedb/couchdb/indexes/i.json", "{}")), `code package has no image.json`},
+		{"image.json in a directory", pkg(buildcontexttest.File("src/image.json", valid)), `code package has no image.json`},
+		{"image.json twice", pkg(buildcontexttest.File("image.json", valid), buildcontexttest.File("./image.json", valid)), `code package has more than one image.json`},
+		{"image.json a directory", pkg(buildcontexttest.Dir("image.json/")), `image.json in the code package is not a regular file`},
+		{"image.json a symlink", pkg(buildcontexttest.File("real.json", valid), buildcontexttest.Symlink("image.json", "real.json")), `image.json in the code package is not a regular file`},
 		{"image.json too large", withImage(`{"name":"` + prebuiltName + `","digest":"` + prebuiltDigest + `","x":"` + strings.Repeat("x", maxImageJSONSize) + `"}`), `image.json is 4`},
 		{"not gzip", func(*testing.T) []byte { return []byte(valid) }, `code package is not gzip-compressed`},
-		{"gzip but not tar", func(t *testing.T) []byte { return gzipped(t, valid+strings.Repeat(" ", 600)) }, `code package is not a valid tar archive`},
-		{"traversal", pkg(file("image.json", valid), file("../../etc/passwd", "x")), `code package entry "../../etc/passwd": path traversal`},
-		{"symlink out of the package", pkg(file("image.json", valid), tarEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "l", Linkname: "../x", Mode: 0o777}}), `resolves outside the package`},
-		{"oversized", pkg(file("image.json", valid), file("filler", strings.Repeat("x", 16<<10))), `code package exceeds the size limit of 8192 bytes`},
+		{"gzip but not tar", func(t *testing.T) []byte { return buildcontexttest.Gzipped(t, valid+strings.Repeat(" ", 600)) }, `code package is not a valid tar archive`},
+		{"traversal", pkg(buildcontexttest.File("image.json", valid), buildcontexttest.File("../../etc/passwd", "x")), `code package entry "../../etc/passwd": path traversal`},
+		{"symlink out of the package", pkg(buildcontexttest.File("image.json", valid), buildcontexttest.Symlink("l", "../x")), `resolves outside the package`},
+		{"oversized", pkg(buildcontexttest.File("image.json", valid), buildcontexttest.File("filler", strings.Repeat("x", 16<<10))), `code package exceeds the size limit of 8192 bytes`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,33 +165,36 @@ func TestBuildPrebuiltAcceptsUnknownFieldsAndDockerHubNames(t *testing.T) {
 	require.Equal(t, "index.docker.io/library/busybox@"+prebuiltDigest, ref)
 }
 
-func TestBuildPrebuiltImageNotFound(t *testing.T) {
-	vm := newTestVM(t, testConfig())
-	vm.registry.DigestReturns("", nil)
-	inst, err := vm.Build(testCCID, k8sMetadata, bytes.NewReader(k8sCodePackage(t, imageJSON(prebuiltName, prebuiltDigest))))
-	require.Nil(t, inst)
-	require.EqualError(t, err, "chaincode "+testCCID+": image "+prebuiltName+"@"+prebuiltDigest+
-		" (image.json) was not found in its registry (looked up as "+prebuiltName+"@"+prebuiltDigest+")")
-	require.Empty(t, vm.client.Actions())
-}
-
-func TestBuildPrebuiltRegistryError(t *testing.T) {
-	vm := newTestVM(t, testConfig())
-	vm.registry.DigestReturns("", errors.New("cannot look up image "+prebuiltName+"@"+prebuiltDigest+": connection refused"))
-	inst, err := vm.Build(testCCID, k8sMetadata, bytes.NewReader(k8sCodePackage(t, imageJSON(prebuiltName, prebuiltDigest))))
-	require.Nil(t, inst)
-	require.EqualError(t, err, "chaincode "+testCCID+": image "+prebuiltName+"@"+prebuiltDigest+
-		": cannot look up image "+prebuiltName+"@"+prebuiltDigest+": connection refused")
-	require.Empty(t, vm.client.Actions())
-}
-
-func TestBuildPrebuiltRegistryAnswersOtherDigest(t *testing.T) {
-	vm := newTestVM(t, testConfig())
-	vm.registry.DigestReturns(testDigest, nil)
-	_, err := vm.Build(testCCID, k8sMetadata, bytes.NewReader(k8sCodePackage(t, imageJSON(prebuiltName, prebuiltDigest))))
-	require.EqualError(t, err, "chaincode "+testCCID+": image "+prebuiltName+"@"+prebuiltDigest+
-		" (image.json): the registry answered with digest "+testDigest)
-	require.Empty(t, vm.client.Actions())
+// A package whose image the registry does not confirm fails to build, and
+// nothing is created.
+func TestBuildPrebuiltImageNotConfirmed(t *testing.T) {
+	image := prebuiltName + "@" + prebuiltDigest
+	for name, tc := range map[string]struct {
+		digest      string // the registry's answer
+		lookupErr   error
+		wantMessage string // after "chaincode <ccid>: image <image>"
+	}{
+		"not found": {
+			wantMessage: " (image.json) was not found in its registry (looked up as " + image + ")",
+		},
+		"registry error": {
+			lookupErr:   errors.New("cannot look up image " + image + ": connection refused"),
+			wantMessage: ": cannot look up image " + image + ": connection refused",
+		},
+		"other digest": {
+			digest:      testDigest,
+			wantMessage: " (image.json): the registry answered with digest " + testDigest,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vm := newTestVM(t, testConfig())
+			vm.registry.DigestReturns(tc.digest, tc.lookupErr)
+			inst, err := vm.Build(testCCID, k8sMetadata, bytes.NewReader(k8sCodePackage(t, imageJSON(prebuiltName, prebuiltDigest))))
+			require.Nil(t, inst)
+			require.EqualError(t, err, "chaincode "+testCCID+": image "+image+tc.wantMessage)
+			require.Empty(t, vm.client.Actions())
+		})
+	}
 }
 
 func TestBuildPrebuiltHonoursLookupDeadline(t *testing.T) {
@@ -222,42 +226,18 @@ func TestBuildPrebuiltLooksUpWhereThePeerReachesTheRegistry(t *testing.T) {
 	require.Equal(t, "registry.local:5000/team/cc@"+prebuiltDigest, ref)
 }
 
-func TestNewChaincodePodPrebuiltGolden(t *testing.T) {
-	args, env, err := containerLaunch(prebuiltType, testCCID, "Org1MSP", "peer0.org1.example.com:7052",
-		[]string{"CORE_CHAINCODE_LOGGING_LEVEL=info"}, true)
+// A prebuilt image runs its own entrypoint, with the peer's address in its
+// environment; built images run as DockerVM runs them.
+func TestContainerLaunch(t *testing.T) {
+	args, env, err := containerLaunch(prebuiltType, testCCID, "Org1MSP", "peer0:7052", nil, true)
 	require.NoError(t, err)
 	require.Nil(t, args)
-	pod := newChaincodePod(fullConfig(), chaincodePodParams{
-		Name:       podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
-		SecretName: podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
-		CCID:       testCCID,
-		PeerID:     "peer0.org1.example.com",
-		Image:      prebuiltName + "@" + prebuiltDigest,
-		Args:       args,
-		Env:        env,
-		Owner:      testOwner,
-	})
-	golden(t, "chaincode-pod-prebuilt", pod)
+	require.Equal(t, append(spec.ChaincodeEnv(testCCID, "Org1MSP", nil, true), "CORE_PEER_ADDRESS=peer0:7052"), env)
 
-	// The same inputs give the same pod.
-	again := newChaincodePod(fullConfig(), chaincodePodParams{
-		Name:       podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
-		SecretName: podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
-		CCID:       testCCID,
-		PeerID:     "peer0.org1.example.com",
-		Image:      prebuiltName + "@" + prebuiltDigest,
-		Args:       args,
-		Env:        env,
-		Owner:      testOwner,
-	})
-	require.Equal(t, pod, again)
-}
-
-func TestContainerLaunchBuiltImagesUnchanged(t *testing.T) {
-	args, env, err := containerLaunch("GOLANG", testCCID, "Org1MSP", "peer0:7052", nil, false)
+	args, env, err = containerLaunch("GOLANG", testCCID, "Org1MSP", "peer0:7052", nil, false)
 	require.NoError(t, err)
 	require.Equal(t, []string{"chaincode", "-peer.address=peer0:7052"}, args)
-	require.Equal(t, chaincodeEnv(testCCID, "Org1MSP", nil, false), env, "DockerVM's environment, no CORE_PEER_ADDRESS")
+	require.Equal(t, spec.ChaincodeEnv(testCCID, "Org1MSP", nil, false), env, "DockerVM's environment, no CORE_PEER_ADDRESS")
 
 	_, _, err = containerLaunch("COBOL", testCCID, "Org1MSP", "peer0:7052", nil, false)
 	require.EqualError(t, err, "unknown chaincodeType: COBOL")
@@ -266,7 +246,7 @@ func TestContainerLaunchBuiltImagesUnchanged(t *testing.T) {
 // chaincodeInstallPackage is a package as `peer lifecycle chaincode install`
 // sends it: metadata.json and code.tar.gz in a gzipped tar.
 func chaincodeInstallPackage(t *testing.T, metadata string, code []byte) []byte {
-	return codePackage(t, file("metadata.json", metadata), file("code.tar.gz", string(code)))
+	return buildcontexttest.CodePackage(t, buildcontexttest.File("metadata.json", metadata), buildcontexttest.File("code.tar.gz", string(code)))
 }
 
 // TestFabricInstallPathReachesVM runs Fabric's own install path as the peer
@@ -300,7 +280,7 @@ func TestFabricInstallPathReachesVM(t *testing.T) {
 
 	// The router keeps the VM's instance: starting the chaincode runs the image.
 	require.NoError(t, router.Start(installed.PackageID, &ccintf.PeerConnection{Address: "peer0:7052"}))
-	pod, err := getPod(t, vm, podName("dev", testPeerID, installed.PackageID, "000001"))
+	pod, err := getPod(t, vm, spec.PodName("dev", testPeerID, installed.PackageID, "000001"))
 	require.NoError(t, err)
 	require.Equal(t, prebuiltName+"@"+prebuiltDigest, pod.Spec.Containers[0].Image)
 
@@ -308,7 +288,7 @@ func TestFabricInstallPathReachesVM(t *testing.T) {
 	// package whatever its type; the ledger receives them on install.
 	parsed, err := parser.Parse(pkg)
 	require.NoError(t, err)
-	require.Contains(t, tarFiles(t, parsed.DBArtifacts), "META-INF/statedb/couchdb/indexes/indexOwner.json")
+	require.Contains(t, buildcontexttest.Files(t, parsed.DBArtifacts), "META-INF/statedb/couchdb/indexes/indexOwner.json")
 
 	// A package naming an image the registry lacks fails the install with
 	// the VM's message, and Fabric removes it from the store again.

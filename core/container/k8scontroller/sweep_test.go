@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/spec"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -30,7 +31,7 @@ import (
 
 // objMeta labels an object as created by peer in run ("" = no run label).
 func objMeta(name, peer, run string) metav1.ObjectMeta {
-	l := map[string]string{labels.ManagedBy: labels.ManagedByValue, labels.PeerID: labelValue(peer)}
+	l := map[string]string{labels.ManagedBy: labels.ManagedByValue, labels.PeerID: spec.LabelValue(peer)}
 	if run != "" {
 		l[labels.Run] = run
 	}
@@ -100,14 +101,10 @@ func TestSweepEarlierRunsReportsAPIErrors(t *testing.T) {
 
 func TestSweepDeletesCarryUIDPreconditions(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	objs := append(thisRunFixture(now),
+	vm := thisRunVM(t, now,
 		&corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")},
 		&corev1.Secret{ObjectMeta: objMeta("old-secret", testPeerID, "previous")},
 		&batchv1.Job{ObjectMeta: objMeta("old-job", testPeerID, "previous")})
-	vm := newTestVM(t, testConfig(), objs...)
-	vm.RunID = "current"
-	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
-	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
 
 	_, err := vm.sweepEarlierRuns(context.Background(), nil)
 	require.NoError(t, err)
@@ -146,6 +143,16 @@ func TestSweepSparesAnObjectRecreatedUnderItsName(t *testing.T) {
 	require.Equal(t, 1, n)
 	pods, _, _ := names(t, vm)
 	require.Equal(t, []string{"old-pod"}, pods)
+}
+
+// thisRunVM is a VM of run "current" holding thisRunFixture(now) and extra,
+// with the launches of live-pod and current-unadopted current.
+func thisRunVM(t *testing.T, now time.Time, extra ...runtime.Object) *testVM {
+	vm := newTestVM(t, testConfig(), append(thisRunFixture(now), extra...)...)
+	vm.RunID = "current"
+	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
+	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
+	return vm
 }
 
 // thisRunFixture is this run's objects: the pod of a current launch with its
@@ -194,10 +201,7 @@ func thisRunFixture(now time.Time) []runtime.Object {
 
 func TestSweepThisRun(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	vm := newTestVM(t, testConfig(), thisRunFixture(now)...)
-	vm.RunID = "current"
-	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
-	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
+	vm := thisRunVM(t, now)
 
 	n, err := vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)
@@ -209,10 +213,7 @@ func TestSweepThisRun(t *testing.T) {
 
 func TestSweepReadsTheCache(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	vm := newTestVM(t, testConfig(), thisRunFixture(now)...)
-	vm.RunID = "current"
-	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
-	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
+	vm := thisRunVM(t, now)
 
 	_, err := vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)

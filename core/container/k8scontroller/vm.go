@@ -8,6 +8,7 @@ package k8scontroller
 
 import (
 	"context"
+	"crypto/rand"
 	"strconv"
 	"time"
 
@@ -71,7 +72,7 @@ type VM struct {
 	// Clock drives relaunch backoff and the periodic sweep.
 	Clock clock.WithTicker
 	// LaunchID, when set, returns the launch ID part of the names of a
-	// launch's Pod and Secret (newLaunchID by default).
+	// launch's Pod and Secret (spec.PodName; newLaunchID by default).
 	LaunchID func() string
 
 	supervisor *relaunch.Supervisor
@@ -84,6 +85,11 @@ type VM struct {
 	slots  buildSlots
 	health permissionCache
 }
+
+// fieldManager names the VM in the API: the field manager of what it creates
+// and patches, its client's user agent and the source of its events. The
+// labels and annotations on every object it creates are in package labels.
+const fieldManager = "fabric-peer-k8s"
 
 // New creates the VM from the vm.k8s.* configuration in the peer's viper;
 // ctx bounds the look-up of the peer's own pod. It starts nothing: Start
@@ -167,6 +173,27 @@ func (vm *VM) launchID() string {
 		return vm.LaunchID()
 	}
 	return newLaunchID()
+}
+
+// launchIDLength is the length of a launch ID: 36^6 IDs make a collision
+// between two launches of one chaincode on one peer improbable, and a
+// collision only fails that launch (the Pod already exists).
+const launchIDLength = 6
+
+// launchIDAlphabet are the characters of a launch ID (valid in DNS labels).
+const launchIDAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+// newLaunchID returns a random launch ID.
+func newLaunchID() string {
+	b := make([]byte, launchIDLength)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand does not fail on supported platforms.
+		panic(err)
+	}
+	for i := range b {
+		b[i] = launchIDAlphabet[int(b[i])%len(launchIDAlphabet)]
+	}
+	return string(b)
 }
 
 // newRunID identifies this peer process among the runs of the same peer.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 const testKubeconfig = `apiVersion: v1
@@ -50,4 +51,15 @@ func TestRestConfigRateLimits(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 7.5, c.QPS)
 	require.Equal(t, 9, c.Burst)
+}
+
+func TestNewLaunchID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newLaunchID()
+		require.Len(t, id, launchIDLength)
+		require.Empty(t, validation.IsDNS1123Label("x-"+id), id)
+		seen[id] = true
+	}
+	require.Greater(t, len(seen), 990, "launch IDs are random")
 }

@@ -28,7 +28,7 @@ import (
 // it at every level.
 //
 // The VM mounts a directory of the volume per chaincode into the build
-// container only (see the VM's buildcache.go).
+// container only (see internal/spec/buildcache.go).
 //
 // A hostPath must be a directory of its own: Validate refuses the node's
 // system directories (those of the operating system, the kubelet and the

@@ -51,8 +51,9 @@ type ChaincodeSettings struct {
 }
 
 // reservedEnv reports whether an environment variable is one the peer sets
-// for the chaincode to reach it (chaincodeEnv, and CORE_PEER_ADDRESS for
-// prebuilt images); overriding it would break the chaincode's registration.
+// for the chaincode to reach it (ChaincodeEnv in internal/spec, and
+// CORE_PEER_ADDRESS for prebuilt images); overriding it would break the
+// chaincode's registration.
 func reservedEnv(name string) bool {
 	switch name {
 	case "CORE_CHAINCODE_ID_NAME", "CORE_PEER_ADDRESS", "CORE_PEER_TLS_ENABLED", "CORE_PEER_LOCALMSPID", "CORE_PEER_TLS_ROOTCERT_FILE",

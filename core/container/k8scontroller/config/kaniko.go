@@ -15,7 +15,7 @@ import "strings"
 // as well, --digest-file, --no-push), and registry TLS, which follows
 // vm.k8s.registryInsecure. Flags are matched as Kaniko's parser (pflag) reads
 // them: --name, --name=value, and the shorthands -c, -b, -d and -f with their
-// value attached or not. The VM's buildjob.go sets these flags.
+// value attached or not. internal/spec's buildjob.go sets these flags.
 func kanikoOwnFlag(arg string) (string, bool) {
 	if name, ok := strings.CutPrefix(arg, "--"); ok {
 		name, _, _ = strings.Cut(name, "=")

@@ -14,16 +14,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
 	"github.com/stretchr/testify/require"
 )
 
 func TestBuildInputStreamsValidatedLayout(t *testing.T) {
-	pkg := codePackage(t,
-		dir("src/"),
-		file("src/main.go", strings.Repeat("package main\n", 1000)),
-		symlink("src/link.go", "main.go"),
-		hardlink("src/hard.go", "src/main.go"),
-		file("META-INF/statedb/couchdb/indexes/index.json", "{}"),
+	pkg := buildcontexttest.CodePackage(t,
+		buildcontexttest.Dir("src/"),
+		buildcontexttest.File("src/main.go", strings.Repeat("package main\n", 1000)),
+		buildcontexttest.Symlink("src/link.go", "main.go"),
+		buildcontexttest.HardLink("src/hard.go", "src/main.go"),
+		buildcontexttest.File("META-INF/statedb/couchdb/indexes/index.json", "{}"),
 	)
 	validated, err := buildContext(bytes.NewReader(pkg), "FROM x\n", 1<<20)
 	require.NoError(t, err)
@@ -39,7 +40,7 @@ func TestBuildInputStreamsValidatedLayout(t *testing.T) {
 		require.NoError(t, stream.Close())
 		require.Equal(t, validated, streamed)
 	}
-	require.Equal(t, strings.Repeat("package main\n", 1000), tarFiles(t, validated)["input/src/main.go"])
+	require.Equal(t, strings.Repeat("package main\n", 1000), buildcontexttest.Files(t, validated)["input/src/main.go"])
 
 	// a reader that stops early ends the conversion
 	stream := in.Open()
@@ -55,7 +56,7 @@ func TestNewBuildInputRejects(t *testing.T) {
 	_, err = NewInput(bytes.NewReader(noise), "FROM x", 1024)
 	require.EqualError(t, err, fmt.Sprintf("compressed code package exceeds %d bytes", compressedLimit(1024)))
 
-	_, err = NewInput(bytes.NewReader(codePackage(t, symlink("l", ".."))), "FROM x", 1024)
+	_, err = NewInput(bytes.NewReader(buildcontexttest.CodePackage(t, buildcontexttest.Symlink("l", ".."))), "FROM x", 1024)
 	require.EqualError(t, err, `code package entry "l": symlink target ".." resolves outside the package`)
 }
 
@@ -68,13 +69,13 @@ func BenchmarkBuildContext(b *testing.B) {
 	for i := 0; src.Len() < 16<<20; i++ {
 		fmt.Fprintf(&src, "func f%d(x int) int { return x*%d + %d }\n", i, i%97, i%13)
 	}
-	entries := []tarEntry{dir("src/")}
+	entries := []buildcontexttest.Entry{buildcontexttest.Dir("src/")}
 	body := src.String()
 	for i := 0; i < 16; i++ {
 		chunk := body[i*len(body)/16 : (i+1)*len(body)/16]
-		entries = append(entries, file(fmt.Sprintf("src/f%d.go", i), chunk))
+		entries = append(entries, buildcontexttest.File(fmt.Sprintf("src/f%d.go", i), chunk))
 	}
-	pkg := codePackage(b, entries...)
+	pkg := buildcontexttest.CodePackage(b, entries...)
 	const max = 100 << 20 // the VM's default vm.k8s.maxCodePackageSize
 	b.Logf("package: %d bytes compressed, %d bytes of source", len(pkg), len(body))
 

@@ -13,29 +13,31 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
 )
 
 // fuzzMaxSize keeps every fuzzed conversion small.
 const fuzzMaxSize = 64 << 10
 
 func FuzzBuildContext(f *testing.F) {
-	seed := func(entries ...tarEntry) { f.Add(codePackage(f, entries...)) }
-	seed(file("src/main.go", "package main"))
-	seed(file("../x", "x"))
-	seed(file("a/../../x", "x"))
-	seed(file("/etc/passwd", "x"))
-	seed(file(`\x`, "x"))
+	seed := func(entries ...buildcontexttest.Entry) { f.Add(buildcontexttest.CodePackage(f, entries...)) }
+	seed(buildcontexttest.File("src/main.go", "package main"))
+	seed(buildcontexttest.File("../x", "x"))
+	seed(buildcontexttest.File("a/../../x", "x"))
+	seed(buildcontexttest.File("/etc/passwd", "x"))
+	seed(buildcontexttest.File(`\x`, "x"))
 	for _, c := range escapeCases {
 		seed(c.entries...)
 	}
-	seed(file("f", "x"), hardlink("h1", "f"), hardlink("h2", "h1"), hardlink("h3", "../h2"))
-	seed(tarEntry{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "c", Devmajor: 1, Devminor: 3}})
-	seed(tarEntry{hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "b", Devmajor: 8}})
-	seed(tarEntry{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p"}})
-	f.Add(gzipped(f, "00000000000000000000000000000030 path="+strings.Repeat("x", 1<<20)+"\n")) // garbage header
-	f.Add(gzipped(f, strings.Repeat("\xff", 1024)))
-	f.Add(gzipped(f, strings.Repeat("\x00", 4<<20))) // expands far past the limit
-	bomb := codePackage(f, file("zeros", strings.Repeat("\x00", 2*fuzzMaxSize)))
+	seed(buildcontexttest.File("f", "x"), buildcontexttest.HardLink("h1", "f"), buildcontexttest.HardLink("h2", "h1"), buildcontexttest.HardLink("h3", "../h2"))
+	seed(buildcontexttest.Entry{Header: tar.Header{Typeflag: tar.TypeChar, Name: "c", Devmajor: 1, Devminor: 3}})
+	seed(buildcontexttest.Entry{Header: tar.Header{Typeflag: tar.TypeBlock, Name: "b", Devmajor: 8}})
+	seed(buildcontexttest.Entry{Header: tar.Header{Typeflag: tar.TypeFifo, Name: "p"}})
+	f.Add(buildcontexttest.Gzipped(f, "00000000000000000000000000000030 path="+strings.Repeat("x", 1<<20)+"\n")) // garbage header
+	f.Add(buildcontexttest.Gzipped(f, strings.Repeat("\xff", 1024)))
+	f.Add(buildcontexttest.Gzipped(f, strings.Repeat("\x00", 4<<20))) // expands far past the limit
+	bomb := buildcontexttest.CodePackage(f, buildcontexttest.File("zeros", strings.Repeat("\x00", 2*fuzzMaxSize)))
 	f.Add(bomb)
 	f.Add(bomb[:len(bomb)/2]) // truncated gzip
 	f.Add([]byte("not gzip at all"))

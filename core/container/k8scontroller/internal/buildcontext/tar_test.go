@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/internal/buildcontext/buildcontexttest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,12 +26,12 @@ func buildContext(code io.Reader, dockerfile string, maxSize int64) ([]byte, err
 }
 
 func TestBuildContext(t *testing.T) {
-	pkg := codePackage(t,
-		tarEntry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "src/", Mode: 0o755}},
-		file("src/main.go", "package main"),
-		file("./src/sub/../other.go", "package other"),
-		tarEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "src/link.go", Linkname: "main.go"}},
-		tarEntry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "src/hard.go", Linkname: "src/main.go"}},
+	pkg := buildcontexttest.CodePackage(t,
+		buildcontexttest.Dir("src/"),
+		buildcontexttest.File("src/main.go", "package main"),
+		buildcontexttest.File("./src/sub/../other.go", "package other"),
+		buildcontexttest.Symlink("src/link.go", "main.go"),
+		buildcontexttest.HardLink("src/hard.go", "src/main.go"),
 	)
 	out, err := buildContext(bytes.NewReader(pkg), "FROM baseos\n", 1<<20)
 	require.NoError(t, err)
@@ -44,7 +45,7 @@ func TestBuildContext(t *testing.T) {
 		"input/src/link.go":  "",
 		"input/src/hard.go":  "",
 		"context/Dockerfile": "FROM baseos\n",
-	}, tarFiles(t, out))
+	}, buildcontexttest.Files(t, out))
 
 	tr := tar.NewReader(bytes.NewReader(out))
 	for {
@@ -69,37 +70,41 @@ func TestBuildContextRejects(t *testing.T) {
 		wantErr string
 	}{
 		{"not gzip", func(*testing.T) []byte { return []byte("plain text") }, 1024, "code package is not gzip-compressed"},
-		{"not tar", func(*testing.T) []byte { return gzipped(t, strings.Repeat("x", 1024)) }, 1024, "not a valid tar archive"},
-		{"absolute", func(t *testing.T) []byte { return codePackage(t, file("/etc/passwd", "x")) }, 1024, `"/etc/passwd": absolute path`},
-		{"traversal", func(t *testing.T) []byte { return codePackage(t, file("src/../../evil", "x")) }, 1024, `"src/../../evil": path traversal`},
+		{"not tar", func(*testing.T) []byte { return buildcontexttest.Gzipped(t, strings.Repeat("x", 1024)) }, 1024, "not a valid tar archive"},
+		{"absolute", func(t *testing.T) []byte {
+			return buildcontexttest.CodePackage(t, buildcontexttest.File("/etc/passwd", "x"))
+		}, 1024, `"/etc/passwd": absolute path`},
+		{"traversal", func(t *testing.T) []byte {
+			return buildcontexttest.CodePackage(t, buildcontexttest.File("src/../../evil", "x"))
+		}, 1024, `"src/../../evil": path traversal`},
 		{"absolute symlink", func(t *testing.T) []byte {
-			return codePackage(t, tarEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "src/l", Linkname: "/etc/shadow"}})
+			return buildcontexttest.CodePackage(t, buildcontexttest.Symlink("src/l", "/etc/shadow"))
 		}, 1024, `"src/l": symlink target "/etc/shadow" is absolute`},
 		{"escaping symlink", func(t *testing.T) []byte {
-			return codePackage(t, tarEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "src/l", Linkname: "../../x"}})
+			return buildcontexttest.CodePackage(t, buildcontexttest.Symlink("src/l", "../../x"))
 		}, 1024, `"src/l": symlink target "../../x" resolves outside the package`},
 		{"escaping hard link", func(t *testing.T) []byte {
-			return codePackage(t, tarEntry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "src/l", Linkname: "../x"}})
+			return buildcontexttest.CodePackage(t, buildcontexttest.HardLink("src/l", "../x"))
 		}, 1024, `"src/l": hard link target "../x": path traversal`},
 		{"device", func(t *testing.T) []byte {
-			return codePackage(t, tarEntry{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "src/dev", Devmajor: 1, Devminor: 3}})
+			return buildcontexttest.CodePackage(t, buildcontexttest.Entry{Header: tar.Header{Typeflag: tar.TypeChar, Name: "src/dev", Devmajor: 1, Devminor: 3}})
 		}, 1024, "unsupported entry type"},
 		{"fifo", func(t *testing.T) []byte {
-			return codePackage(t, tarEntry{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "src/fifo"}})
+			return buildcontexttest.CodePackage(t, buildcontexttest.Entry{Header: tar.Header{Typeflag: tar.TypeFifo, Name: "src/fifo"}})
 		}, 1024, "unsupported entry type"},
 		{"oversized", func(t *testing.T) []byte {
-			return codePackage(t, file("src/a", strings.Repeat("a", 600)), file("src/b", strings.Repeat("b", 600)))
+			return buildcontexttest.CodePackage(t, buildcontexttest.File("src/a", strings.Repeat("a", 600)), buildcontexttest.File("src/b", strings.Repeat("b", 600)))
 		}, 2048, "exceeds the size limit of 2048 bytes"},
 		{"many empty entries", func(t *testing.T) []byte {
-			entries := make([]tarEntry, 100)
+			entries := make([]buildcontexttest.Entry, 100)
 			for i := range entries {
-				entries[i] = dir(fmt.Sprintf("d%d/", i))
+				entries[i] = buildcontexttest.Dir(fmt.Sprintf("d%d/", i))
 			}
-			return codePackage(t, entries...)
+			return buildcontexttest.CodePackage(t, entries...)
 		}, 1 << 14, "exceeds the size limit of 16384 bytes"},
-		{"root as a file", func(t *testing.T) []byte { return codePackage(t, file(".", "x")) }, 1024, `".": names the package root`},
+		{"root as a file", func(t *testing.T) []byte { return buildcontexttest.CodePackage(t, buildcontexttest.File(".", "x")) }, 1024, `".": names the package root`},
 		{"too deep", func(t *testing.T) []byte {
-			return codePackage(t, file(strings.Repeat("d/", maxEntryDepth)+"f", "x"))
+			return buildcontexttest.CodePackage(t, buildcontexttest.File(strings.Repeat("d/", maxEntryDepth)+"f", "x"))
 		}, 1024, "more than 128 path elements"},
 	}
 	for _, tt := range tests {
@@ -110,86 +115,74 @@ func TestBuildContextRejects(t *testing.T) {
 	}
 }
 
-func symlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target}}
-}
-
-func hardlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target}}
-}
-
-func dir(name string) tarEntry {
-	return tarEntry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755}}
-}
-
 // escapeCases are archives whose every entry looks harmless on its own but
 // which, extracted in order, put a file or a link outside the input directory.
 var escapeCases = []struct {
 	name    string
-	entries []tarEntry
+	entries []buildcontexttest.Entry
 	wantErr string
 }{
 	{"link to root then dot-dot through it",
-		[]tarEntry{symlink("a", "."), symlink("b", "a/..")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("a", "."), buildcontexttest.Symlink("b", "a/..")},
 		`code package entry "b": symlink target "a/.." goes up after a path element`},
 	{"dot-dot through a link declared later",
-		[]tarEntry{symlink("b", "a/../x"), symlink("a", ".")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("b", "a/../x"), buildcontexttest.Symlink("a", ".")},
 		`code package entry "b": symlink target "a/../x" goes up after a path element`},
 	{"chain of parent links",
-		[]tarEntry{dir("d/"), symlink("d/l1", ".."), symlink("d/l1/l2", "..")},
+		[]buildcontexttest.Entry{buildcontexttest.Dir("d/"), buildcontexttest.Symlink("d/l1", ".."), buildcontexttest.Symlink("d/l1/l2", "..")},
 		`code package entry "d/l1/l2": parent "d/l1" is a symlink`},
 	{"file written through a link",
-		[]tarEntry{symlink("link", "."), symlink("link/up", ".."), file("link/up/evil", "x")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("link", "."), buildcontexttest.Symlink("link/up", ".."), buildcontexttest.File("link/up/evil", "x")},
 		`code package entry "link/up": parent "link" is a symlink`},
 	{"file written through an escaping link",
-		[]tarEntry{symlink("src/link", "../.."), file("src/link/evil", "x")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("src/link", "../.."), buildcontexttest.File("src/link/evil", "x")},
 		`code package entry "src/link": symlink target "../.." resolves outside the package`},
 	{"directory through a link",
-		[]tarEntry{symlink("x", "."), dir("x/y/")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("x", "."), buildcontexttest.Dir("x/y/")},
 		`code package entry "x/y/": parent "x" is a symlink`},
 	{"dot-dot after a link in a chain",
-		[]tarEntry{dir("d/"), symlink("d/l", ".."), symlink("m", "d/l/..")},
+		[]buildcontexttest.Entry{buildcontexttest.Dir("d/"), buildcontexttest.Symlink("d/l", ".."), buildcontexttest.Symlink("m", "d/l/..")},
 		`code package entry "m": symlink target "d/l/.." goes up after a path element`},
 	{"link loop",
-		[]tarEntry{symlink("a", "b"), symlink("b", "a")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("a", "b"), buildcontexttest.Symlink("b", "a")},
 		`code package entry "b": symlink target "a" needs too many levels of symlinks`},
 	{"hard link through a symlink",
-		[]tarEntry{symlink("s", ".."), hardlink("h", "s/etc/passwd")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("s", ".."), buildcontexttest.HardLink("h", "s/etc/passwd")},
 		`code package entry "s": symlink target ".." resolves outside the package`},
 	{"hard link to a symlink's path",
-		[]tarEntry{dir("d/"), symlink("d/s", "."), hardlink("h", "d/s/../../etc/passwd")},
+		[]buildcontexttest.Entry{buildcontexttest.Dir("d/"), buildcontexttest.Symlink("d/s", "."), buildcontexttest.HardLink("h", "d/s/../../etc/passwd")},
 		`code package entry "h": hard link target "d/s/../../etc/passwd"`},
 	{"hard link to a directory",
-		[]tarEntry{dir("d/"), hardlink("h", "d")},
+		[]buildcontexttest.Entry{buildcontexttest.Dir("d/"), buildcontexttest.HardLink("h", "d")},
 		`code package entry "h": hard link target "d" is not an earlier regular file`},
 	{"hard link to a later file",
-		[]tarEntry{hardlink("h", "f"), file("f", "x")},
+		[]buildcontexttest.Entry{buildcontexttest.HardLink("h", "f"), buildcontexttest.File("f", "x")},
 		`code package entry "h": hard link target "f" is not an earlier regular file`},
 	{"file replacing a symlink",
-		[]tarEntry{symlink("s", "t"), file("s", "x")},
+		[]buildcontexttest.Entry{buildcontexttest.Symlink("s", "t"), buildcontexttest.File("s", "x")},
 		`code package entry "s": replaces a symlink`},
 }
 
 func TestBuildContextRefusesLinkEscapes(t *testing.T) {
 	for _, tt := range escapeCases {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := buildContext(bytes.NewReader(codePackage(t, tt.entries...)), "FROM x", 1<<20)
+			_, err := buildContext(bytes.NewReader(buildcontexttest.CodePackage(t, tt.entries...)), "FROM x", 1<<20)
 			require.ErrorContains(t, err, tt.wantErr)
 		})
 	}
 }
 
 func TestBuildContextAcceptsLinks(t *testing.T) {
-	pkg := codePackage(t,
-		dir("src/"),
-		file("src/node_modules/pkg/bin/cli.js", "x"),
-		symlink("src/node_modules/.bin/cli", "../pkg/bin/cli.js"),
-		symlink("src/self", "."),
-		symlink("src/up", "./../src/node_modules"),
-		symlink("src/via", "self/node_modules/pkg"),
-		file("src/main.go", "package main"),
-		hardlink("src/h1", "src/main.go"),
-		hardlink("src/h2", "./src/h1"),
+	pkg := buildcontexttest.CodePackage(t,
+		buildcontexttest.Dir("src/"),
+		buildcontexttest.File("src/node_modules/pkg/bin/cli.js", "x"),
+		buildcontexttest.Symlink("src/node_modules/.bin/cli", "../pkg/bin/cli.js"),
+		buildcontexttest.Symlink("src/self", "."),
+		buildcontexttest.Symlink("src/up", "./../src/node_modules"),
+		buildcontexttest.Symlink("src/via", "self/node_modules/pkg"),
+		buildcontexttest.File("src/main.go", "package main"),
+		buildcontexttest.HardLink("src/h1", "src/main.go"),
+		buildcontexttest.HardLink("src/h2", "./src/h1"),
 	)
 	out, err := buildContext(bytes.NewReader(pkg), "FROM x", 1<<20)
 	require.NoError(t, err)

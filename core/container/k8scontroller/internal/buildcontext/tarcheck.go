@@ -67,45 +67,72 @@ func newPackageChecker(maxSize int64) *packageChecker {
 // entry returns the header to write below input/ for hdr, nil to skip it, or
 // an error naming the entry if it is not allowed.
 func (c *packageChecker) entry(hdr *tar.Header) (*tar.Header, error) {
-	fail := func(format string, args ...interface{}) error {
-		return errors.Errorf("code package entry %q: "+format, append([]interface{}{hdr.Name}, args...)...)
+	if err := c.addSize(hdr); err != nil {
+		return nil, err
 	}
+	name, skip, err := c.checkName(hdr)
+	if err != nil || skip {
+		return nil, err
+	}
+	return c.convert(hdr, name)
+}
 
+// entryError is an error naming the entry hdr.
+func entryError(hdr *tar.Header, format string, args ...interface{}) error {
+	return errors.Errorf("code package entry %q: "+format, append([]interface{}{hdr.Name}, args...)...)
+}
+
+// addSize adds what hdr costs in the archive to the package's size and fails
+// once it exceeds the limit.
+func (c *packageChecker) addSize(hdr *tar.Header) error {
 	c.total += tarBlockSize + int64(len(hdr.Name)) + int64(len(hdr.Linkname))
 	if isRegular(hdr.Typeflag) {
 		c.total += hdr.Size
 	}
 	if c.total > c.maxSize {
-		return nil, errors.Errorf("code package exceeds the size limit of %d bytes", c.maxSize)
+		return errors.Errorf("code package exceeds the size limit of %d bytes", c.maxSize)
 	}
+	return nil
+}
 
-	name, err := cleanRelative(hdr.Name)
+// checkName returns the cleaned name of the entry hdr, or skip for the
+// entries that are not written (the package root directory, global
+// headers). It fails for a name that leaves the package, is too deep, or
+// lies below or replaces one of the package's symlinks.
+func (c *packageChecker) checkName(hdr *tar.Header) (name string, skip bool, err error) {
+	name, err = cleanRelative(hdr.Name)
 	if err != nil {
-		return nil, errors.WithMessagef(err, "code package entry %q", hdr.Name)
+		return "", false, errors.WithMessagef(err, "code package entry %q", hdr.Name)
 	}
 	if name == "." {
 		if hdr.Typeflag == tar.TypeDir || hdr.Typeflag == tar.TypeXGlobalHeader {
-			return nil, nil
+			return "", true, nil
 		}
-		return nil, fail("names the package root")
+		return "", false, entryError(hdr, "names the package root")
 	}
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
-		return nil, nil
+		return "", true, nil
 	}
 	if strings.Count(name, "/") >= maxEntryDepth {
-		return nil, fail("more than %d path elements", maxEntryDepth)
+		return "", false, entryError(hdr, "more than %d path elements", maxEntryDepth)
 	}
 	if len(c.symlinks) > 0 {
 		for i := strings.IndexByte(name, '/'); i >= 0; i = nextSlash(name, i) {
 			if _, ok := c.symlinks[name[:i]]; ok {
-				return nil, fail("parent %q is a symlink", name[:i])
+				return "", false, entryError(hdr, "parent %q is a symlink", name[:i])
 			}
 		}
 		if _, ok := c.symlinks[name]; ok {
-			return nil, fail("replaces a symlink")
+			return "", false, entryError(hdr, "replaces a symlink")
 		}
 	}
+	return name, false, nil
+}
 
+// convert returns the header of the entry hdr, named name once cleaned, as
+// written below input/: a regular file, a directory, or a link checked
+// against the package's earlier entries, which it joins. Other types fail.
+func (c *packageChecker) convert(hdr *tar.Header, name string) (*tar.Header, error) {
 	out := &tar.Header{
 		Name:    InputDir + "/" + name,
 		Mode:    hdr.Mode & 0o777,
@@ -121,10 +148,10 @@ func (c *packageChecker) entry(hdr *tar.Header) (*tar.Header, error) {
 		out.Name += "/"
 	case hdr.Typeflag == tar.TypeSymlink:
 		if err := checkLinkTarget(name, hdr.Linkname); err != nil {
-			return nil, fail("symlink target %q %s", hdr.Linkname, err)
+			return nil, entryError(hdr, "symlink target %q %s", hdr.Linkname, err)
 		}
 		if len(c.symlinks) >= maxSymlinks {
-			return nil, fail("more than %d symlinks", maxSymlinks)
+			return nil, entryError(hdr, "more than %d symlinks", maxSymlinks)
 		}
 		c.symlinks[name] = symlinkEntry{name: hdr.Name, target: hdr.Linkname}
 		c.order = append(c.order, name)
@@ -137,16 +164,16 @@ func (c *packageChecker) entry(hdr *tar.Header) (*tar.Header, error) {
 	case hdr.Typeflag == tar.TypeLink:
 		target, err := cleanRelative(hdr.Linkname)
 		if err != nil {
-			return nil, fail("hard link target %q: %s", hdr.Linkname, err)
+			return nil, entryError(hdr, "hard link target %q: %s", hdr.Linkname, err)
 		}
 		if _, ok := c.regular[target]; !ok {
-			return nil, fail("hard link target %q is not an earlier regular file of the package", hdr.Linkname)
+			return nil, entryError(hdr, "hard link target %q is not an earlier regular file of the package", hdr.Linkname)
 		}
 		c.regular[name] = struct{}{}
 		out.Typeflag = tar.TypeLink
 		out.Linkname = InputDir + "/" + target
 	default:
-		return nil, fail("unsupported entry type %q", string(hdr.Typeflag))
+		return nil, entryError(hdr, "unsupported entry type %q", string(hdr.Typeflag))
 	}
 	return out, nil
 }

@@ -4,10 +4,11 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
@@ -15,7 +16,7 @@ import (
 )
 
 // A chaincode's own settings (config.ChaincodeSettings, parsed from the
-// ConfigMap of vm.k8s.chaincodeConfigMap by settingsCache) merged over the
+// ConfigMap of vm.k8s.chaincodeConfigMap by the VM) merged over the
 // global vm.k8s.* settings at its launch.
 
 // podTemplate is what of a chaincode pod comes from configuration: the
@@ -112,20 +113,10 @@ func mergeEnv(env []string, over map[string]string) []string {
 		}
 		out = append(out, e)
 	}
-	for _, name := range sortedKeys(over) {
+	for _, name := range slices.Sorted(maps.Keys(over)) {
 		if !seen[name] {
 			out = append(out, name+"="+over[name])
 		}
 	}
 	return out
-}
-
-// sortedKeys returns the keys of a map with string-like keys, sorted.
-func sortedKeys[K ~string, V any](m map[K]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, string(k))
-	}
-	sort.Strings(keys)
-	return keys
 }

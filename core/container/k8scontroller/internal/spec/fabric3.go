@@ -6,7 +6,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 // What the VM takes from Fabric where the Fabric lines differ. Fabric v3
 // takes its messages from fabric-protos-go-apiv2. The two protobuf modules

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 import (
 	"strings"
@@ -29,27 +29,16 @@ func TestPodNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			first, second := newLaunchID(), newLaunchID()
-			n := podName(tt.networkID, tt.peerID, tt.ccid, first)
+			first, second := "abc123", "def456"
+			n := PodName(tt.networkID, tt.peerID, tt.ccid, first)
 			require.LessOrEqual(t, len(n), 63)
 			require.Empty(t, validation.IsDNS1123Label(n), n)
 			require.True(t, strings.HasPrefix(n, tt.wantPrefix), n)
 			require.True(t, strings.HasSuffix(n, "-"+first), n)
-			require.Equal(t, n, podName(tt.networkID, tt.peerID, tt.ccid, first), "deterministic")
-			require.NotEqual(t, n, podName(tt.networkID, tt.peerID, tt.ccid, second), "a new name per launch")
+			require.Equal(t, n, PodName(tt.networkID, tt.peerID, tt.ccid, first), "deterministic")
+			require.NotEqual(t, n, PodName(tt.networkID, tt.peerID, tt.ccid, second), "a new name per launch")
 		})
 	}
-}
-
-func TestNewLaunchID(t *testing.T) {
-	seen := map[string]bool{}
-	for range 1000 {
-		id := newLaunchID()
-		require.Len(t, id, launchIDLength)
-		require.Empty(t, validation.IsDNS1123Label("x-"+id), id)
-		seen[id] = true
-	}
-	require.Greater(t, len(seen), 990, "launch IDs are random")
 }
 
 func TestNamesDistinguishCollisions(t *testing.T) {
@@ -62,7 +51,7 @@ func TestNamesDistinguishCollisions(t *testing.T) {
 	}
 	for _, p := range pairs {
 		a, b := p[0], p[1]
-		require.NotEqual(t, podName(a[0], a[1], a[2], "abc123"), podName(b[0], b[1], b[2], "abc123"))
+		require.NotEqual(t, PodName(a[0], a[1], a[2], "abc123"), PodName(b[0], b[1], b[2], "abc123"))
 	}
 }
 
@@ -75,30 +64,30 @@ func TestLabelValue(t *testing.T) {
 		{"✓", sha256Hex("✓")[:hashLen]},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, labelValue(tt.in), tt.in)
+		require.Equal(t, tt.want, LabelValue(tt.in), tt.in)
 	}
-	long := labelValue(strings.Repeat("p", 80))
+	long := LabelValue(strings.Repeat("p", 80))
 	require.Len(t, long, 63)
 	require.Empty(t, validation.IsValidLabelValue(long))
-	require.NotEqual(t, long, labelValue(strings.Repeat("p", 81)))
+	require.NotEqual(t, long, LabelValue(strings.Repeat("p", 81)))
 	require.Len(t, chaincodeHash(testCCID), 32)
 	require.Empty(t, validation.IsValidLabelValue(chaincodeHash(testCCID)))
 }
 
 func TestImageNames(t *testing.T) {
-	tag := imageTag(testCCID, "builder:1", "FROM baseos", "go build")
+	tag := ImageTag(testCCID, "builder:1", "FROM baseos", "go build")
 	require.Len(t, tag, 64)
-	require.Equal(t, tag, imageTag(testCCID, "builder:1", "FROM baseos", "go build"), "same package, same tag")
+	require.Equal(t, tag, ImageTag(testCCID, "builder:1", "FROM baseos", "go build"), "same package, same tag")
 	for _, other := range []string{
-		imageTag(testCCID+"x", "builder:1", "FROM baseos", "go build"),
-		imageTag(testCCID, "builder:2", "FROM baseos", "go build"),
-		imageTag(testCCID, "builder:1", "FROM baseos:2", "go build"),
-		imageTag(testCCID, "builder:1", "FROM baseos", "go build -x"),
+		ImageTag(testCCID+"x", "builder:1", "FROM baseos", "go build"),
+		ImageTag(testCCID, "builder:2", "FROM baseos", "go build"),
+		ImageTag(testCCID, "builder:1", "FROM baseos:2", "go build"),
+		ImageTag(testCCID, "builder:1", "FROM baseos", "go build -x"),
 	} {
 		require.NotEqual(t, tag, other)
 	}
 
-	require.Equal(t, "localhost:5000/fabric-cc/mycc_1.0:"+tag, imageRef("localhost:5000/fabric-cc", testCCID, tag))
+	require.Equal(t, "localhost:5000/fabric-cc/mycc_1.0:"+tag, ImageRef("localhost:5000/fabric-cc", testCCID, tag))
 	repos := map[string]string{
 		"MyCC:abc":               "mycc",
 		"my cc/../x:abc":         "my-cc-x",
@@ -113,7 +102,7 @@ func TestImageNames(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	job := buildJobName(tag)
-	require.Equal(t, job, buildJobName(tag), "every peer uses the same job name")
+	job := BuildJobName(tag)
+	require.Equal(t, job, BuildJobName(tag), "every peer uses the same job name")
 	require.Empty(t, validation.IsDNS1123Label(job))
 }

@@ -4,47 +4,25 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 import (
 	"testing"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
-	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config/configtest"
 	"github.com/hyperledger/fabric/core/container/ccintf"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-var testOwner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "peer0-0", UID: "1234-peer-uid"}
-
-func fullConfig() *config.Config {
-	c := testConfig()
-	c.PushSecret = "regcred"
-	c.ImagePullSecrets = []string{"pull"}
-	c.ServiceAccount = "chaincode"
-	c.BuildServiceAccount = "builder"
-	c.KanikoExtraArgs = []string{"--cache=false"}
-	c.BuildHostNetwork = true
-	c.HostNetwork = true
-	c.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
-	c.BuildResources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}
-	c.NodeSelector = map[string]string{"kubernetes.io/os": "linux"}
-	c.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "cc", Effect: corev1.TaintEffectNoSchedule}}
-	c.PodAnnotations = map[string]string{"example.com/team": "blue", labels.CCIDAnnotation: "cannot override"}
-	c.PodLabels = map[string]string{"team": "blue", labels.Name: "cannot-override"}
-	return c
-}
-
 func TestNewBuildJobGolden(t *testing.T) {
-	tag := imageTag(testCCID, "ccenv:3.1", "FROM baseos:3.1\nADD binpackage.tar /usr/local/bin", "go build")
-	job := newBuildJob(fullConfig(), buildJobParams{
-		Name:         buildJobName(tag),
+	tag := ImageTag(testCCID, "ccenv:3.1", "FROM baseos:3.1\nADD binpackage.tar /usr/local/bin", "go build")
+	job := NewBuildJob(fullConfig(), BuildJobParams{
+		Name:         BuildJobName(tag),
 		CCID:         testCCID,
 		PeerID:       "peer0.org1.example.com",
-		Destination:  imageRef("registry.local:5000/fabric-cc", testCCID, tag),
+		Destination:  ImageRef("registry.local:5000/fabric-cc", testCCID, tag),
 		BuilderImage: "localhost:5000/fabric-peer-k8s/ccenv:3.1",
 		BuildEnv:     []string{"GOPROXY=https://proxy.golang.org", "EMPTY="},
 		BuildCmd:     "set -e\ncd /chaincode/input/src\ngo build -o /chaincode/output/chaincode .",
@@ -52,9 +30,9 @@ func TestNewBuildJobGolden(t *testing.T) {
 	})
 	golden(t, "build-job", job)
 
-	secure := testConfig()
+	secure := configtest.Config()
 	secure.RegistryInsecure = false
-	job = newBuildJob(secure, buildJobParams{Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b"})
+	job = NewBuildJob(secure, BuildJobParams{Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b"})
 	require.NotContains(t, job.Spec.Template.Spec.Containers[0].Args, "--insecure")
 	require.Len(t, job.Spec.Template.Spec.Volumes, 1, "no push secret volume")
 	require.False(t, *job.Spec.Template.Spec.AutomountServiceAccountToken)
@@ -62,17 +40,17 @@ func TestNewBuildJobGolden(t *testing.T) {
 }
 
 func TestNewBuildJobCache(t *testing.T) {
-	params := buildJobParams{
+	params := BuildJobParams{
 		Name: "j", CCID: testCCID, CCType: "GOLANG", CCPath: "example.com/cc", Destination: "r/x:t", BuilderImage: "b",
 		BuildEnv: []string{"GOPROXY=off", "GOCACHE=/tmp/gocache"}, BuildCmd: "go build",
 	}
-	cfg := testConfig()
+	cfg := configtest.Config()
 	cfg.BuildCache = &config.BuildCache{HostPath: "/var/cache/fabric-chaincode-build"}
-	golden(t, "build-job-cache", newBuildJob(cfg, params))
+	golden(t, "build-job-cache", NewBuildJob(cfg, params))
 	require.Equal(t, []string{"GOPROXY=off", "GOCACHE=/tmp/gocache"}, params.BuildEnv, "the platform's environment is not changed")
 
 	cfg.BuildCache = &config.BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
-	spec := newBuildJob(cfg, params).Spec.Template.Spec
+	spec := NewBuildJob(cfg, params).Spec.Template.Spec
 	require.Contains(t, spec.Volumes, corev1.Volume{Name: "build-cache", VolumeSource: corev1.VolumeSource{
 		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "chaincode-build-cache"},
 	}})
@@ -95,19 +73,19 @@ func TestNewBuildJobCache(t *testing.T) {
 		}
 	}
 
-	spec = newBuildJob(testConfig(), params).Spec.Template.Spec
+	spec = NewBuildJob(configtest.Config(), params).Spec.Template.Spec
 	for _, v := range spec.Volumes {
 		require.NotEqual(t, "build-cache", v.Name, "no cache unless configured")
 	}
 }
 
 func TestNewBuildJobRegistryCA(t *testing.T) {
-	cfg := testConfig()
+	cfg := configtest.Config()
 	cfg.RegistryInsecure = false
 	cfg.Registry = "registry.example.com:5443/fabric-cc"
 	cfg.PushSecret = "regcred"
 	cfg.RegistryCAConfigMap = "registry-ca"
-	job := newBuildJob(cfg, buildJobParams{Name: "j", CCID: testCCID, Destination: "registry.example.com:5443/fabric-cc/x:t", BuilderImage: "b"})
+	job := NewBuildJob(cfg, BuildJobParams{Name: "j", CCID: testCCID, Destination: "registry.example.com:5443/fabric-cc/x:t", BuilderImage: "b"})
 	spec := job.Spec.Template.Spec
 	kaniko := spec.Containers[0]
 	require.Contains(t, kaniko.Args, "--registry-certificate=registry.example.com:5443=/kaniko/registry-ca/ca.crt")
@@ -123,40 +101,100 @@ func TestNewBuildJobRegistryCA(t *testing.T) {
 	}
 }
 
+// TestNewBuildJobNodeGolden is the Job that builds a Node.js package: the
+// node platform's script (Fabric's core/chaincode/platforms/node) runs in
+// chaincode.node.runtime.
+func TestNewBuildJobNodeGolden(t *testing.T) {
+	const builder = "hyperledger/fabric-nodeenv:2.5"
+	// The Dockerfile and the build script as Fabric's platform registry and
+	// node platform give them.
+	const dockerfile = `FROM hyperledger/fabric-nodeenv:2.5
+ADD binpackage.tar /usr/local/src
+LABEL org.hyperledger.fabric.chaincode.type="NODE" \
+      org.hyperledger.fabric.version="latest"
+ENV CORE_CHAINCODE_BUILDLEVEL=latest`
+	const buildCmd = `
+set -e
+if [ -x /chaincode/build.sh ]; then
+	/chaincode/build.sh
+else
+	cp -R /chaincode/input/src/. /chaincode/output && cd /chaincode/output && npm install --production
+fi
+`
+	cfg := fullConfig()
+	tag := ImageTag(testCCID, builder, dockerfile, buildCmd)
+	golden(t, "build-job-node", NewBuildJob(cfg, BuildJobParams{
+		Name:         BuildJobName(tag),
+		CCID:         testCCID,
+		CCType:       "NODE",
+		CCPath:       "/home/dev/asset-transfer/chaincode-javascript",
+		PeerID:       testPeerID,
+		Destination:  ImageRef(cfg.Registry, testCCID, tag),
+		BuilderImage: builder,
+		BuildCmd:     buildCmd,
+		Owner:        testOwner,
+	}))
+}
+
 func TestNewChaincodePodGolden(t *testing.T) {
-	name := podName("dev", "peer0.org1.example.com", testCCID, "abc123")
-	args, err := chaincodeArgs("GOLANG", "peer0.org1.example.com:7052")
+	name := PodName("dev", "peer0.org1.example.com", testCCID, "abc123")
+	args, err := ChaincodeArgs("GOLANG", "peer0.org1.example.com:7052")
 	require.NoError(t, err)
-	pod := newChaincodePod(fullConfig(), chaincodePodParams{
+	pod := NewChaincodePod(fullConfig(), ChaincodePodParams{
 		Name:       name,
-		SecretName: podName("dev", "peer0.org1.example.com", testCCID, "abc123"),
+		SecretName: PodName("dev", "peer0.org1.example.com", testCCID, "abc123"),
 		CCID:       testCCID,
 		PeerID:     "peer0.org1.example.com",
 		Image:      "localhost:5000/fabric-cc/mycc_1.0:tag@" + testDigest,
 		Args:       args,
-		Env:        chaincodeEnv(testCCID, "Org1MSP", []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"}, true),
+		Env:        ChaincodeEnv(testCCID, "Org1MSP", []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"}, true),
 		Owner:      testOwner,
 	})
 	golden(t, "chaincode-pod", pod)
 
-	args, err = chaincodeArgs("NODE", "peer0:7052")
+	args, err = ChaincodeArgs("NODE", "peer0:7052")
 	require.NoError(t, err)
-	pod = newChaincodePod(testConfig(), chaincodePodParams{
+	pod = NewChaincodePod(configtest.Config(), ChaincodePodParams{
 		Name:  "cc-node",
 		CCID:  "node:1",
 		Image: "localhost:5000/fabric-cc/node:tag@" + testDigest,
 		Args:  args,
-		Env:   chaincodeEnv("node:1", "Org1MSP", nil, false),
+		Env:   ChaincodeEnv("node:1", "Org1MSP", nil, false),
 	})
 	golden(t, "chaincode-pod-notls", pod)
 }
 
+// A prebuilt image (a package of type k8s) runs its own entrypoint: no
+// arguments, and the peer's address in its environment.
+func TestNewChaincodePodPrebuiltGolden(t *testing.T) {
+	env := ChaincodeEnv(testCCID, "Org1MSP", []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"}, true)
+	params := ChaincodePodParams{
+		Name:       PodName("dev", testPeerID, testCCID, "abc123"),
+		SecretName: PodName("dev", testPeerID, testCCID, "abc123"),
+		CCID:       testCCID,
+		PeerID:     testPeerID,
+		Image:      "ghcr.io/example/go-contract@sha256:802c336235cc1e7347e2da36c73fa2e4b6437cfc6f52872674d1e23f23bba63b",
+		Env:        append(env, "CORE_PEER_ADDRESS=peer0.org1.example.com:7052"),
+		Owner:      testOwner,
+	}
+	pod := NewChaincodePod(fullConfig(), params)
+	golden(t, "chaincode-pod-prebuilt", pod)
+	require.Equal(t, pod, NewChaincodePod(fullConfig(), params), "the same inputs give the same pod")
+}
+
 func TestNewTLSSecretGolden(t *testing.T) {
-	secret := newTLSSecret("cctls-x", testNamespace, "cc-x", "peer0", testCCID, &ccintf.TLSConfig{
-		ClientKey:  []byte("-----KEY-----\n"),
-		ClientCert: []byte("-----CERT-----\n"),
-		RootCert:   []byte("-----ROOT-----\n"),
-	}, testOwner)
+	secret := NewTLSSecret(configtest.Config(), TLSSecretParams{
+		Name:    "cctls-x",
+		PodName: "cc-x",
+		CCID:    testCCID,
+		PeerID:  "peer0",
+		TLS: &ccintf.TLSConfig{
+			ClientKey:  []byte("-----KEY-----\n"),
+			ClientCert: []byte("-----CERT-----\n"),
+			RootCert:   []byte("-----ROOT-----\n"),
+		},
+		Owner: testOwner,
+	})
 	golden(t, "tls-secret", secret)
 	require.Equal(t, "LS0tLS1LRVktLS0tLQo=", string(secret.Data["client.key"]), "base64 like DockerVM")
 	require.Equal(t, "-----KEY-----\n", string(secret.Data["client_pem.key"]))
@@ -168,20 +206,20 @@ func TestChaincodeArgsAndEnv(t *testing.T) {
 		"CAR":    {"chaincode", "-peer.address=p:7052"},
 		"JAVA":   {"/root/chaincode-java/start", "--peerAddress", "p:7052"},
 	} {
-		args, err := chaincodeArgs(ccType, "p:7052")
+		args, err := ChaincodeArgs(ccType, "p:7052")
 		require.NoError(t, err)
 		require.Equal(t, want, args)
 	}
-	args, err := chaincodeArgs("NODE", "p:7052")
+	args, err := ChaincodeArgs("NODE", "p:7052")
 	require.NoError(t, err)
 	require.Equal(t, "/bin/sh", args[0])
 	require.Contains(t, args[2], "npm start -- --peer.address p:7052")
-	_, err = chaincodeArgs("COBOL", "p:7052")
+	_, err = ChaincodeArgs("COBOL", "p:7052")
 	require.EqualError(t, err, "unknown chaincodeType: COBOL")
 
 	require.Equal(t, []string{
 		"CORE_CHAINCODE_ID_NAME=cc:1", "L=1", "CORE_PEER_TLS_ENABLED=false", "CORE_PEER_LOCALMSPID=Org1MSP",
-	}, chaincodeEnv("cc:1", "Org1MSP", []string{"L=1"}, false))
+	}, ChaincodeEnv("cc:1", "Org1MSP", []string{"L=1"}, false))
 	require.Equal(t, []string{
 		"CORE_CHAINCODE_ID_NAME=cc:1",
 		"CORE_PEER_TLS_ENABLED=true",
@@ -191,7 +229,7 @@ func TestChaincodeArgsAndEnv(t *testing.T) {
 		"CORE_TLS_CLIENT_CERT_FILE=/etc/hyperledger/fabric/client_pem.crt",
 		"CORE_PEER_TLS_ROOTCERT_FILE=/etc/hyperledger/fabric/peer.crt",
 		"CORE_PEER_LOCALMSPID=Org1MSP",
-	}, chaincodeEnv("cc:1", "Org1MSP", nil, true))
+	}, ChaincodeEnv("cc:1", "Org1MSP", nil, true))
 }
 
 // No container of a build pod gets a Kubernetes API token, not even with
@@ -199,11 +237,11 @@ func TestChaincodeArgsAndEnv(t *testing.T) {
 // the build container runs the chaincode's own build steps.
 func TestNewBuildJobMountsNoServiceAccountToken(t *testing.T) {
 	for _, sa := range []string{"", "builder"} {
-		cfg := testConfig()
+		cfg := configtest.Config()
 		cfg.BuildServiceAccount = sa
 		cfg.PushSecret = "regcred"
 		cfg.BuildCache = &config.BuildCache{PersistentVolumeClaim: "chaincode-build-cache"}
-		spec := newBuildJob(cfg, buildJobParams{Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b", BuildCmd: "go build"}).Spec.Template.Spec
+		spec := NewBuildJob(cfg, BuildJobParams{Name: "j", CCID: testCCID, Destination: "r/x:t", BuilderImage: "b", BuildCmd: "go build"}).Spec.Template.Spec
 		require.Equal(t, sa, spec.ServiceAccountName)
 		require.NotNil(t, spec.AutomountServiceAccountToken, "service account %q", sa)
 		require.False(t, *spec.AutomountServiceAccountToken, "service account %q: the token would be mounted into every container", sa)

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 import (
 	"encoding/base64"
@@ -16,7 +16,11 @@ import (
 	"github.com/pkg/errors"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
+
+// ChaincodeContainer is the container of a chaincode pod.
+const ChaincodeContainer = "chaincode"
 
 // TLS material inside the chaincode container, identical to DockerVM.
 const (
@@ -27,9 +31,8 @@ const (
 	tlsClientCertFile     = tlsDir + "/client_pem.crt"
 	tlsClientRootCertFile = tlsDir + "/peer.crt"
 
-	chaincodeContainer = "chaincode"
-	tlsVolume          = "tls"
-	tmpVolume          = "tmp"
+	tlsVolume = "tls"
+	tmpVolume = "tmp"
 )
 
 // nodeStartScript is DockerVM's start script for Node.js chaincode, with
@@ -45,8 +48,11 @@ else
 fi
 `
 
-// chaincodeArgs mirrors DockerVM.GetArgs.
-func chaincodeArgs(ccType, peerAddress string) ([]string, error) {
+// ChaincodeArgs mirrors DockerVM.GetArgs: the arguments of the chaincode
+// container for a chaincode of type ccType (upper-case, as the platforms name
+// it), the types as the Fabric line's protobuf module names them (fabric3.go,
+// fabric25.go).
+func ChaincodeArgs(ccType, peerAddress string) ([]string, error) {
 	switch ccType {
 	case ccTypeGolang.String(), ccTypeCar.String():
 		return []string{"chaincode", fmt.Sprintf("-peer.address=%s", peerAddress)}, nil
@@ -59,8 +65,9 @@ func chaincodeArgs(ccType, peerAddress string) ([]string, error) {
 	}
 }
 
-// chaincodeEnv mirrors DockerVM.GetEnv.
-func chaincodeEnv(ccid, mspID string, loggingEnv []string, tls bool) []string {
+// ChaincodeEnv mirrors DockerVM.GetEnv: the chaincode's environment, with
+// tls the paths where NewChaincodePod mounts the TLS Secret.
+func ChaincodeEnv(ccid, mspID string, loggingEnv []string, tls bool) []string {
 	env := []string{"CORE_CHAINCODE_ID_NAME=" + ccid}
 	env = append(env, loggingEnv...)
 	if tls {
@@ -88,7 +95,7 @@ func chaincodeObjectMeta(name, namespace, instance, peerID, ccid string, owner *
 			labels.Instance:      instance,
 			labels.ManagedBy:     labels.ManagedByValue,
 			labels.Component:     labels.ComponentChaincode,
-			labels.PeerID:        labelValue(peerID),
+			labels.PeerID:        LabelValue(peerID),
 			labels.ChaincodeHash: chaincodeHash(ccid),
 		},
 		Annotations:     map[string]string{labels.CCIDAnnotation: ccid},
@@ -96,25 +103,35 @@ func chaincodeObjectMeta(name, namespace, instance, peerID, ccid string, owner *
 	}
 }
 
-// newTLSSecret holds the files DockerVM uploads into the container. As in
+// TLSSecretParams are the per-launch inputs of NewTLSSecret.
+type TLSSecretParams struct {
+	Name    string
+	PodName string // the pod that mounts the Secret: its instance label
+	CCID    string
+	PeerID  string
+	TLS     *ccintf.TLSConfig
+	Owner   *metav1.OwnerReference
+}
+
+// NewTLSSecret holds the files DockerVM uploads into the container. As in
 // DockerVM, client.key and client.crt are base64 encoded, the others raw.
-func newTLSSecret(name, namespace, podName, peerID, ccid string, tls *ccintf.TLSConfig, owner *metav1.OwnerReference) *corev1.Secret {
+func NewTLSSecret(cfg *config.Config, p TLSSecretParams) *corev1.Secret {
 	enc := func(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
 	return &corev1.Secret{
-		ObjectMeta: chaincodeObjectMeta(name, namespace, podName, peerID, ccid, owner),
+		ObjectMeta: chaincodeObjectMeta(p.Name, cfg.Namespace, p.PodName, p.PeerID, p.CCID, p.Owner),
 		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
-			"client.key":     enc(tls.ClientKey),
-			"client.crt":     enc(tls.ClientCert),
-			"client_pem.key": tls.ClientKey,
-			"client_pem.crt": tls.ClientCert,
-			"peer.crt":       tls.RootCert,
+			"client.key":     enc(p.TLS.ClientKey),
+			"client.crt":     enc(p.TLS.ClientCert),
+			"client_pem.key": p.TLS.ClientKey,
+			"client_pem.crt": p.TLS.ClientCert,
+			"peer.crt":       p.TLS.RootCert,
 		},
 	}
 }
 
-// chaincodePodParams are the per-launch inputs of newChaincodePod.
-type chaincodePodParams struct {
+// ChaincodePodParams are the per-launch inputs of NewChaincodePod.
+type ChaincodePodParams struct {
 	Name       string
 	SecretName string // empty: no TLS
 	CCID       string
@@ -128,40 +145,15 @@ type chaincodePodParams struct {
 	Settings *config.ChaincodeSettings
 }
 
-// newChaincodePod returns the pod running a chaincode image with DockerVM's
+// NewChaincodePod returns the pod running a chaincode image with DockerVM's
 // arguments and environment under a restricted security context, with the
 // chaincode's settings merged over the global template (mergeSettings).
-func newChaincodePod(cfg *config.Config, p chaincodePodParams) *corev1.Pod {
+func NewChaincodePod(cfg *config.Config, p ChaincodePodParams) *corev1.Pod {
 	tmpl := mergeSettings(cfg, p.Settings)
 	meta := chaincodeObjectMeta(p.Name, cfg.Namespace, p.Name, p.PeerID, p.CCID, p.Owner)
-	for k, v := range tmpl.Labels {
-		if _, reserved := meta.Labels[k]; !reserved {
-			meta.Labels[k] = v
-		}
-	}
-	for k, v := range tmpl.Annotations {
-		if _, reserved := meta.Annotations[k]; !reserved {
-			meta.Annotations[k] = v
-		}
-	}
-
-	mounts := []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}}
-	volumes := []corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
-	if p.SecretName != "" {
-		mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: true})
-		items := []corev1.KeyToPath{}
-		for _, f := range []string{"client.key", "client.crt", "client_pem.key", "client_pem.crt", "peer.crt"} {
-			items = append(items, corev1.KeyToPath{Key: f, Path: f})
-		}
-		volumes = append(volumes, corev1.Volume{
-			Name: tlsVolume,
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  p.SecretName,
-				Items:       items,
-				DefaultMode: int32Ptr(0o444),
-			}},
-		})
-	}
+	addUnreserved(meta.Labels, tmpl.Labels)
+	addUnreserved(meta.Annotations, tmpl.Annotations)
+	volumes, mounts := chaincodeVolumes(p.SecretName)
 
 	return &corev1.Pod{
 		ObjectMeta: meta,
@@ -169,8 +161,8 @@ func newChaincodePod(cfg *config.Config, p chaincodePodParams) *corev1.Pod {
 			RestartPolicy:                corev1.RestartPolicyNever,
 			ServiceAccountName:           tmpl.ServiceAccount,
 			PriorityClassName:            tmpl.PriorityClassName,
-			AutomountServiceAccountToken: boolPtr(false),
-			EnableServiceLinks:           boolPtr(false),
+			AutomountServiceAccountToken: ptr.To(false),
+			EnableServiceLinks:           ptr.To(false),
 			HostNetwork:                  cfg.HostNetwork,
 			DNSPolicy:                    dnsPolicy(cfg.HostNetwork),
 			NodeSelector:                 tmpl.NodeSelector,
@@ -178,22 +170,22 @@ func newChaincodePod(cfg *config.Config, p chaincodePodParams) *corev1.Pod {
 			Affinity:                     tmpl.Affinity,
 			ImagePullSecrets:             pullSecrets(cfg.ImagePullSecrets),
 			SecurityContext: &corev1.PodSecurityContext{
-				RunAsNonRoot:   boolPtr(true),
-				RunAsUser:      int64Ptr(cfg.RunAsUser),
+				RunAsNonRoot:   ptr.To(true),
+				RunAsUser:      ptr.To(cfg.RunAsUser),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			Volumes: volumes,
 			Containers: []corev1.Container{{
-				Name:      chaincodeContainer,
+				Name:      ChaincodeContainer,
 				Image:     p.Image,
 				Args:      p.Args,
 				Env:       envVars(mergeEnv(p.Env, tmpl.Env)),
 				Resources: tmpl.Resources,
 				SecurityContext: &corev1.SecurityContext{
-					RunAsNonRoot:             boolPtr(true),
-					RunAsUser:                int64Ptr(cfg.RunAsUser),
-					AllowPrivilegeEscalation: boolPtr(false),
-					ReadOnlyRootFilesystem:   boolPtr(cfg.ReadOnlyRootFilesystem),
+					RunAsNonRoot:             ptr.To(true),
+					RunAsUser:                ptr.To(cfg.RunAsUser),
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(cfg.ReadOnlyRootFilesystem),
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 					SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 				},
@@ -201,4 +193,39 @@ func newChaincodePod(cfg *config.Config, p chaincodePodParams) *corev1.Pod {
 			}},
 		},
 	}
+}
+
+// addUnreserved sets the entries of extra in m but for the keys m already
+// holds: the labels and annotations the VM sets cannot be overridden.
+func addUnreserved(m, extra map[string]string) {
+	for k, v := range extra {
+		if _, reserved := m[k]; !reserved {
+			m[k] = v
+		}
+	}
+}
+
+// chaincodeVolumes are the chaincode pod's volumes and the container's
+// mounts of them: a writable /tmp and, unless secretName is empty, the TLS
+// Secret where DockerVM puts its files (tlsDir).
+func chaincodeVolumes(secretName string) ([]corev1.Volume, []corev1.VolumeMount) {
+	mounts := []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}}
+	volumes := []corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	if secretName == "" {
+		return volumes, mounts
+	}
+	mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: true})
+	items := []corev1.KeyToPath{}
+	for _, f := range []string{"client.key", "client.crt", "client_pem.key", "client_pem.crt", "peer.crt"} {
+		items = append(items, corev1.KeyToPath{Key: f, Path: f})
+	}
+	volumes = append(volumes, corev1.Volume{
+		Name: tlsVolume,
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  secretName,
+			Items:       items,
+			DefaultMode: ptr.To(int32(0o444)),
+		}},
+	})
+	return volumes, mounts
 }

@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 import (
 	"strings"
@@ -51,10 +51,10 @@ func buildCacheEnv() map[string]string {
 // a chaincode use: the lower-cased platform and the chaincode path of the
 // package metadata (a Go chaincode's import path, which does not change
 // from one version to the next, unlike the package label), made a single
-// safe path element (labelValue: no "/", no leading dot, a hash suffix when
+// safe path element (LabelValue: no "/", no leading dot, a hash suffix when
 // the path had to be changed).
 func buildCacheSubPath(ccType, ccPath string) string {
-	name := labelValue(ccPath)
+	name := LabelValue(ccPath)
 	if name == "" {
 		name = sha256Hex(ccPath)[:hashLen]
 	}

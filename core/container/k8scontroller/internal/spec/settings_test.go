@@ -4,7 +4,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 import (
 	"testing"
@@ -164,23 +164,23 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func TestNewChaincodePodWithSettingsGolden(t *testing.T) {
-	args, err := chaincodeArgs("GOLANG", "peer0.org1.example.com:7052")
+	args, err := ChaincodeArgs("GOLANG", "peer0.org1.example.com:7052")
 	require.NoError(t, err)
-	params := chaincodePodParams{
-		Name:       podName("dev", testPeerID, testCCID, "abc123"),
-		SecretName: podName("dev", testPeerID, testCCID, "abc123"),
+	params := ChaincodePodParams{
+		Name:       PodName("dev", testPeerID, testCCID, "abc123"),
+		SecretName: PodName("dev", testPeerID, testCCID, "abc123"),
 		CCID:       testCCID,
 		PeerID:     testPeerID,
 		Image:      "localhost:5000/fabric-cc/mycc_1.0:tag@" + testDigest,
 		Args:       args,
-		Env:        chaincodeEnv(testCCID, "Org1MSP", []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"}, true),
+		Env:        ChaincodeEnv(testCCID, "Org1MSP", []string{"CORE_CHAINCODE_LOGGING_LEVEL=info"}, true),
 		Owner:      testOwner,
 		Settings:   mustParseSettings(t, settingsYAML),
 	}
-	pod := newChaincodePod(globalTemplate(), params)
+	pod := NewChaincodePod(globalTemplate(), params)
 	golden(t, "chaincode-pod-settings", pod)
 
 	// The pod without settings is the global template's.
 	params.Settings = nil
-	golden(t, "chaincode-pod-global", newChaincodePod(globalTemplate(), params))
+	golden(t, "chaincode-pod-global", NewChaincodePod(globalTemplate(), params))
 }

@@ -4,10 +4,9 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
@@ -51,15 +50,10 @@ func sanitizeDNS(s string) string {
 	return strings.Trim(dashes.ReplaceAllString(s, "-"), "-")
 }
 
-// dnsLabel returns "<sanitised human>-<hash>", at most 63 characters. The hash
-// is computed over the unsanitised identity parts, so inputs that sanitise to
-// the same text still get different names.
-func dnsLabel(human string, identity ...string) string {
-	return dnsLabelSuffixed(human, "", identity...)
-}
-
-// dnsLabelSuffixed is dnsLabel with "-<suffix>" appended, the human part
-// shortened to keep the whole within 63 characters.
+// dnsLabelSuffixed returns "<sanitised human>-<hash>-<suffix>", at most 63
+// characters, the human part shortened to fit. The hash is computed over the
+// unsanitised identity parts, so inputs that sanitise to the same text still
+// get different names.
 func dnsLabelSuffixed(human, suffix string, identity ...string) string {
 	tail := "-" + sha256Hex(identity...)[:hashLen]
 	if suffix != "" {
@@ -75,8 +69,8 @@ func dnsLabelSuffixed(human, suffix string, identity ...string) string {
 	return human + tail
 }
 
-// chaincodeLabel is the label part of a package ID "label:hash".
-func chaincodeLabel(ccid string) string {
+// ChaincodeLabel is the label part of a package ID "label:hash".
+func ChaincodeLabel(ccid string) string {
 	if i := strings.LastIndex(ccid, ":"); i >= 0 {
 		return ccid[:i]
 	}
@@ -86,7 +80,7 @@ func chaincodeLabel(ccid string) string {
 // imageRepository is the repository name (below the configured registry) of
 // a chaincode image: the sanitised chaincode label.
 func imageRepository(ccid string) string {
-	s := repoInvalidChars.ReplaceAllString(strings.ToLower(chaincodeLabel(ccid)), "-")
+	s := repoInvalidChars.ReplaceAllString(strings.ToLower(ChaincodeLabel(ccid)), "-")
 	s = repoSeparatorRuns.ReplaceAllString(s, "-")
 	if len(s) > maxRepoLength {
 		s = s[:maxRepoLength]
@@ -98,58 +92,38 @@ func imageRepository(ccid string) string {
 	return s
 }
 
-// imageTag identifies everything that determines an image's content: the
+// ImageTag identifies everything that determines an image's content: the
 // package, the builder image, the generated Dockerfile (which names the
 // runtime image), the build command and our own build layout version.
-func imageTag(ccid, builderImage, dockerfile, buildCmd string) string {
+func ImageTag(ccid, builderImage, dockerfile, buildCmd string) string {
 	return sha256Hex(ccid, builderImage, dockerfile, buildCmd, buildConfigVersion)
 }
 
-// imageRef is <registry>/<repository>:<tag>.
-func imageRef(registry, ccid, tag string) string {
+// ImageRef is <registry>/<repository>:<tag>, the repository named after the
+// chaincode label of ccid.
+func ImageRef(registry, ccid, tag string) string {
 	return registry + "/" + imageRepository(ccid) + ":" + tag
 }
 
-// buildJobName depends only on the image tag: every peer building the same
+// BuildJobName depends only on the image tag: every peer building the same
 // image uses the same Job name, so concurrent builds collide on purpose.
-func buildJobName(tag string) string {
+func BuildJobName(tag string) string {
 	return "ccbuild-" + tag[:40]
 }
 
-// launchIDLength is the length of a launch ID: 36^6 IDs make a collision
-// between two launches of one chaincode on one peer improbable, and a
-// collision only fails that launch (the Pod already exists).
-const launchIDLength = 6
-
-// launchIDAlphabet are the characters of a launch ID (valid in DNS labels).
-const launchIDAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-// newLaunchID returns a random launch ID.
-func newLaunchID() string {
-	b := make([]byte, launchIDLength)
-	if _, err := rand.Read(b); err != nil {
-		// crypto/rand does not fail on supported platforms.
-		panic(err)
-	}
-	for i := range b {
-		b[i] = launchIDAlphabet[int(b[i])%len(launchIDAlphabet)]
-	}
-	return string(b)
-}
-
-// podName is the name of the Pod (and of its TLS Secret) of one launch:
+// PodName is the name of the Pod (and of its TLS Secret) of one launch:
 // "cc-<peer>-<label>-<hash>-<launchID>". The hash makes it unique per
 // (network, peer, chaincode) so peers sharing a namespace never collide; the
 // launch ID makes every launch a new name, so that a launch never waits for
 // the previous pod of its chaincode to be gone, nor races a cache that still
 // shows it.
-func podName(networkID, peerID, ccid, launchID string) string {
-	return dnsLabelSuffixed("cc-"+peerID+"-"+chaincodeLabel(ccid), launchID, "pod", networkID, peerID, ccid)
+func PodName(networkID, peerID, ccid, launchID string) string {
+	return dnsLabelSuffixed("cc-"+peerID+"-"+ChaincodeLabel(ccid), launchID, "pod", networkID, peerID, ccid)
 }
 
-// labelValue turns s into a valid label value; when s had to be changed a
+// LabelValue turns s into a valid label value; when s had to be changed a
 // hash suffix keeps distinct inputs distinct.
-func labelValue(s string) string {
+func LabelValue(s string) string {
 	if len(validation.IsValidLabelValue(s)) == 0 {
 		return s
 	}

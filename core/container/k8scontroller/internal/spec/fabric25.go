@@ -6,7 +6,7 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-package k8scontroller
+package spec
 
 // What the VM takes from Fabric where the Fabric lines differ. Fabric 2.5
 // (cmd/fabric-2.5 builds with -tags fabric25) takes its messages from
