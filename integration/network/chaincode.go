@@ -26,8 +26,18 @@ import (
 // host's Go toolchain, so that the build in the cluster needs no network:
 // Fabric's Go build script uses -mod=vendor when src/vendor exists.
 func PrepareGoChaincode(src, dst string, edit func(dir string) error) error {
-	if _, err := os.Stat(filepath.Join(src, "go.mod")); err != nil {
-		return fmt.Errorf("%s is not a Go module: %w", src, err)
+	if err := copyChaincode(src, dst, "go.mod", "a Go module", edit); err != nil {
+		return err
+	}
+	return goModVendor(dst)
+}
+
+// copyChaincode copies the project at src, which must hold the file marker
+// (what it is, for the error), into dst, which must not exist, and lets edit
+// change the copy.
+func copyChaincode(src, dst, marker, what string, edit func(dir string) error) error {
+	if _, err := os.Stat(filepath.Join(src, marker)); err != nil {
+		return fmt.Errorf("%s is not %s: %w", src, what, err)
 	}
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("%s already exists", dst)
@@ -39,9 +49,6 @@ func PrepareGoChaincode(src, dst string, edit func(dir string) error) error {
 		if err := edit(dst); err != nil {
 			return fmt.Errorf("editing chaincode copy: %w", err)
 		}
-	}
-	if err := goModVendor(dst); err != nil {
-		return err
 	}
 	return nil
 }
@@ -64,21 +71,7 @@ func goModVendor(dir string) error {
 // copy. The copy is packaged as it is: its dependencies are installed by the
 // build on the peer, from package-lock.json.
 func PrepareNodeChaincode(src, dst string, edit func(dir string) error) error {
-	if _, err := os.Stat(filepath.Join(src, "package.json")); err != nil {
-		return fmt.Errorf("%s is not a Node.js project: %w", src, err)
-	}
-	if _, err := os.Stat(dst); err == nil {
-		return fmt.Errorf("%s already exists", dst)
-	}
-	if err := CopyTree(src, dst); err != nil {
-		return err
-	}
-	if edit != nil {
-		if err := edit(dst); err != nil {
-			return fmt.Errorf("editing chaincode copy: %w", err)
-		}
-	}
-	return nil
+	return copyChaincode(src, dst, "package.json", "a Node.js project", edit)
 }
 
 // BuildTypeScriptChaincode compiles the TypeScript project in dir as
