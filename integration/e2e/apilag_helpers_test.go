@@ -97,15 +97,7 @@ func (n *healNet) podEnded(pod *corev1.Pod) bool {
 	if !ok {
 		return false
 	}
-	if s.Gone {
-		return true
-	}
-	for _, cs := range s.Pod.Status.ContainerStatuses {
-		if cs.State.Terminated != nil {
-			return true
-		}
-	}
-	return false
+	return s.Gone || network.ContainerTerminated(s.Pod)
 }
 
 // killPod ends a chaincode pod: "sigkill" and "delete" as kill does,
@@ -218,10 +210,7 @@ func (n *healNet) recordChurn() *churnLog {
 		switch o := obj.(type) {
 		case *corev1.Pod:
 			meta, kind = o, "pod"
-			ended = o.Status.Phase == corev1.PodFailed || o.Status.Phase == corev1.PodSucceeded
-			for _, cs := range o.Status.ContainerStatuses {
-				ended = ended || cs.State.Terminated != nil
-			}
+			ended = o.Status.Phase == corev1.PodFailed || o.Status.Phase == corev1.PodSucceeded || network.ContainerTerminated(o)
 		case *corev1.Secret:
 			meta, kind = o, "secret"
 		default:

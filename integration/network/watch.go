@@ -104,9 +104,11 @@ type PodSeen struct {
 // podEnding reports whether p is marked for deletion or has a terminated
 // container.
 func podEnding(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil {
-		return true
-	}
+	return p.DeletionTimestamp != nil || ContainerTerminated(p)
+}
+
+// ContainerTerminated reports whether a container of p has terminated.
+func ContainerTerminated(p *corev1.Pod) bool {
 	for _, cs := range p.Status.ContainerStatuses {
 		if cs.State.Terminated != nil {
 			return true
