@@ -42,7 +42,7 @@ func DeletePodAndWait(ctx context.Context, c kubernetes.Interface, pod *corev1.P
 
 // deletePod is DeletePod, its failure reported offset frames up.
 func deletePod(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, offset int) {
-	ExpectWithOffset(offset, c.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})).To(Succeed(), "delete pod %s", pod.Name)
+	ExpectWithOffset(offset, c.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})).To(Succeed(), "delete pod %s", pod.Name)
 }
 
 // waitPodGone is WaitPodGone, its failure reported offset frames up.
