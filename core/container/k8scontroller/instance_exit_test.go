@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
@@ -262,10 +263,19 @@ func waitWithFailingGets(t *testing.T, vm *testVM, failures int) (*Instance, cha
 	t.Helper()
 	inst := vm.newInstance(testCCID, "GOLANG", testImage)
 	require.NoError(t, inst.Start(testTLS))
+	// The informer updates its store before it notifies the tracker: Wait
+	// starts once the tracker has passed the deletion on, or it would see it
+	// and never ask the API server.
+	sub, unsubscribe := vm.cache.pods[testNamespace].Subscribe(testNamespace, inst.PodName())
+	defer unsubscribe()
 	require.NoError(t, vm.client.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), testNamespace, inst.PodName()))
 	require.Eventually(t, func() bool {
-		_, err := vm.cache.podLister[testNamespace].Pods(testNamespace).Get(inst.PodName())
-		return apierrors.IsNotFound(err)
+		for _, ev := range sub.Drain() {
+			if ev.Type == watch.Deleted && ev.Object != nil {
+				return true
+			}
+		}
+		return false
 	}, 10*time.Second, time.Millisecond)
 	var mu sync.Mutex
 	gets := 0
