@@ -7,7 +7,8 @@
 #
 # Everything runs on 127.0.0.1; all state lives in $CLUSTER_DIR (default <repo>/.cluster).
 # Components: docker-registry (127.0.0.1:5000), etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler (one multicall binary built from k8s-tools/), containerd + runc + CNI, kubelet.
+# kube-scheduler, kubelet, kube-proxy (one multicall binary built from k8s-tools/), containerd + runc +
+# CNI, and in the cluster CoreDNS (built from coredns-tools/) behind the kube-dns Service.
 # See README.md in this directory.
 set -euo pipefail
 
@@ -19,6 +20,8 @@ set -euo pipefail
 . "$CLUSTER_SRC/lib/images.sh"
 # shellcheck source=lib/node2.sh
 . "$CLUSTER_SRC/lib/node2.sh"
+# shellcheck source=lib/addons.sh
+. "$CLUSTER_SRC/lib/addons.sh"
 
 NODES=${NODES:-1}   # 2: up adds the second node (lib/node2.sh)
 case $NODES in 1 | 2) ;; *) echo "NODES=$NODES: 1 or 2" >&2; exit 2 ;; esac
@@ -28,13 +31,14 @@ PACKAGES=(containerd runc etcd-server etcd-client containernetworking-plugins bu
 	binutils ca-certificates)
 
 # processes in start order (stopped in reverse)
-COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet)
+COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd apiserver-bridge kubelet
+	kube-proxy)
 
 HOSTS_MARK="# fabric-peer-k8s local cluster"
 HOST_STATE=$CLUSTER_DIR/host-state     # host settings saved before the kubelet changes them
-# sysctls the kubelet (protectKernelDefaults=false) and the bridge CNI plugin change
+# sysctls the kubelet (protectKernelDefaults=false), the bridge CNI plugin and start_proxy change
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
-	kernel.keys.root_maxbytes net.ipv4.ip_forward)
+	kernel.keys.root_maxbytes net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables)
 # host paths the kubelet/containerd/CNI create outside CLUSTER_DIR (removed on down if we created them)
 HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /usr/libexec/kubernetes /var/lib/cni /opt/containerd
 	/run/containerd/runc/k8s.io)
@@ -83,6 +87,7 @@ cmd_build() {
 		providerless
 	go_build kaniko "$CLUSTER_SRC/kaniko-tools" "$BIN/executor" github.com/chainguard-dev/kaniko/cmd/executor \
 		"-s -w -X github.com/chainguard-dev/kaniko/pkg/version.version=$KANIKO_VERSION"
+	go_build coredns "$CLUSTER_SRC/coredns-tools" "$BIN/coredns" . "-s -w"
 	# kubectl wrapper defaulting to this cluster's admin kubeconfig
 	cat >"$BIN/kubectl.tmp" <<-EOF
 		#!/bin/sh
@@ -113,6 +118,8 @@ render_configs() {
 	render "$CLUSTER_SRC/config/containerd.toml.in" "$CONF/containerd.toml"
 	render "$CLUSTER_SRC/config/kubelet.yaml.in" "$CONF/kubelet.yaml"
 	render "$CLUSTER_SRC/config/registry.yml.in" "$CONF/registry.yml"
+	render "$CLUSTER_SRC/config/coredns.yaml.in" "$CONF/coredns.yaml"
+	render_proxy_config "$CONF/kube-proxy.yaml" "$CONF/kube-proxy.kubeconfig" "$NODE_NAME" "$POD_GATEWAY/32"
 	local h
 	for h in localhost:5000 127.0.0.1:5000; do
 		REGISTRY_HOST_RENDER=$h render "$CLUSTER_SRC/config/hosts.toml.in" "$CONF/certs.d/$h/hosts.toml"
@@ -183,12 +190,12 @@ start_etcd() {
 start_apiserver() {
 	start_proc kube-apiserver "$BIN/k8s" kube-apiserver \
 		--etcd-servers=http://127.0.0.1:2379 \
-		--bind-address=127.0.0.1 --secure-port=6443 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+		--bind-address=127.0.0.1 --secure-port=6443 --advertise-address="$POD_GATEWAY" \
 		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
 		--client-ca-file="$PKI/ca.crt" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-		--service-cluster-ip-range=10.96.0.0/16 \
+		--service-cluster-ip-range="$SERVICE_CIDR" \
 		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
 		--allow-privileged=true \
 		--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
@@ -217,14 +224,39 @@ start_containerd() {
 	# The pod network's bridge and its gateway address exist from the start
 	# (the bridge plugin would only create them with the first bridge pod), so
 	# host-side forwarders can listen on 10.244.0.1 before any pod runs.
-	ip link show lc0 >/dev/null 2>&1 || ip link add lc0 type bridge
-	ip addr replace 10.244.0.1/24 dev lc0
-	ip link set lc0 up
+	ip link show "$POD_BRIDGE" >/dev/null 2>&1 || ip link add "$POD_BRIDGE" type bridge
+	ip addr replace "$POD_GATEWAY/24" dev "$POD_BRIDGE"
+	ip link set "$POD_BRIDGE" up
+	# Service addresses are routed to the pod bridge, not to the default gateway: kube-proxy's rules
+	# translate those of Services; any other is dropped here (nobody on the bridge answers for it).
+	ip route replace "$SERVICE_CIDR" dev "$POD_BRIDGE" src "$POD_GATEWAY"
 
 	start_proc containerd /usr/bin/containerd --config "$CONF/containerd.toml"
 	waitfor containerd 60 containerd ctr --address "$CONTAINERD_SOCK" version
 	ctr_ images import "$IMAGES/pause.tar" >/dev/null
 	log "imported $PAUSE_IMAGE"
+}
+
+# start_apiserver_bridge: the API server listens on loopback only; pods reach it at its advertised
+# address, the pod gateway, through this forwarder (the endpoint of the kubernetes Service).
+start_apiserver_bridge() {
+	start_proc apiserver-bridge socat "TCP-LISTEN:6443,bind=$POD_GATEWAY,fork,reuseaddr" TCP:127.0.0.1:6443
+	waitfor "API server on $POD_GATEWAY:6443" 30 apiserver-bridge curl -sfk "https://$POD_GATEWAY:6443/readyz"
+}
+
+# render_proxy_config OUT KUBECONFIG NODE NODEPORT_CIDR: a kube-proxy configuration
+render_proxy_config() {
+	PROXY_KUBECONFIG=$2 PROXY_NODE=$3 PROXY_NODEPORT_CIDR=\"$4\" PROXY_HEALTHZ_PORT=10256 PROXY_METRICS_PORT=10249 \
+		RENDER_VARS='${PROXY_KUBECONFIG} ${PROXY_NODE} ${PROXY_NODEPORT_CIDR} ${PROXY_HEALTHZ_PORT} ${PROXY_METRICS_PORT}' \
+		render "$CLUSTER_SRC/config/kube-proxy.yaml.in" "$1"
+}
+
+# start_proxy: kube-proxy (iptables mode) once the node is registered. Pod-to-Service traffic whose
+# endpoint sits on the same bridge needs bridged packets to pass iptables (br_netfilter).
+start_proxy() {
+	sysctl -qw net.bridge.bridge-nf-call-iptables=1
+	start_proc kube-proxy "$BIN/k8s" kube-proxy --config="$CONF/kube-proxy.yaml" --v=1
+	waitfor "kube-proxy" 60 kube-proxy curl -sf http://127.0.0.1:10256/healthz
 }
 
 start_kubelet() {
@@ -251,6 +283,7 @@ cmd_up() {
 	ensure_hosts
 	[ -f "$PKI/node-name" ] || rm -rf "$DATA/etcd" # fresh PKI: fresh cluster state
 	ensure_pki
+	ensure_proxy_pki
 	render_configs
 	local s_up; s_up=$(date +%s)
 
@@ -265,10 +298,15 @@ cmd_up() {
 	start_controllers
 	start_containerd
 
+	start_apiserver_bridge
+
 	save_host_state
 	start_kubelet
+	start_proxy
 	# pods are rejected until the serviceaccount controller has created default/default
 	waitfor "serviceaccount default/default" 120 kube-controller-manager kubectl_ get serviceaccount default -n default
+	start_dns
+	check_services
 	timing up-total $(($(date +%s) - s))
 	timing up-start-only $(($(date +%s) - s_up))
 	[ "$NODES" = 2 ] && cmd_node_add
@@ -287,8 +325,10 @@ stop_all() {
 	fi
 	# the control plane keeps no state outside etcd and the kubelet none outside CLUSTER_DIR: short grace
 	# periods (the apiserver otherwise lingers ~45s after it stopped listening); etcd gets a full one.
+	stop_proc kube-proxy 5
 	stop_proc kubelet 10
 	kill_containers
+	stop_proc apiserver-bridge 5
 	stop_proc kube-scheduler 5; stop_proc kube-controller-manager 5; stop_proc kube-apiserver 5
 	stop_proc containerd 15; stop_proc etcd 30; stop_proc registry 10
 	# leftover shims of OUR containerd (identified by our socket path), by pid
@@ -308,8 +348,10 @@ cleanup_host() {
 	for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
 		if [ -z "$(ip netns pids "$n" 2>/dev/null)" ]; then ip netns delete "$n" 2>/dev/null || true; fi
 	done
-	ip link del lc0 2>/dev/null || true
+	ip link del "$POD_BRIDGE" 2>/dev/null || true # and the Service CIDR's route with it
 	rm -rf "$DATA/cni-ipam"
+	# kube-proxy's iptables rules (KUBE-SERVICES, KUBE-NODEPORTS, KUBE-POSTROUTING, ...)
+	if [ -x "$BIN/k8s" ]; then "$BIN/k8s" kube-proxy --cleanup --v=0 >>"$LOGS/kube-proxy.log" 2>&1 || true; fi
 	# iptables chains created by the kubelet
 	for t in iptables ip6tables; do
 		command -v $t >/dev/null || continue

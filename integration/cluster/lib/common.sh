@@ -21,6 +21,17 @@ CCENV_IMAGE=$IMAGE_PREFIX/ccenv:3.1
 BASEOS_IMAGE=$IMAGE_PREFIX/baseos:3.1
 NODEENV_IMAGE=$IMAGE_PREFIX/nodeenv:2.5
 BUSYBOX_IMAGE=$IMAGE_PREFIX/busybox:1
+COREDNS_VERSION=1.15.0
+COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
+KUBECTL_IMAGE=$IMAGE_PREFIX/kubectl:$K8S_VERSION
+
+# Cluster networking: Services (kube-proxy, iptables mode) and DNS (CoreDNS).
+SERVICE_CIDR=10.96.0.0/16          # ClusterIPs; routed to the pod bridge only (see README: Networking)
+CLUSTER_DNS_IP=10.96.0.10          # the kube-dns Service
+CLUSTER_DOMAIN=cluster.local
+CLUSTER_CIDR=10.244.0.0/16         # pod addresses of both nodes (kube-proxy's clusterCIDR)
+POD_BRIDGE=lc0                     # the first node's pod bridge
+POD_GATEWAY=10.244.0.1             # its address: the pods' gateway and the API server's advertised address
 
 BIN=$CLUSTER_DIR/bin          # k8s multicall binary, kubectl symlink, kaniko executor
 CONF=$CLUSTER_DIR/config      # rendered configs, kubeconfigs
@@ -47,12 +58,15 @@ hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
 hash_str() { printf '%s' "$*" | sha256sum | cut -d' ' -f1; }
 
 # render TEMPLATE OUT: substitute only the variables we own (the templates contain other "$" text):
-# CLUSTER_DIR, REGISTRY_HOST and the exported variables RENDER_VARS names ("${A} ${B}").
+# CLUSTER_DIR, REGISTRY_HOST, the cluster network's settings above and the exported variables
+# RENDER_VARS names ("${A} ${B}").
 render() {
 	mkdir -p "$(dirname "$2")"
 	# shellcheck disable=SC2016 # envsubst's list of variable names
 	CLUSTER_DIR=$CLUSTER_DIR REGISTRY_HOST=${REGISTRY_HOST_RENDER:-$REGISTRY_HOST} \
-		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST} '"${RENDER_VARS:-}" <"$1" >"$2.tmp"
+		SERVICE_CIDR=$SERVICE_CIDR CLUSTER_DNS_IP=$CLUSTER_DNS_IP CLUSTER_DOMAIN=$CLUSTER_DOMAIN \
+		CLUSTER_CIDR=$CLUSTER_CIDR COREDNS_IMAGE=$COREDNS_IMAGE \
+		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST} ${SERVICE_CIDR} ${CLUSTER_DNS_IP} ${CLUSTER_DOMAIN} ${CLUSTER_CIDR} ${COREDNS_IMAGE} '"${RENDER_VARS:-}" <"$1" >"$2.tmp"
 	mv "$2.tmp" "$2"
 }
 

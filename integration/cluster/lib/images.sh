@@ -118,6 +118,45 @@ image_busybox() {
 	echo "$key" >"$IMAGES/busybox.stamp"
 }
 
+# ---------------------------------------------------------------- coredns (cluster DNS)
+# The CoreDNS binary built from coredns-tools/ (cluster.sh build), as root's only file; the Deployment
+# (config/coredns.yaml.in) runs it as nobody, without capabilities, on port 1053.
+
+image_coredns() {
+	local key w
+	key=$(hash_str "$(declare -f image_coredns base_etc oci_image layer_tar)" "$(hash_files "$BIN/coredns")")
+	if image_cached coredns "$key" "$COREDNS_IMAGE"; then log "image coredns: cached"; return 0; fi
+	w=$IMAGES/work/coredns; rm -rf "$w"; mkdir -p "$w/rootfs"
+	base_etc "$w/rootfs"
+	cp "$BIN/coredns" "$w/rootfs/coredns"
+	layer_tar "$w/rootfs" "$w/layer.tar"
+	oci_image "$w/layout" "$COREDNS_VERSION" --config.entrypoint /coredns -- "$w/layer.tar"
+	push_image "$w/layout" "$COREDNS_VERSION" "$COREDNS_IMAGE"
+	rm -rf "$w"
+	echo "$key" >"$IMAGES/coredns.stamp"
+}
+
+# ---------------------------------------------------------------- kubectl (cluster checks)
+# busybox with kubectl (the multicall binary, which runs as kubectl by its name): the client of the
+# Services check of `cluster.sh up`, which reads the API server through the kubernetes Service with
+# the pod's in-cluster configuration (busybox's wget has no working TLS).
+
+image_kubectl() {
+	local key w
+	key=$(hash_str "$(declare -f image_kubectl busybox_rootfs base_etc oci_image layer_tar)" "$(hash_files /bin/busybox "$BIN/k8s.stamp")")
+	if image_cached kubectl "$key" "$KUBECTL_IMAGE"; then log "image kubectl: cached"; return 0; fi
+	w=$IMAGES/work/kubectl; rm -rf "$w"; mkdir -p "$w/rootfs/usr/local/bin"
+	busybox_rootfs "$w/rootfs"
+	base_etc "$w/rootfs"
+	cp "$BIN/k8s" "$w/rootfs/usr/local/bin/kubectl"
+	layer_tar "$w/rootfs" "$w/layer.tar"
+	oci_image "$w/layout" "$K8S_VERSION" --config.cmd /bin/sh \
+		--config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin -- "$w/layer.tar"
+	push_image "$w/layout" "$K8S_VERSION" "$KUBECTL_IMAGE"
+	rm -rf "$w"
+	echo "$key" >"$IMAGES/kubectl.stamp"
+}
+
 # ---------------------------------------------------------------- baseos (chaincode runtime)
 # Equivalent of Fabric's baseos: a minimal runtime for statically linked chaincode binaries.
 # USER is not set: the pod spec sets runAsUser (10001 = chaincode).
@@ -428,6 +467,8 @@ build_images() {
 	image_pause
 	registry_up || die "registry not running on $REGISTRY_ADDR (use: cluster.sh up)"
 	image_busybox
+	image_coredns
+	image_kubectl
 	image_baseos
 	image_kaniko
 	image_ccenv

@@ -48,7 +48,7 @@ REGISTRY_TLS_HOST=$REGISTRY_NAME:$REGISTRY_TLS_PORT
 
 # processes in start order (stopped in reverse)
 N2_COMPONENTS=(registry-tls node2-fwd-apiserver node2-fwd-registry node2-ns-apiserver node2-ns-registry
-	node2-containerd node2-kubelet)
+	node2-containerd node2-kubelet node2-kube-proxy)
 
 n2_exec() { nsenter --net="$N2_NETNS_PATH" "$@"; }
 n2_ctr() { ctr --address "$N2_CONTAINERD_SOCK" -n k8s.io "$@"; }
@@ -61,6 +61,7 @@ n2_render() {
 	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/containerd.toml.in" "$N2_CONF/containerd.toml"
 	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/kubelet.yaml.in" "$N2_CONF/kubelet.yaml"
 	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/10-bridge.conflist.in" "$N2_CONF/cni/net.d/10-bridge.conflist"
+	render_proxy_config "$N2_CONF/kube-proxy.yaml" "$CONF/kube-proxy.kubeconfig" "$N2_NAME" "$N2_NODE_IP/32"
 	cp "$CLUSTER_SRC/config/cni/99-loopback.conflist" "$N2_CONF/cni/net.d/"
 	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/registry-tls.yml.in" "$CONF/registry-tls.yml"
 	# both nodes' containerd trust the registry's name with the cluster CA (read at every pull: the
@@ -198,6 +199,13 @@ start_node2_kubelet() {
 	waitfor "node $N2_NAME Ready" 300 node2-kubelet n2_node_ready_since "$s"
 }
 
+# start_node2_proxy: the node's own kube-proxy, whose rules live in its network namespace
+start_node2_proxy() {
+	n2_exec sysctl -qw net.bridge.bridge-nf-call-iptables=1
+	start_proc node2-kube-proxy nsenter --net="$N2_NETNS_PATH" "$BIN/k8s" kube-proxy --config="$N2_CONF/kube-proxy.yaml" --v=1
+	waitfor "node 2 kube-proxy" 60 node2-kube-proxy n2_exec curl -sf http://127.0.0.1:10256/healthz
+}
+
 n2_healthy() {
 	local c
 	for c in "${N2_COMPONENTS[@]}"; do alive "$c" || return 1; done
@@ -257,6 +265,11 @@ cmd_node_add() {
 	n2_forward registry "$REGISTRY_TLS_PORT"
 	start_node2_containerd
 	start_node2_kubelet
+	start_node2_proxy
+	# its pods pull by the TLS registry's name; node-1 clients reach a node-2 pod through their node's
+	# kube-proxy, node-2 clients reach the DNS and the API server on node 1 through theirs
+	check_services "$N2_NAME" "$NODE_NAME" "$REGISTRY_TLS_HOST"
+	check_services "$N2_NAME" "$N2_NAME" "$REGISTRY_TLS_HOST"
 	timing node2-add $(($(date +%s) - s))
 	log "node $N2_NAME Ready: pod network $N2_POD_CIDR, taint $N2_TAINT_KEY=$N2_TAINT_VALUE:NoSchedule, registry $REGISTRY_TLS_HOST"
 }

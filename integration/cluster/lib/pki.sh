@@ -75,6 +75,20 @@ ensure_pki() {
 	echo "$NODE_NAME" >"$PKI/node-name"
 }
 
+# ensure_proxy_pki: kube-proxy's client certificate (system:kube-proxy, which the API server's
+# bootstrap policy binds to system:node-proxier) and kubeconfig; added to an older cluster's PKI.
+ensure_proxy_pki() {
+	if [ ! -f "$PKI/kube-proxy.crt" ]; then
+		log "generating kube-proxy's certificate"
+		(
+			cd "$PKI" || exit 1
+			_pki_cert kube-proxy "/CN=system:kube-proxy" "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
+			chmod 600 kube-proxy.key
+		) || die "kube-proxy certificate"
+	fi
+	_kubeconfig kube-proxy "$CONF/kube-proxy.kubeconfig"
+}
+
 # ensure_node2_pki: certificates of the second node (cluster.sh node-add) and of the TLS registry,
 # signed by the cluster CA above: the kubelet's client certificate (system:node:$N2_NAME, so that
 # NodeRestriction confines it to its own node), its serving certificate for the name and address the
