@@ -47,7 +47,6 @@ type settings struct {
 	Namespace  string
 	HostIP     string
 	Registry   string // the registry on the host's loopback
-	APIServer  string // the API server on the host's loopback
 	Keep       bool
 	SkipBuild  bool
 	Nodes      int    // 2: the two-node specs run (INCLUSTER_NODES)
@@ -74,7 +73,6 @@ func loadSettings() settings {
 		Namespace: os.Getenv("INCLUSTER_NAMESPACE"),
 		HostIP:    testkit.FirstNonEmpty(os.Getenv("INCLUSTER_HOST_IP"), "10.244.0.1"),
 		Registry:  "127.0.0.1:5000",
-		APIServer: "127.0.0.1:6443",
 		Keep:      os.Getenv("INCLUSTER_KEEP") == "1",
 		SkipBuild: os.Getenv("INCLUSTER_SKIP_IMAGE_BUILD") == "1",
 	}
@@ -122,12 +120,11 @@ var _ = BeforeSuite(func() {
 		recordTiming("peer-image-build-local", time.Since(start))
 	}
 
-	By("forwarding the bridge gateway " + cfg.HostIP + " :6443 to the API server and :5000 to the registry")
+	By("forwarding the bridge gateway " + cfg.HostIP + " :5000 to the registry (the peer reaches the API server through the kubernetes Service)")
 	forwards := []struct {
 		port, target string
 		probe        func(string) bool
 	}{
-		{"6443", cfg.APIServer, bridgeforward.TCPProbe},
 		{"5000", cfg.Registry, registryAnswers},
 	}
 	if cfg.Nodes == 2 {

@@ -127,6 +127,13 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 
 	It("runs with in-cluster config, on the pod network, with its own namespace as chaincode namespace", func() {
 		Expect(peer.Spec.HostNetwork).To(BeFalse())
+		// the API server through the kubernetes Service, as the kubelet sets it up: no address of ours
+		Expect(peer.Spec.HostAliases).To(BeEmpty())
+		for _, c := range peer.Spec.Containers {
+			for _, e := range c.Env {
+				Expect(e.Name).NotTo(HavePrefix("KUBERNETES_SERVICE_"), "container %s", c.Name)
+			}
+		}
 		Expect(peer.Status.PodIP).To(HavePrefix(strings.TrimSuffix(cfg.HostIP, "1")))
 		Expect(peer.Spec.ServiceAccountName).To(Equal("fabric-peer"))
 		log := k.peerLogSince(peer.CreationTimestamp.Add(-time.Minute))
@@ -135,7 +142,7 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 		code, body, err := healthz(peer.Status.PodIP)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(code).To(Equal(200), body)
-		recordCheck("peer %s: in-cluster client config, namespace %s, owner pod set, /healthz 200 on %s:9443", peerPod, cfg.Namespace, peer.Status.PodIP)
+		recordCheck("peer %s: in-cluster client config through the kubernetes Service, namespace %s, owner pod set, /healthz 200 on %s:9443", peerPod, cfg.Namespace, peer.Status.PodIP)
 	})
 
 	It("names every missing permission in /healthz (each Role rule removed in turn)", func() {

@@ -4,16 +4,16 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-// Package bridgeforward makes services that the local cluster
+// Package bridgeforward makes the registries that the local cluster
 // (integration/cluster) runs on the host's loopback reachable from pods on
-// its bridge network. The cluster has no kube-proxy, and bridge pods have no
-// route off the 10.244.0.0/24 link, so a pod can reach neither the
-// "kubernetes" Service VIP nor 127.0.0.1 of the host. A TCP forwarder on the
-// bridge gateway (10.244.0.1, this host) closes that gap without touching the
-// host's routing or firewall:
+// its bridge network, which have no route to 127.0.0.1 of the host. A TCP
+// forwarder on the bridge gateway (10.244.0.1, this host) closes that gap
+// without touching the host's routing or firewall:
 //
-//	10.244.0.1:6443 -> 127.0.0.1:6443  API server (the peer's in-cluster client)
 //	10.244.0.1:5000 -> 127.0.0.1:5000  registry (peer look-ups, Kaniko push/pull)
+//	10.244.0.1:5050 -> 127.0.0.1:5050  its TLS instance (two-node cluster)
+//
+// The API server needs none: pods reach it through the kubernetes Service.
 //
 // Nothing leaves the machine.
 package bridgeforward

@@ -4,9 +4,9 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-// bridge-forward runs the forwarders of package bridgeforward until
-// interrupted: the API server and the registry of the local cluster, on the
-// bridge gateway, for a peer Pod deployed by hand with images/peer/deploy-local.
+// bridge-forward runs the forwarder of package bridgeforward until
+// interrupted: the registry of the local cluster, on the bridge gateway, for a
+// peer Pod deployed by hand with images/peer/deploy-local.
 //
 //	go run ./integration/incluster/cmd/bridge-forward [-gateway 10.244.0.1]
 package main
@@ -23,10 +23,9 @@ import (
 
 func main() {
 	gw := flag.String("gateway", "10.244.0.1", "the bridge gateway address (this host on the pod network)")
-	api := flag.String("apiserver", "127.0.0.1:6443", "API server on the host")
 	reg := flag.String("registry", "127.0.0.1:5000", "registry on the host")
 	flag.Parse()
-	for _, p := range [][2]string{{*gw + ":6443", *api}, {*gw + ":5000", *reg}} {
+	for _, p := range [][2]string{{*gw + ":5000", *reg}} {
 		f, err := bridgeforward.Start(p[0], p[1], nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
