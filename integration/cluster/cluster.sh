@@ -31,8 +31,8 @@ PACKAGES=(containerd runc etcd-server etcd-client containernetworking-plugins bu
 	binutils ca-certificates)
 
 # processes in start order (stopped in reverse)
-COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd apiserver-bridge kubelet
-	kube-proxy)
+COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd apiserver-bridge dns-relay
+	kubelet kube-proxy)
 
 HOSTS_MARK="# fabric-peer-k8s local cluster"
 HOST_STATE=$CLUSTER_DIR/host-state     # host settings saved before the kubelet changes them
@@ -118,7 +118,9 @@ render_configs() {
 	render "$CLUSTER_SRC/config/containerd.toml.in" "$CONF/containerd.toml"
 	render "$CLUSTER_SRC/config/kubelet.yaml.in" "$CONF/kubelet.yaml"
 	render "$CLUSTER_SRC/config/registry.yml.in" "$CONF/registry.yml"
-	render "$CLUSTER_SRC/config/coredns.yaml.in" "$CONF/coredns.yaml"
+	COREDNS_CONFIG_HASH=$(hash_str "$(cat "$CLUSTER_SRC/config/coredns.yaml.in")" "$COREDNS_IMAGE" "$DNS_UPSTREAM" \
+		"$(cat "$BIN/coredns.stamp" 2>/dev/null)") RENDER_VARS='${COREDNS_CONFIG_HASH}' \
+		render "$CLUSTER_SRC/config/coredns.yaml.in" "$CONF/coredns.yaml"
 	render_proxy_config "$CONF/kube-proxy.yaml" "$CONF/kube-proxy.kubeconfig" "$NODE_NAME" "$POD_GATEWAY/32"
 	local h
 	for h in localhost:5000 127.0.0.1:5000; do
@@ -244,6 +246,19 @@ start_apiserver_bridge() {
 	waitfor "API server on $POD_GATEWAY:6443" 30 apiserver-bridge curl -sfk "https://$POD_GATEWAY:6443/readyz"
 }
 
+# start_dns_relay: CoreDNS's upstream. Pods have no route off the machine, so names outside the
+# cluster reach the host's resolver (the first nameserver of /etc/resolv.conf, which the host's own
+# processes use) through this relay on the pod gateway, UDP and TCP.
+start_dns_relay() {
+	local ns
+	ns=$(awk '$1 == "nameserver" {print $2; exit}' /etc/resolv.conf)
+	[ -n "$ns" ] || die "no nameserver in /etc/resolv.conf: CoreDNS would have no upstream"
+	case $ns in *:*) ns="[$ns]" ;; esac
+	start_proc dns-relay bash -c 'socat -T 5 "UDP4-RECVFROM:53,bind=$1,reuseaddr,fork" "UDP-SENDTO:$2:53" &
+		exec socat "TCP4-LISTEN:53,bind=$1,reuseaddr,fork" "TCP:$2:53"' dns-relay "$POD_GATEWAY" "$ns"
+	waitfor "DNS relay on $POD_GATEWAY:53 (to $ns)" 10 dns-relay bash -c "exec 3<>/dev/tcp/$POD_GATEWAY/53"
+}
+
 # render_proxy_config OUT KUBECONFIG NODE NODEPORT_CIDR: a kube-proxy configuration
 render_proxy_config() {
 	PROXY_KUBECONFIG=$2 PROXY_NODE=$3 PROXY_NODEPORT_CIDR=\"$4\" PROXY_HEALTHZ_PORT=10256 PROXY_METRICS_PORT=10249 \
@@ -299,6 +314,7 @@ cmd_up() {
 	start_containerd
 
 	start_apiserver_bridge
+	start_dns_relay
 
 	save_host_state
 	start_kubelet
@@ -328,7 +344,7 @@ stop_all() {
 	stop_proc kube-proxy 5
 	stop_proc kubelet 10
 	kill_containers
-	stop_proc apiserver-bridge 5
+	stop_proc dns-relay 5; stop_proc apiserver-bridge 5
 	stop_proc kube-scheduler 5; stop_proc kube-controller-manager 5; stop_proc kube-apiserver 5
 	stop_proc containerd 15; stop_proc etcd 30; stop_proc registry 10
 	# leftover shims of OUR containerd (identified by our socket path), by pid

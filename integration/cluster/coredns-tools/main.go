@@ -1,8 +1,8 @@
 // Command coredns is CoreDNS with the plugins the local cluster's DNS uses
 // and no others (a full build pulls in every cloud provider's SDK): the
-// kubernetes plugin for cluster.local, hosts for the registry's name, and
-// errors, health, ready and cache. There is no forward plugin: names outside
-// the cluster are not resolved, so no query leaves the machine.
+// kubernetes plugin for cluster.local, hosts for names of the host, forward
+// for every other name (to the host's resolver, through the cluster's
+// dns-relay), and errors, health, ready and cache.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/coremain"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/hosts"
 	_ "github.com/coredns/coredns/plugin/kubernetes"
@@ -20,7 +21,7 @@ import (
 )
 
 // directives are the plugins in CoreDNS's execution order (plugin.cfg).
-var directives = []string{"ready", "health", "errors", "cache", "hosts", "kubernetes"}
+var directives = []string{"ready", "health", "errors", "cache", "hosts", "kubernetes", "forward"}
 
 func main() {
 	if err := dnsserver.SetDirectives(directives); err != nil {

@@ -32,6 +32,7 @@ CLUSTER_DOMAIN=cluster.local
 CLUSTER_CIDR=10.244.0.0/16         # pod addresses of both nodes (kube-proxy's clusterCIDR)
 POD_BRIDGE=lc0                     # the first node's pod bridge
 POD_GATEWAY=10.244.0.1             # its address: the pods' gateway and the API server's advertised address
+DNS_UPSTREAM=$POD_GATEWAY:53       # dns-relay: CoreDNS's upstream, relaying to the host's resolver
 
 BIN=$CLUSTER_DIR/bin          # k8s multicall binary, kubectl symlink, kaniko executor
 CONF=$CLUSTER_DIR/config      # rendered configs, kubeconfigs
@@ -65,8 +66,8 @@ render() {
 	# shellcheck disable=SC2016 # envsubst's list of variable names
 	CLUSTER_DIR=$CLUSTER_DIR REGISTRY_HOST=${REGISTRY_HOST_RENDER:-$REGISTRY_HOST} \
 		SERVICE_CIDR=$SERVICE_CIDR CLUSTER_DNS_IP=$CLUSTER_DNS_IP CLUSTER_DOMAIN=$CLUSTER_DOMAIN \
-		CLUSTER_CIDR=$CLUSTER_CIDR COREDNS_IMAGE=$COREDNS_IMAGE \
-		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST} ${SERVICE_CIDR} ${CLUSTER_DNS_IP} ${CLUSTER_DOMAIN} ${CLUSTER_CIDR} ${COREDNS_IMAGE} '"${RENDER_VARS:-}" <"$1" >"$2.tmp"
+		CLUSTER_CIDR=$CLUSTER_CIDR COREDNS_IMAGE=$COREDNS_IMAGE DNS_UPSTREAM=$DNS_UPSTREAM \
+		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST} ${SERVICE_CIDR} ${CLUSTER_DNS_IP} ${CLUSTER_DOMAIN} ${CLUSTER_CIDR} ${COREDNS_IMAGE} ${DNS_UPSTREAM} '"${RENDER_VARS:-}" <"$1" >"$2.tmp"
 	mv "$2.tmp" "$2"
 }
 
