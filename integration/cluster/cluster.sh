@@ -261,17 +261,19 @@ start_dns_relay() {
 
 # render_proxy_config OUT KUBECONFIG NODE NODEPORT_CIDR: a kube-proxy configuration
 render_proxy_config() {
-	PROXY_KUBECONFIG=$2 PROXY_NODE=$3 PROXY_NODEPORT_CIDR=\"$4\" PROXY_HEALTHZ_PORT=10256 PROXY_METRICS_PORT=10249 \
-		RENDER_VARS='${PROXY_KUBECONFIG} ${PROXY_NODE} ${PROXY_NODEPORT_CIDR} ${PROXY_HEALTHZ_PORT} ${PROXY_METRICS_PORT}' \
+	PROXY_KUBECONFIG=$2 PROXY_NODE=$3 PROXY_NODEPORT_CIDR=\"$4\" PROXY_HEALTHZ_PORT=$PROXY_HEALTHZ_PORT \
+		RENDER_VARS='${PROXY_KUBECONFIG} ${PROXY_NODE} ${PROXY_NODEPORT_CIDR} ${PROXY_HEALTHZ_PORT}' \
 		render "$CLUSTER_SRC/config/kube-proxy.yaml.in" "$1"
 }
 
-# start_proxy: kube-proxy (iptables mode) once the node is registered. Pod-to-Service traffic whose
-# endpoint sits on the same bridge needs bridged packets to pass iptables (br_netfilter).
+# start_proxy NAME CONFIG [NETNS-PREFIX...]: a node's kube-proxy (iptables mode) once the node is
+# registered, in the network namespace the prefix (nsenter --net=...) enters, if any. Pod-to-Service
+# traffic whose endpoint sits on the same bridge needs bridged packets to pass iptables (br_netfilter).
 start_proxy() {
-	sysctl -qw net.bridge.bridge-nf-call-iptables=1
-	start_proc kube-proxy "$BIN/k8s" kube-proxy --config="$CONF/kube-proxy.yaml" --v=1
-	waitfor "kube-proxy" 60 kube-proxy curl -sf http://127.0.0.1:10256/healthz
+	local n=$1 conf=$2; shift 2
+	"$@" sysctl -qw net.bridge.bridge-nf-call-iptables=1
+	start_proc "$n" "$@" "$BIN/k8s" kube-proxy --config="$conf" --v=1
+	waitfor "$n" 60 "$n" "$@" curl -sf "http://127.0.0.1:$PROXY_HEALTHZ_PORT/healthz"
 }
 
 start_kubelet() {
@@ -318,7 +320,7 @@ cmd_up() {
 
 	save_host_state
 	start_kubelet
-	start_proxy
+	start_proxy kube-proxy "$CONF/kube-proxy.yaml"
 	# pods are rejected until the serviceaccount controller has created default/default
 	waitfor "serviceaccount default/default" 120 kube-controller-manager kubectl_ get serviceaccount default -n default
 	start_dns

@@ -30,25 +30,26 @@ check_services() {
 		render "$CLUSTER_SRC/config/check.yaml.in" "$f"
 	# the client starts once the server is ready (a Service without ready endpoints rejects connections)
 	kubectl_ apply --server-side --field-manager="$FIELD_MANAGER" -f "$f" -l fpk-check=server >/dev/null
-	if ! kubectl_ wait --for=condition=Ready "pod/fpk-check-server-$id" --timeout=120s >/dev/null; then
-		local why; why=$(kubectl_ describe pod "fpk-check-server-$id" 2>&1 | tail -n 8)
-		kubectl_ delete --ignore-not-found --wait=false -f "$f" >/dev/null 2>&1 || true
-		rm -f "$f"
-		die "Services check (${where}): the server pod did not become ready: $why"
+	local phase="" out
+	if kubectl_ wait --for=condition=Ready "pod/fpk-check-server-$id" --timeout=120s >/dev/null; then
+		kubectl_ apply --server-side --field-manager="$FIELD_MANAGER" -f "$f" -l fpk-check=client >/dev/null
+		local end=$(($(date +%s) + 120))
+		while [ "$(date +%s)" -lt "$end" ]; do
+			phase=$(kubectl_ get pod "fpk-check-client-$id" -o jsonpath='{.status.phase}' 2>/dev/null || true)
+			case $phase in Succeeded | Failed) break ;; esac
+			sleep 0.5
+		done
+		out=$(kubectl_ logs "fpk-check-client-$id" 2>&1 || true)
+		phase="client pod ${phase:-not started}"
+	else
+		out=$(kubectl_ describe pod "fpk-check-server-$id" 2>&1 | tail -n 8)
+		phase="server pod not ready"
 	fi
-	kubectl_ apply --server-side --field-manager="$FIELD_MANAGER" -f "$f" -l fpk-check=client >/dev/null
-	local phase="" end=$(($(date +%s) + 120))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		phase=$(kubectl_ get pod "fpk-check-client-$id" -o jsonpath='{.status.phase}' 2>/dev/null || true)
-		case $phase in Succeeded | Failed) break ;; esac
-		sleep 0.5
-	done
-	local out; out=$(kubectl_ logs "fpk-check-client-$id" 2>&1 || true)
 	kubectl_ delete --ignore-not-found --wait=false -f "$f" >/dev/null 2>&1 || true
 	rm -f "$f"
-	if [ "$phase" != Succeeded ]; then
+	if [ "$phase" != "client pod Succeeded" ]; then
 		printf '%s\n' "$out" >&2
-		die "Services check (${where}client pod ${phase:-not started}) failed: see the kube-proxy logs in $LOGS and kubectl -n kube-system logs deploy/coredns"
+		die "Services check (${where}${phase}) failed: see the kube-proxy logs in $LOGS and kubectl -n kube-system logs deploy/coredns"
 	fi
 	log "Services check ok (${where%, }): DNS, the kubernetes Service and a ClusterIP Service work from a pod"
 	timing services-check $(($(date +%s) - s))

@@ -33,6 +33,7 @@ CLUSTER_CIDR=10.244.0.0/16         # pod addresses of both nodes (kube-proxy's c
 POD_BRIDGE=lc0                     # the first node's pod bridge
 POD_GATEWAY=10.244.0.1             # its address: the pods' gateway and the API server's advertised address
 DNS_UPSTREAM=$POD_GATEWAY:53       # dns-relay: CoreDNS's upstream, relaying to the host's resolver
+PROXY_HEALTHZ_PORT=10256           # kube-proxy's healthz, on each node's loopback
 
 BIN=$CLUSTER_DIR/bin          # k8s multicall binary, kubectl symlink, kaniko executor
 CONF=$CLUSTER_DIR/config      # rendered configs, kubeconfigs

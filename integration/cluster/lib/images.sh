@@ -124,7 +124,7 @@ image_busybox() {
 
 image_coredns() {
 	local key w
-	key=$(hash_str "$(declare -f image_coredns base_etc oci_image layer_tar)" "$(hash_files "$BIN/coredns")")
+	key=$(hash_str "$(declare -f image_coredns base_etc oci_image layer_tar)" "$(cat "$BIN/coredns.stamp")")
 	if image_cached coredns "$key" "$COREDNS_IMAGE"; then log "image coredns: cached"; return 0; fi
 	w=$IMAGES/work/coredns; rm -rf "$w"; mkdir -p "$w/rootfs"
 	base_etc "$w/rootfs"

@@ -199,13 +199,6 @@ start_node2_kubelet() {
 	waitfor "node $N2_NAME Ready" 300 node2-kubelet n2_node_ready_since "$s"
 }
 
-# start_node2_proxy: the node's own kube-proxy, whose rules live in its network namespace
-start_node2_proxy() {
-	n2_exec sysctl -qw net.bridge.bridge-nf-call-iptables=1
-	start_proc node2-kube-proxy nsenter --net="$N2_NETNS_PATH" "$BIN/k8s" kube-proxy --config="$N2_CONF/kube-proxy.yaml" --v=1
-	waitfor "node 2 kube-proxy" 60 node2-kube-proxy n2_exec curl -sf http://127.0.0.1:10256/healthz
-}
-
 n2_healthy() {
 	local c
 	for c in "${N2_COMPONENTS[@]}"; do alive "$c" || return 1; done
@@ -265,7 +258,7 @@ cmd_node_add() {
 	n2_forward registry "$REGISTRY_TLS_PORT"
 	start_node2_containerd
 	start_node2_kubelet
-	start_node2_proxy
+	start_proxy node2-kube-proxy "$N2_CONF/kube-proxy.yaml" nsenter --net="$N2_NETNS_PATH" # rules in its namespace
 	# its pods pull by the TLS registry's name; node-1 clients reach a node-2 pod through their node's
 	# kube-proxy, node-2 clients reach the DNS and the API server on node 1 through theirs
 	check_services "$N2_NAME" "$NODE_NAME" "$REGISTRY_TLS_HOST"
