@@ -37,9 +37,9 @@ L25_SRCS    := $(shell find cmd/fabric-2.5 -name '*.go' -not -name '*_test.go' -
 
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
-.PHONY: all vendor check-patches peer binaries test unit-test unit-test-2.5 fuzz peer-test e2e faults soak incluster fabric-suites \
-	fabric-suites-ci fabric-suites-ci-2.5 e2e-core e2e-2.5 demo bench bench-quick \
-	peer-image cluster-up cluster-down images clean generate help
+.PHONY: all vendor check-patches peer orderer binaries test unit-test unit-test-2.5 fuzz peer-test e2e faults soak incluster fabric-suites \
+	fabric-suites-ci fabric-suites-ci-2.5 e2e-core e2e-2.5 demo demo-down bench bench-quick \
+	peer-image orderer-image cluster-up cluster-down images clean generate help
 
 ## all: the default goal: the same as `make binaries`
 all: binaries
@@ -114,6 +114,7 @@ check-patches:
 
 ## peer: the Fabric peer built from the patched vendor tree
 peer: $(BIN)/peer
+orderer: $(BIN)/orderer
 
 $(BIN)/%: $(LINE_VENDOR) $(VM_SRCS) $(L25_SRCS)
 	@mkdir -p $(BIN)
@@ -131,8 +132,8 @@ fuzz: vendor
 	$(GO) test -mod=vendor -run=^$$ -fuzz=FuzzBuildContext -fuzztime=$(FUZZTIME) ./core/container/k8scontroller/internal/buildcontext/
 
 ## unit-test: the unit tests, then the VM's and the 2.5 module's own against Fabric 2.5 (unit-test-2.5)
-unit-test: vendor
-	$(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/... ./integration/internal/... ./integration/fabric-suites/... ./integration/bench/...
+unit-test: vendor helm
+	HELM=$(CLUSTER_DIR)/bin/helm $(GO) test -mod=vendor -count=1 ./core/... ./cmd/... ./images/... ./integration/network/... ./integration/kubenet/... ./integration/internal/... ./integration/fabric-suites/... ./integration/bench/...
 	$(MAKE) --no-print-directory unit-test-2.5
 
 # The Fabric 2.5 module vendors the VM without its tests' dependencies, so the
@@ -254,10 +255,16 @@ soak: binaries
 	$(call e2e_suite,$(SOAK_TIMEOUT),E2E_HEAL_CYCLES=$(SOAK_CYCLES)) \
 		$(E2E_GINKGO) -ginkgo.timeout=$(SOAK_SUITE_TIMEOUT) -ginkgo.label-filter='!faults' -ginkgo.focus='$(SOAK_FOCUS)'
 
-## peer-image: the peer image on the local cluster (umoci base + in-cluster Kaniko Job)
-peer-image: peer
+## helm: the Helm CLI (integration/cluster/helm-tools) that lints and renders images/peer/chart in the unit
+## tests and installs it in the in-cluster suite
+helm:
+	$(CLUSTER) build-helm
+
+## peer-image, orderer-image: the peer and orderer images on the local cluster (umoci base + in-cluster
+## Kaniko Job: images/build-local.sh)
+peer-image orderer-image: %-image: %
 	$(CLUSTER) up
-	images/peer/build-local.sh
+	images/build-local.sh $*
 
 ## incluster: the peer as a Pod (images/peer/deploy-local): RBAC and /healthz, Pod Security, GC, lifecycle;
 ## NODES=2: the two-node specs (label twonode) on a cluster with a second node, chaincode on the node the peer is not on
@@ -292,10 +299,17 @@ fabric-suites-ci: binaries vendor
 fabric-suites-ci-2.5:
 	$(MAKE) --no-print-directory fabric-suites-ci FABRIC=2.5
 
-## demo: the main job: local cluster, Fabric network in k8s mode, a chaincode deployed, invoked and queried
+## demo: the main job: local cluster, the orderer and two orgs' peers (k8s mode) as Pods, a chaincode deployed,
+## invoked and queried, a chaincode pod deleted and serving again; the network keeps running (make demo-down)
 demo: binaries
 	$(CLUSTER) up
+	images/build-local.sh peer
+	images/build-local.sh orderer
 	$(GO) run -mod=vendor ./cmd/fabric-k8s-demo -kubeconfig $(CLUSTER_DIR)/kubeconfig $(DEMO_FLAGS)
+
+## demo-down: remove the network `make demo` left running (its namespaces, volumes and .build/fabric-demo)
+demo-down:
+	$(GO) run -mod=vendor ./cmd/fabric-k8s-demo -kubeconfig $(CLUSTER_DIR)/kubeconfig -down $(DEMO_FLAGS)
 
 # The bench runs against the local cluster unless BENCH_KUBECONFIG names
 # another one; BENCH_QUICK=1 is a short run (N=2, 5 chaincodes at rest).

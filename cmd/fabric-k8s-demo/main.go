@@ -4,40 +4,37 @@ Copyright fabric-peer-k8s authors. All Rights Reserved.
 SPDX-License-Identifier: Apache-2.0
 */
 
-// Command fabric-k8s-demo is the project's main job: it starts a two-org
-// Fabric network whose peers run chaincode on Kubernetes (vm.type: k8s) on the
-// local cluster of integration/cluster, deploys the kv chaincode (built by a
-// Kaniko Job on install, run as pods), invokes put, queries get on both peers
-// and prints where to look. By default it then tears everything down; with
-// -keep it leaves the network running until Ctrl-C.
+// Command fabric-k8s-demo is the project's main job: a two-org Fabric network
+// all in the local cluster of integration/cluster — the orderer and each
+// organisation's peer (vm.type: k8s) as Pods, in namespaces of their own — and
+// the kv chaincode installed with the stock CLI (built by a Kaniko Job on
+// Org1's install, found in the registry on Org2's), approved, committed,
+// invoked and queried; then one chaincode Pod is deleted and serves again
+// without a transaction. The network keeps running; -down removes it.
 //
-// It needs `make binaries` (bin/peer, orderer, ...) and a running cluster
-// (`make cluster-up`); `make demo` does all of it.
+// It needs `make binaries`, the peer and orderer images (`make peer-image
+// orderer-image`) and a running cluster: `make demo` does all of it.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/kubenet"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
 )
 
 const modulePath = "github.com/fabric-peer-k8s/fabric-peer-k8s"
 
 type options struct {
-	repo, kubeconfig, namespace, workdir string
-	keep                                 bool
-	key, value                           string
+	repo, kubeconfig, name, workdir string
+	down                            bool
+	key, value                      string
 }
 
 func main() {
@@ -46,14 +43,14 @@ func main() {
 	// flag.CommandLine.
 	fs := flag.NewFlagSet("fabric-k8s-demo", flag.ExitOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: fabric-k8s-demo [flags]\n\nStarts a Fabric network with peers in vm.type k8s mode on the local cluster, deploys the kv chaincode\n(Kaniko build on install, chaincode pods), invokes put, queries get, and tears down (unless -keep).\n\n")
+		fmt.Fprintf(fs.Output(), "usage: fabric-k8s-demo [flags]\n\nRuns a two-org Fabric network as Pods on the local cluster (peers in vm.type k8s mode), deploys the\nkv chaincode (Kaniko build on install, chaincode pods), invokes put, queries get, deletes a chaincode pod\nand queries it again. The network keeps running: -down removes it.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.repo, "repo", "", "fabric-peer-k8s checkout (default: found from the working directory)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG, else <repo>/.cluster/kubeconfig)")
-	fs.StringVar(&o.namespace, "namespace", "", "namespace to create for build Jobs and chaincode Pods (default fabric-k8s-demo-<random>)")
-	fs.StringVar(&o.workdir, "workdir", "", "directory for crypto material, configs, ledgers and logs (default: a new temporary directory)")
-	fs.BoolVar(&o.keep, "keep", false, "leave the network running until Ctrl-C (default: tear down when done)")
+	fs.StringVar(&o.name, "name", "fabric-demo", "the network's name: namespaces <name>-orderer, <name>-org1, <name>-org2")
+	fs.StringVar(&o.workdir, "workdir", "", "crypto material, CLI configuration, ledgers and logs (default <repo>/.build/<name>)")
+	fs.BoolVar(&o.down, "down", false, "remove the network (namespaces, volumes, work directory) and exit")
 	fs.StringVar(&o.key, "key", "greeting", "key to put")
 	fs.StringVar(&o.value, "value", "hello from a chaincode pod", "value to put")
 	_ = fs.Parse(os.Args[1:])
@@ -83,35 +80,16 @@ func run(o options) (err error) {
 	if o.kubeconfig, err = filepath.Abs(o.kubeconfig); err != nil {
 		return err
 	}
-	if o.namespace == "" {
-		b := make([]byte, 3)
-		_, _ = rand.Read(b)
-		o.namespace = "fabric-k8s-demo-" + hex.EncodeToString(b)
-	}
 	if o.workdir == "" {
-		if o.workdir, err = os.MkdirTemp("", "fabric-k8s-demo-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(o.workdir, 0o755); err != nil {
-		return err
+		o.workdir = filepath.Join(o.repo, ".build", o.name)
 	}
-	if err := network.CheckBinaries(filepath.Join(o.repo, "bin")); err != nil {
-		return err
+	opts := kubenet.Options{
+		RepoRoot: o.repo, Kubeconfig: o.kubeconfig, Name: o.name, Orgs: 2,
+		RootDir: filepath.Join(o.workdir, "network"), VolumeDir: filepath.Join(o.workdir, "ledgers"),
 	}
-
-	// nwo reports failures through Gomega and writes process output to
-	// GinkgoWriter: turn the first into errors and the second into a file.
-	network.UsePanicFailHandler()
-	logPath := filepath.Join(o.workdir, "network.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	network.RedirectGinkgoWriter(logFile)
 
 	ctx := context.Background()
-	kube, err := network.NewKube(o.kubeconfig, o.namespace)
+	kube, err := network.NewKube(o.kubeconfig, "")
 	if err != nil {
 		return err
 	}
@@ -119,152 +97,209 @@ func run(o options) (err error) {
 	if err := kube.Ping(ctx); err != nil {
 		return fmt.Errorf("cluster not ready: %w (start it with `make cluster-up`)", err)
 	}
-	step("creating namespace %s", o.namespace)
-	if err := kube.CreateNamespace(ctx); err != nil {
+
+	// a previous run's network (or what a failed one left) goes first
+	if err := os.MkdirAll(o.workdir, 0o755); err != nil {
 		return err
 	}
-
-	var h *network.Harness
-	var once sync.Once
-	teardown := func() {
-		once.Do(func() {
-			step("tearing down")
-			if h != nil {
-				if err := h.Stop(); err != nil {
-					fmt.Printf("    stopping the network: %v\n", err)
-				}
-			}
-			if inv, err := kube.DeleteManaged(ctx); err == nil {
-				if n := len(inv.ChaincodePods) + len(inv.ChaincodeSecrets) + len(inv.Jobs); n > 0 {
-					fmt.Printf("    deleted %d chaincode pods, %d secrets, %d jobs the stopped peers left behind\n",
-						len(inv.ChaincodePods), len(inv.ChaincodeSecrets), len(inv.Jobs))
-				}
-			}
-			if err := kube.DeleteNamespace(ctx, 2*time.Minute); err != nil {
-				fmt.Printf("    deleting namespace %s: %v\n", o.namespace, err)
-			} else {
-				fmt.Printf("    namespace %s deleted\n", o.namespace)
-			}
-			if h != nil {
-				h.Cleanup()
-			}
-			fmt.Printf("    logs kept in %s\n", logPath)
-		})
-	}
-	defer teardown()
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		fmt.Printf("\n%s received\n", s)
-		teardown()
-		if o.keep {
-			os.Exit(0)
-		}
-		os.Exit(130)
-	}()
-
-	jobs, err := kube.RecordJobs(ctx)
+	logPath := filepath.Join(o.workdir, "demo.log")
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
-	defer jobs.Stop()
+	defer logFile.Close()
+	opts.Log = logFile
+	step("removing any earlier %s network", o.name)
+	if err := kubenet.Teardown(opts, 3*time.Minute); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(opts.RootDir); err != nil {
+		return err
+	}
+	if o.down {
+		if err := os.RemoveAll(o.workdir); err != nil {
+			return err
+		}
+		fmt.Printf("the %s network is removed\n", o.name)
+		return nil
+	}
+	if err := network.CheckBinaries(filepath.Join(o.repo, "bin")); err != nil {
+		return err
+	}
 
-	netDir := filepath.Join(o.workdir, "network")
-	timings := map[string]time.Duration{}
-	var kv network.Result
-	var results []string
-	var buildInfo string
-	err = network.Try(func() {
-		var err error
-		h, err = network.New(network.Options{RepoRoot: o.repo, Kubeconfig: o.kubeconfig, Namespace: o.namespace, RootDir: netDir})
+	// nwo reports failures through Gomega and writes process output to
+	// GinkgoWriter: turn the first into errors and the second into the log.
+	network.UsePanicFailHandler()
+	network.RedirectGinkgoWriter(logFile)
+
+	d := &demo{o: o, kube: kube, timings: map[string]time.Duration{}}
+	if err := network.Try(func() { err = d.run(ctx, opts) }); err != nil {
+		return fmt.Errorf("%v\n(log: %s)", err, logPath)
+	}
+	if err != nil {
+		return fmt.Errorf("%v\n(log: %s)", err, logPath)
+	}
+	d.report(ctx, logPath)
+	return nil
+}
+
+type demo struct {
+	o         options
+	kube      *network.Kube
+	net       *kubenet.Network
+	timings   map[string]time.Duration
+	order     []string
+	results   []string
+	buildInfo string
+	relaunch  string
+}
+
+func (d *demo) time(name string, f func() error) error {
+	start := time.Now()
+	err := f()
+	d.timings[name] = time.Since(start)
+	d.order = append(d.order, name)
+	return err
+}
+
+func (d *demo) run(ctx context.Context, opts kubenet.Options) error {
+	net, err := kubenet.New(opts)
+	if err != nil {
+		return err
+	}
+	d.net = net
+	defer net.Close()
+	org1, org2 := net.Peers[0], net.Peers[1]
+
+	step("generating crypto material and the genesis block of %s (cryptogen, configtxgen)", kubenet.ChannelName)
+	net.Generate()
+	step("deploying the orderer (%s) and the peers (%s, %s) as Pods, joining them to %s",
+		net.Orderer.Namespace, org1.Namespace, org2.Namespace, kubenet.ChannelName)
+	if err := d.time("network up (Pods ready, channel joined)", net.Deploy); err != nil {
+		return err
+	}
+
+	step("vendoring and packaging the kv chaincode")
+	cc := kubenet.Chaincode{Name: "kv", Label: "kv_1", Version: "1", Sequence: 1, Path: filepath.Join(opts.RootDir, "kv")}
+	if err := network.PrepareGoChaincode(filepath.Join(d.o.repo, "integration", "chaincode", "kv"), cc.Path, nil); err != nil {
+		return err
+	}
+	if err := net.Package(&cc); err != nil {
+		return err
+	}
+
+	jobs := map[string]*network.JobRecorder{}
+	for _, p := range net.Peers {
+		k, err := network.NewKube(opts.Kubeconfig, p.Namespace)
 		if err != nil {
-			panic(network.Failure{Message: err.Error()})
+			return err
 		}
-		step("starting orderer and peers (vm.type: k8s), creating and joining %s (log: %s)", network.ChannelName, logPath)
-		start := time.Now()
-		h.Start()
-		timings["network start"] = time.Since(start)
+		if jobs[p.Org], err = k.RecordJobs(ctx); err != nil {
+			return err
+		}
+		defer jobs[p.Org].Stop()
+	}
+	for _, p := range net.Peers {
+		step("installing on %s's peer (%s)", p.Org, p.Namespace)
+		if err := d.time("install on "+p.Org, func() error { return net.Install(p, cc, 15*time.Minute).Err }); err != nil {
+			return err
+		}
+	}
+	d.buildInfo = "image already in the registry from an earlier run: no build Job (same package = same image)"
+	if built := jobs[org1.Org].Created(); len(built) > 0 {
+		d.buildInfo = fmt.Sprintf("built on %s's install by Kaniko Job %s/%s -> %s (the peer deletes the Job once the image is pushed)",
+			org1.Org, org1.Namespace, built[0], strings.Join(jobs[org1.Org].Destinations(built...), " "))
+	}
+	if built := jobs[org2.Org].Created(); len(built) > 0 {
+		return fmt.Errorf("%s's install ran build Job %v: the image built for %s should have been found", org2.Org, built, org1.Org)
+	}
+	d.buildInfo += fmt.Sprintf("; %s's install found it in the registry (no Job)", org2.Org)
 
-		step("vendoring the kv chaincode")
-		ccDir := filepath.Join(o.workdir, "kv")
-		if err := network.PrepareGoChaincode(filepath.Join(o.repo, "integration", "chaincode", "kv"), ccDir, nil); err != nil {
-			panic(network.Failure{Message: err.Error()})
+	step("approving for both organisations and committing kv")
+	for _, p := range net.Peers {
+		if err := net.Approve(p, cc); err != nil {
+			return err
 		}
-		cc := h.GoChaincode("kv", "kv_1", "1", ccDir)
-		step("packaging, installing on both peers (Org1 builds the image with a Kaniko Job, Org2 reuses it), approving, committing")
-		dt := h.Deploy(&cc)
-		timings["install on "+dt.InstallPeer[0]] = dt.Install[dt.InstallPeer[0]]
-		timings["install on "+dt.InstallPeer[1]] = dt.Install[dt.InstallPeer[1]]
-		if built := jobs.Created(); len(built) > 0 {
-			buildInfo = fmt.Sprintf("built by Kaniko Job %s -> %s", built[0], strings.Join(jobs.Destinations(built...), " "))
-		} else {
-			buildInfo = "image already in the registry from an earlier run: no build Job (same package = same image)"
-		}
-
-		step("invoking put %s=%q (the peers launched the chaincode pods when the definition was committed)", o.key, o.value)
-		kv = h.InvokeOK("kv", 8*time.Minute, "put", o.key, o.value)
-		timings["first invoke"] = kv.Duration
-		for _, p := range h.Peers {
-			got := h.QueryOK(p, "kv", 2*time.Minute, "get", o.key)
-			results = append(results, fmt.Sprintf("query get %s on %s -> %q", o.key, p.ID(), got))
-			if got != o.value {
-				panic(network.Failure{Message: fmt.Sprintf("%s returned %q, want %q", p.ID(), got, o.value)})
-			}
-		}
-	})
-	if err != nil {
-		if h != nil {
-			for _, p := range h.Peers {
-				fmt.Fprintf(os.Stderr, "---- last lines of %s ----\n%s\n", p.ID(), lastLines(h.PeerLog(p), 25))
-			}
-		}
-		return fmt.Errorf("%v\n(full network log: %s)", err, logPath)
+	}
+	if err := net.Commit(cc); err != nil {
+		return err
 	}
 
+	step("invoking put %s=%q (endorsed by both peers' chaincode pods)", d.o.key, d.o.value)
+	if err := d.time("first invoke", func() error { return net.Invoke(net.Peers, cc.Name, 8*time.Minute, "put", d.o.key, d.o.value).Err }); err != nil {
+		return err
+	}
+	for _, p := range net.Peers {
+		if err := d.query(p, cc.Name); err != nil {
+			return err
+		}
+	}
+
+	step("deleting %s's chaincode pod: the peer relaunches it without waiting for a transaction", org1.Org)
+	k1, err := network.NewKube(opts.Kubeconfig, org1.Namespace)
+	if err != nil {
+		return err
+	}
+	if err := d.time("chaincode pod deleted -> new pod ready", func() error {
+		d.relaunch, err = relaunchAfterDelete(ctx, k1, 3*time.Minute)
+		return err
+	}); err != nil {
+		return err
+	}
+	return d.query(org1, cc.Name)
+}
+
+func (d *demo) query(p kubenet.Node, name string) error {
+	r := d.net.Query(p, name, 2*time.Minute, "get", d.o.key)
+	if r.Err != nil {
+		return r.Err
+	}
+	got := strings.TrimSpace(r.Stdout)
+	d.results = append(d.results, fmt.Sprintf("query get %s on %s (%s) -> %q", d.o.key, p.Org, p.Host, got))
+	if got != d.o.value {
+		return fmt.Errorf("%s returned %q, want %q", p.Host, got, d.o.value)
+	}
+	return nil
+}
+
+func (d *demo) report(ctx context.Context, logPath string) {
+	net := d.net
 	fmt.Println()
 	fmt.Println("RESULT")
-	for _, r := range results {
+	for _, r := range d.results {
 		fmt.Println("  " + r)
 	}
+	fmt.Println("  " + d.relaunch)
 	fmt.Println("IMAGE")
-	fmt.Println("  " + buildInfo)
+	fmt.Println("  " + d.buildInfo)
 	fmt.Println("TIMINGS")
-	for _, k := range []string{"network start", "install on " + h.Peers[0].ID(), "install on " + h.Peers[1].ID(), "first invoke"} {
-		fmt.Printf("  %-30s %6.1fs\n", k, timings[k].Seconds())
+	for _, k := range d.order {
+		fmt.Printf("  %-42s %6.1fs\n", k, d.timings[k].Seconds())
 	}
-	inv, err := kube.Inventory(ctx)
-	if err == nil {
-		fmt.Println("CHAINCODE PODS")
-		for _, p := range network.LivePods(inv.ChaincodePods) {
-			fmt.Printf("  %s  peer=%s  phase=%s\n    image=%s\n", p.Name, p.Labels[network.LabelPeerID], p.Status.Phase, p.Spec.Containers[0].Image)
-			if logs, err := kube.PodLogs(ctx, p.Name, ""); err == nil && strings.TrimSpace(logs) != "" {
-				fmt.Printf("    log: %s\n", firstLine(strings.TrimSpace(logs)))
-			}
+	k := net.Kubectl()
+	fmt.Println("THE NETWORK (kubectl get pods)")
+	for _, ns := range net.Namespaces() {
+		out, err := net.Pods(ns)
+		if err != nil {
+			out = err.Error()
 		}
+		fmt.Printf("  -n %s\n%s", ns, indent(out, "    "))
 	}
-	kubectl := "kubectl"
-	if _, err := os.Stat(filepath.Join(o.repo, ".cluster", "bin", "kubectl")); err == nil {
-		kubectl = filepath.Join(o.repo, ".cluster", "bin", "kubectl")
+	org1 := net.Peers[0]
+	fmt.Println("WHERE TO LOOK")
+	fmt.Printf("  %s -n %s logs %s                 # Org1's peer\n", k, org1.Namespace, org1.Pod)
+	fmt.Printf("  %s -n %s logs -l %s=chaincode   # its chaincode\n", k, org1.Namespace, network.LabelComponent)
+	fmt.Printf("  %s -n %s get pods,jobs,secrets -l %s\n", k, org1.Namespace, network.ManagedSelector)
+	fmt.Printf("  %s -n %s get events --field-selector involvedObject.kind=Job   # the build Job's history\n", k, org1.Namespace)
+	env := filepath.Join(d.o.workdir, "org1.env")
+	if err := writeEnv(env, net.AdminEnv(org1)); err == nil {
+		fmt.Printf("  Org1's admin CLI (peer names resolve through the cluster's DNS):\n")
+		fmt.Printf("    (set -a; . %s; integration/cluster/cluster.sh exec bin/peer chaincode query -C %s -n kv -c '{\"Args\":[\"get\",\"%s\"]}')\n",
+			env, kubenet.ChannelName, d.o.key)
 	}
-	k := fmt.Sprintf("%s --kubeconfig %s -n %s", kubectl, o.kubeconfig, o.namespace)
-	if o.keep {
-		fmt.Println("WHERE TO LOOK")
-	} else {
-		fmt.Println("WHERE TO LOOK (while it runs: pass -keep to leave the network up)")
-	}
-	fmt.Printf("  %s get pods,jobs,secrets -l %s\n", k, network.ManagedSelector)
-	fmt.Printf("  %s logs -l %s=chaincode --prefix\n", k, network.LabelComponent)
-	fmt.Printf("  network directory (crypto, core.yaml, ledgers): %s\n", netDir)
-	fmt.Printf("  peer/orderer/CLI output: %s\n", logPath)
-
-	if o.keep {
-		fmt.Println("\nThe network keeps running (-keep). Press Ctrl-C to stop it and delete the namespace.")
-		select {}
-	}
+	fmt.Printf("  log of every command: %s\n", logPath)
+	fmt.Println("The network keeps running. Remove it with: make demo-down")
 	fmt.Println()
-	return nil
 }
 
 // findRepo walks up from the working directory to the fabric-peer-k8s go.mod.
@@ -274,7 +309,7 @@ func findRepo() (string, error) {
 		return "", err
 	}
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(firstLine(string(b)), modulePath) &&
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
 			strings.TrimSpace(strings.TrimPrefix(firstLine(string(b)), "module")) == modulePath {
 			return dir, nil
 		}
@@ -293,10 +328,10 @@ func firstLine(s string) string {
 	return s
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString(prefix + l + "\n")
 	}
-	return strings.Join(lines, "\n")
+	return b.String()
 }

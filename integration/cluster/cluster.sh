@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Local Kubernetes cluster (one node; a second with node-add) for fabric-peer-k8s development and tests.
 #
-#   cluster.sh deps | build | images | up | down | status | env | purge
+#   cluster.sh deps | build | build-helm | images | up | down | status | env | purge
 #   cluster.sh stop | start | restart etcd | kube-apiserver | registry | runtime | node2 | node2-kubelet
 #   cluster.sh node-add | node-del      second node (NODES=2 cluster.sh up adds it too)
+#   cluster.sh exec CMD [ARG...]        CMD on this host with the cluster's DNS (Service names resolve)
 #
 # Everything runs on 127.0.0.1; all state lives in $CLUSTER_DIR (default <repo>/.cluster).
 # Components: docker-registry (127.0.0.1:5000), etcd, kube-apiserver, kube-controller-manager,
@@ -31,7 +32,7 @@ PACKAGES=(containerd runc etcd-server etcd-client containernetworking-plugins bu
 	binutils ca-certificates)
 
 # processes in start order (stopped in reverse)
-COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd apiserver-bridge dns-relay
+COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd apiserver-bridge registry-bridge dns-relay
 	kubelet kube-proxy)
 
 HOSTS_MARK="# fabric-peer-k8s local cluster"
@@ -79,6 +80,14 @@ go_build() {
 	timing "build-$name" $(($(date +%s) - s))
 }
 
+# build-helm: the Helm CLI (images/peer/chart's unit tests and the in-cluster suite use it)
+cmd_build_helm() {
+	local v # the version helm-tools/go.mod pins, which `helm version` reports
+	v=$(awk '$1 == "require" && $2 == "helm.sh/helm/v3" {print $3}' "$CLUSTER_SRC/helm-tools/go.mod")
+	go_build helm "$CLUSTER_SRC/helm-tools" "$BIN/helm" helm.sh/helm/v3/cmd/helm \
+		"-s -w -X helm.sh/helm/v3/internal/version.version=$v"
+}
+
 cmd_build() {
 	local v=k8s.io/component-base/version minor
 	minor=$(echo "$K8S_VERSION" | cut -d. -f2)
@@ -88,6 +97,7 @@ cmd_build() {
 	go_build kaniko "$CLUSTER_SRC/kaniko-tools" "$BIN/executor" github.com/chainguard-dev/kaniko/cmd/executor \
 		"-s -w -X github.com/chainguard-dev/kaniko/pkg/version.version=$KANIKO_VERSION"
 	go_build coredns "$CLUSTER_SRC/coredns-tools" "$BIN/coredns" . "-s -w"
+	cmd_build_helm
 	# kubectl wrapper defaulting to this cluster's admin kubeconfig
 	cat >"$BIN/kubectl.tmp" <<-EOF
 		#!/bin/sh
@@ -239,11 +249,15 @@ start_containerd() {
 	log "imported $PAUSE_IMAGE"
 }
 
-# start_apiserver_bridge: the API server listens on loopback only; pods reach it at its advertised
-# address, the pod gateway, through this forwarder (the endpoint of the kubernetes Service).
-start_apiserver_bridge() {
+# start_gateway_bridges: the API server and the registry listen on loopback only; pods reach them on
+# the pod gateway through these forwarders: the API server at its advertised address (the endpoint
+# of the kubernetes Service), the registry for image look-ups, Kaniko's pushes and its pulls of base
+# images (the kubelet pulls from the loopback address).
+start_gateway_bridges() {
 	start_proc apiserver-bridge socat "TCP-LISTEN:6443,bind=$POD_GATEWAY,fork,reuseaddr" TCP:127.0.0.1:6443
 	waitfor "API server on $POD_GATEWAY:6443" 30 apiserver-bridge curl -sfk "https://$POD_GATEWAY:6443/readyz"
+	start_proc registry-bridge socat "TCP-LISTEN:${REGISTRY_ADDR##*:},bind=$POD_GATEWAY,fork,reuseaddr" "TCP:$REGISTRY_ADDR"
+	waitfor "registry on $POD_GATEWAY:${REGISTRY_ADDR##*:}" 30 registry-bridge curl -sf "http://$POD_GATEWAY:${REGISTRY_ADDR##*:}/v2/"
 }
 
 # start_dns_relay: CoreDNS's upstream. Pods have no route off the machine, so names outside the
@@ -315,7 +329,7 @@ cmd_up() {
 	start_controllers
 	start_containerd
 
-	start_apiserver_bridge
+	start_gateway_bridges
 	start_dns_relay
 
 	save_host_state
@@ -346,7 +360,7 @@ stop_all() {
 	stop_proc kube-proxy 5
 	stop_proc kubelet 10
 	kill_containers
-	stop_proc dns-relay 5; stop_proc apiserver-bridge 5
+	stop_proc dns-relay 5; stop_proc registry-bridge 5; stop_proc apiserver-bridge 5
 	stop_proc kube-scheduler 5; stop_proc kube-controller-manager 5; stop_proc kube-apiserver 5
 	stop_proc containerd 15; stop_proc etcd 30; stop_proc registry 10
 	# leftover shims of OUR containerd (identified by our socket path), by pid
@@ -511,8 +525,20 @@ cmd_env() {
 	fi
 }
 
+# exec CMD...: CMD on this host, resolving names with the cluster's DNS: a private mount namespace
+# whose /etc/resolv.conf names the kube-dns Service (reached through kube-proxy's rules) with a pod's
+# search path, so that host tools (the Fabric CLI, osnadmin) dial peers and orderers by the Service
+# names their TLS certificates carry. Names outside the cluster do not resolve in it.
+cmd_exec() {
+	[ $# -ge 1 ] || die "usage: cluster.sh exec CMD [ARG...]"
+	alive kube-proxy || die "the cluster is not running: integration/cluster/cluster.sh up"
+	local conf=$CONF/host-resolv.conf
+	printf 'nameserver %s\nsearch svc.%s %s\noptions ndots:5\n' "$CLUSTER_DNS_IP" "$CLUSTER_DOMAIN" "$CLUSTER_DOMAIN" >"$conf"
+	exec unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$conf" "$@"
+}
+
 usage() {
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -520,6 +546,7 @@ usage() {
 case $1 in
 deps) cmd_deps ;;
 build) cmd_build ;;
+build-helm) cmd_build_helm ;;
 images) cmd_images ;;
 up) cmd_up ;;
 down) cmd_down ;;
@@ -529,5 +556,6 @@ env) cmd_env ;;
 stop | start | restart) cmd_component "$@" ;;
 node-add) cmd_node_add ;;
 node-del) cmd_node_del ;;
+exec) shift; cmd_exec "$@" ;;
 *) usage ;;
 esac

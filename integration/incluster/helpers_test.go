@@ -9,17 +9,7 @@ SPDX-License-Identifier: Apache-2.0
 package incluster
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
@@ -27,73 +17,18 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-func registryAnswers(addr string) bool {
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + addr + "/v2/")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
 // ---------------------------------------------------------------- commands
 
-type result struct {
-	Cmd      string
-	ExitCode int
-	Out      string // stdout and stderr
-	Stdout   string
-	Duration time.Duration
-	TimedOut bool
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("$ %s\n(exit %d after %s, timed out: %v)\n%s", r.Cmd, r.ExitCode, r.Duration.Round(time.Millisecond), r.TimedOut, r.Out)
-}
+type result = testkit.Result
 
 // run executes name args... with extra env, bounded by timeout; combined output.
-func run(timeout time.Duration, env []string, stdin io.Reader, name string, args ...string) result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = stdin
-	var out, stdout bytes.Buffer
-	all := &lockedWriter{w: &out}
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(all, &stdout), all
-	start := time.Now()
-	err := cmd.Run()
-	r := result{Cmd: filepath.Base(name) + " " + strings.Join(args, " "), Out: out.String(), Stdout: stdout.String(), Duration: time.Since(start)}
-	r.TimedOut = ctx.Err() != nil
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.ExitCode = ee.ExitCode()
-	default:
-		r.ExitCode = -1
-		r.Out += "\n" + err.Error()
-	}
-	fmt.Fprintf(GinkgoWriter, "%s\n", r)
-	return r
-}
-
-// lockedWriter serialises the stdout and stderr copiers of exec.Cmd.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func run(timeout time.Duration, env []string, name string, args ...string) result {
+	return testkit.Run(GinkgoWriter, timeout, env, name, args...)
 }
 
 // kubectl runs the cluster's kubectl against the suite's kubeconfig.
 func kubectl(args ...string) result {
-	return run(2*time.Minute, []string{"KUBECONFIG=" + cfg.Kubeconfig}, nil, cfg.Kubectl, args...)
+	return run(2*time.Minute, []string{"KUBECONFIG=" + cfg.Kubeconfig}, cfg.Kubectl, args...)
 }
 
 func kubectlOK(args ...string) string {

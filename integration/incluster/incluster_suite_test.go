@@ -17,6 +17,7 @@ import (
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/incluster/bridgeforward"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/kubenet"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -25,10 +26,12 @@ import (
 //
 //	INCLUSTER_KUBECONFIG / KUBECONFIG  cluster (default <repo>/.cluster/kubeconfig: the local cluster)
 //	INCLUSTER_KUBECTL                  kubectl (default <repo>/.cluster/bin/kubectl, else kubectl on PATH)
-//	INCLUSTER_NAMESPACE                namespace to create (default fpk-incluster-<random>; must not exist)
+//	INCLUSTER_NAME                     the network's name (default fpk-incluster-<random>): the orderer in
+//	                                   namespace <name>-orderer, Org1's peer (kustomize) in <name>-org1,
+//	                                   Org2's (Helm) in <name>-org2 (they must not exist)
 //	INCLUSTER_HOST_IP                  this host on the pod network (default 10.244.0.1, the bridge lc0)
-//	INCLUSTER_SKIP_IMAGE_BUILD=1       do not run images/peer/build-local.sh (the image must be in the registry)
-//	INCLUSTER_KEEP=1                   keep namespace, volume and network directory after a failure
+//	INCLUSTER_SKIP_IMAGE_BUILD=1       do not run images/build-local.sh peer|orderer (the images must be in the registry)
+//	INCLUSTER_KEEP=1                   keep namespaces, volumes and network directory after a failure
 //	INCLUSTER_NODES=2                  the cluster has a second node (cluster.sh node-add): the peer is
 //	                                   deployed with images/peer/deploy-local-twonode (registry by name
 //	                                   over TLS) and the specs labelled "twonode" pin chaincode to the
@@ -44,9 +47,9 @@ type settings struct {
 	RepoRoot   string
 	Kubeconfig string
 	Kubectl    string
-	Namespace  string
+	Name       string // the network's (kubenet.Options.Name)
+	Namespace  string // Org1's peer's: its chaincode namespace
 	HostIP     string
-	Registry   string // the registry on the host's loopback
 	Keep       bool
 	SkipBuild  bool
 	Nodes      int    // 2: the two-node specs run (INCLUSTER_NODES)
@@ -60,8 +63,6 @@ var (
 	fab     *fabricNet
 	fwds    []*bridgeforward.Forwarder
 	rootDir string
-	pvName  string
-	pvDir   string
 )
 
 func loadSettings() settings {
@@ -70,9 +71,8 @@ func loadSettings() settings {
 	s := settings{
 		RepoRoot:  root,
 		Kubectl:   os.Getenv("INCLUSTER_KUBECTL"),
-		Namespace: os.Getenv("INCLUSTER_NAMESPACE"),
+		Name:      testkit.FirstNonEmpty(os.Getenv("INCLUSTER_NAME"), "fpk-incluster-"+testkit.RandomHex(3)),
 		HostIP:    testkit.FirstNonEmpty(os.Getenv("INCLUSTER_HOST_IP"), "10.244.0.1"),
-		Registry:  "127.0.0.1:5000",
 		Keep:      os.Getenv("INCLUSTER_KEEP") == "1",
 		SkipBuild: os.Getenv("INCLUSTER_SKIP_IMAGE_BUILD") == "1",
 	}
@@ -87,9 +87,6 @@ func loadSettings() settings {
 		if _, err := os.Stat(s.Kubectl); err != nil {
 			s.Kubectl = "kubectl"
 		}
-	}
-	if s.Namespace == "" {
-		s.Namespace = "fpk-incluster-" + testkit.RandomHex(3)
 	}
 	s.Kubeconfig, err = testkit.Kubeconfig(root, "INCLUSTER_KUBECONFIG")
 	Expect(err).NotTo(HaveOccurred())
@@ -110,131 +107,105 @@ var _ = BeforeSuite(func() {
 	anyFailed = true
 	cfg = loadSettings()
 	fmt.Fprintf(GinkgoWriter, "settings: %+v\n", cfg)
-	k = newKube(cfg.Kubeconfig, cfg.Namespace)
 
-	By("building the peer image (images/peer/build-local.sh: umoci base + Kaniko Job in the cluster)")
 	if !cfg.SkipBuild {
-		start := time.Now()
-		r := run(20*time.Minute, []string{"KUBECONFIG=" + cfg.Kubeconfig}, nil, filepath.Join(cfg.RepoRoot, "images", "peer", "build-local.sh"))
+		By("building the Helm CLI (integration/cluster/cluster.sh build-helm)")
+		r := run(10*time.Minute, nil, cfg.ClusterSh, "build-helm")
 		Expect(r.ExitCode).To(Equal(0), r.String())
-		recordTiming("peer-image-build-local", time.Since(start))
+		for _, image := range []string{"peer", "orderer"} {
+			By("building the " + image + " image (images/build-local.sh " + image + ": umoci base + Kaniko Job in the cluster)")
+			start := time.Now()
+			r := run(20*time.Minute, []string{"KUBECONFIG=" + cfg.Kubeconfig}, filepath.Join(cfg.RepoRoot, "images", "build-local.sh"), image)
+			Expect(r.ExitCode).To(Equal(0), r.String())
+			recordTiming(image+"-image-build-local", time.Since(start))
+		}
 	}
 
-	By("forwarding the bridge gateway " + cfg.HostIP + " :5000 to the registry (the peer reaches the API server through the kubernetes Service)")
-	forwards := []struct {
-		port, target string
-		probe        func(string) bool
-	}{
-		{"5000", cfg.Registry, registryAnswers},
-	}
 	if cfg.Nodes == 2 {
 		// the TLS registry: Kaniko pushes and the peer looks images up on the gateway's address (build
 		// pods cannot resolve the registry's name), the kubelets pull by name
-		forwards = append(forwards, struct {
-			port, target string
-			probe        func(string) bool
-		}{twoNodeRegistryPort, "127.0.0.1:" + twoNodeRegistryPort, bridgeforward.TCPProbe})
-	}
-	for _, p := range forwards {
-		f, err := bridgeforward.Start(cfg.HostIP+":"+p.port, p.target, p.probe)
+		By("forwarding the bridge gateway " + cfg.HostIP + ":" + twoNodeRegistryPort + " to the TLS registry")
+		f, err := bridgeforward.Start(cfg.HostIP+":"+twoNodeRegistryPort, "127.0.0.1:"+twoNodeRegistryPort, bridgeforward.TCPProbe)
 		Expect(err).NotTo(HaveOccurred())
 		fwds = append(fwds, f)
 		fmt.Fprintf(GinkgoWriter, "forwarder %s -> %s (shared: %v)\n", f.Listen, f.Target, f.Shared)
 	}
-	var err error
 
-	By("generating crypto material and starting the orderer on " + cfg.HostIP)
+	By("generating crypto material and the channel's genesis block (cryptogen, configtxgen)")
+	var err error
 	rootDir, err = os.MkdirTemp("", "fpk-incluster-net-")
 	Expect(err).NotTo(HaveOccurred())
-	fab = newFabricNet(rootDir, filepath.Join(cfg.RepoRoot, "bin"), cfg.HostIP)
-	fab.peerIP = func() string {
-		p, err := k.pod(peerPod)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(p.Status.PodIP).NotTo(BeEmpty())
-		return p.Status.PodIP
+	opts := kubenet.Options{
+		RepoRoot: cfg.RepoRoot, Kubeconfig: cfg.Kubeconfig, Name: cfg.Name, Orgs: 2,
+		RootDir: rootDir, VolumeDir: filepath.Join(rootDir, "ledgers"), Log: GinkgoWriter,
+		// the peer and its chaincode pods meet "restricted"; the specs that build lower it
+		PeerPodSecurity: "restricted",
+		PeerBase:        filepath.Join(cfg.RepoRoot, "images", "peer", "deploy-local"),
 	}
-	start := time.Now()
-	fab.StartOrderer()
-	recordTiming("orderer-up", time.Since(start))
+	if cfg.Nodes == 2 {
+		opts.PeerBase = filepath.Join(cfg.RepoRoot, "images", "peer", "deploy-local-twonode")
+		opts.RegistryCA = cfg.RegistryCA
+	}
+	n, err := kubenet.New(opts)
+	Expect(err).NotTo(HaveOccurred())
+	fab = &fabricNet{Network: n}
+	cfg.Namespace = fab.org1().Namespace
+	k = newKube(cfg.Kubeconfig, cfg.Namespace)
+	fab.Generate()
 
-	deployPeer()
+	By("deploying the orderer in " + fab.Orderer.Namespace + " (images/orderer/deploy-local) and joining it to " + channelName)
+	start := time.Now()
+	Expect(fab.DeployOrderer()).To(Succeed())
+	recordTiming("orderer-pod-deploy-to-joined", time.Since(start))
+	recordCheck("orderer pod %s/%s Ready, joined to %s at %s", fab.Orderer.Namespace, fab.Orderer.Pod, channelName, fab.Orderer.Address())
+
+	By("deploying Org1's peer in " + cfg.Namespace + " (" + filepath.Base(opts.PeerBase) + ", Pod Security restricted) and joining it to " + channelName)
+	start = time.Now()
+	Expect(fab.DeployPeer(fab.org1())).To(Succeed())
+	p := k.waitPeerReady(time.Minute, "")
+	recordTiming("peer-pod-deploy-to-joined", time.Since(start))
+	Expect(k.enforcedPodSecurity()).To(Equal("restricted"))
+	recordCheck("peer pod %s admitted under enforce=restricted, Ready, IP %s, joined through %s", p.Name, p.Status.PodIP, fab.org1().Address())
+	Eventually(func() string {
+		return fab.peerCLI(time.Minute, "channel", "getinfo", "--channelID", channelName).Out
+	}, time.Minute, 2*time.Second).Should(ContainSubstring(`"height":1`))
+
+	org2 := fab.org2()
+	By("deploying Org2's peer in " + org2.Namespace + " with the Helm chart (images/peer/chart, values-local.yaml) and joining it to " + channelName)
+	start = time.Now()
+	Expect(fab.DeployPeerWithHelm(org2)).To(Succeed())
+	recordTiming("helm-peer-install-to-joined", time.Since(start))
+	recordCheck("Org2's peer installed with `helm install %s images/peer/chart -f values-local.yaml` in %s, joined through %s",
+		kubenet.HelmRelease, org2.Namespace, org2.Address())
 	anyFailed = false
 })
 
 // buildNamespace is the namespace of the vm.k8s.buildNamespace spec.
 func buildNamespace() string { return cfg.Namespace + "-build" }
 
-// deployPeer is docs/deploying.md ("Deploying a peer"), step by step.
-func deployPeer() {
-	ns := cfg.Namespace
-	start := time.Now()
-	By("creating namespace " + ns + " with Pod Security enforce=restricted")
-	kubectlOK("create", "namespace", ns)
-	k.setPodSecurity("restricted")
-
-	By("storing the peer's crypto material (cryptogen) in Secrets")
-	files := fab.mspSecretFiles(rootDir)
-	args := []string{"-n", ns, "create", "secret", "generic", "fabric-peer-msp"}
-	for _, key := range []string{"config.yaml", "cacert.pem", "signcert.pem", "key.pem", "tlscacert.pem"} {
-		args = append(args, "--from-file="+key+"="+files[key])
-	}
-	kubectlOK(args...)
-	tls := fab.peerTLSDir()
-	kubectlOK("-n", ns, "create", "secret", "generic", "fabric-peer-tls", "--type=kubernetes.io/tls",
-		"--from-file=tls.crt="+filepath.Join(tls, "server.crt"),
-		"--from-file=tls.key="+filepath.Join(tls, "server.key"),
-		"--from-file=ca.crt="+filepath.Join(tls, "ca.crt"))
-
-	By("creating the ledger volume (local PersistentVolume, class fabric-peer-local)")
-	pvName = "fabric-peer-" + ns
-	pvDir = filepath.Join(os.TempDir(), "fpk-pv-"+ns)
-	k.createLocalPV(pvName, pvDir)
-
-	overlay := "deploy-local"
-	if cfg.Nodes == 2 {
-		overlay = "deploy-local-twonode"
-		By("storing the registry's CA in ConfigMap " + registryCAConfigMap + " (the peer's look-ups and Kaniko trust it)")
-		kubectlOK("-n", ns, "create", "configmap", registryCAConfigMap, "--from-file=ca.crt="+cfg.RegistryCA)
-	}
-	By("applying images/peer/" + overlay)
-	kubectlOK("apply", "-n", ns, "-k", filepath.Join(cfg.RepoRoot, "images", "peer", overlay))
-	p := k.waitPeerReady(5*time.Minute, "")
-	recordTiming("peer-pod-deploy-to-ready", time.Since(start))
-	recordCheck("peer pod %s admitted under enforce=restricted, Ready, IP %s", p.Name, p.Status.PodIP)
-
-	By("joining the in-cluster peer to " + channelName)
-	r := fab.peerCLI(2*time.Minute, "channel", "join", "--blockpath", fab.genesisBlock())
-	Expect(r.ExitCode).To(Equal(0), r.String())
-	Eventually(func() string {
-		return fab.peerCLI(time.Minute, "channel", "getinfo", "--channelID", channelName).Out
-	}, time.Minute, 2*time.Second).Should(ContainSubstring(`"height":1`))
-}
-
 var _ = AfterSuite(func() {
 	failed := anyFailed
 	if k != nil && failed {
 		fmt.Fprintln(GinkgoWriter, k.peerLogTail(200))
 	}
+	if fab != nil && failed {
+		log, _ := fab.Logs(fab.Orderer, 100)
+		fmt.Fprintln(GinkgoWriter, "orderer log:\n", log)
+	}
 	keep := cfg.Keep && failed
-	if k != nil && !keep {
+	if fab != nil && !keep {
 		start := time.Now()
-		for _, ns := range []*kube{k, newKube(cfg.Kubeconfig, buildNamespace())} {
-			if err := ns.deleteNamespace(3 * time.Minute); err != nil {
-				fmt.Fprintln(GinkgoWriter, err)
-			}
+		if err := newKube(cfg.Kubeconfig, buildNamespace()).deleteNamespace(3 * time.Minute); err != nil {
+			fmt.Fprintln(GinkgoWriter, err)
 		}
-		k.deletePV(pvName)
+		if err := fab.Teardown(3 * time.Minute); err != nil {
+			fmt.Fprintln(GinkgoWriter, err)
+		}
 		kubectl("delete", "storageclass", storageName, "--ignore-not-found")
-		if pvDir != "" {
-			os.RemoveAll(pvDir)
-		}
-		recordTiming("teardown-namespace", time.Since(start))
+		recordTiming("teardown-network", time.Since(start))
 	}
 	if fab != nil {
-		if failed {
-			fmt.Fprintln(GinkgoWriter, "orderer log:\n", fab.OrdererLog())
-		}
-		fab.Stop()
+		fab.Close()
 	}
 	for _, f := range fwds {
 		f.Close()
@@ -243,6 +214,6 @@ var _ = AfterSuite(func() {
 		os.RemoveAll(rootDir)
 	}
 	if keep {
-		fmt.Fprintf(os.Stdout, "INCLUSTER_KEEP: namespace %s, PV %s (%s), network dir %s kept\n", cfg.Namespace, pvName, pvDir, rootDir)
+		fmt.Fprintf(os.Stdout, "INCLUSTER_KEEP: namespaces %s-*, volumes and network dir %s kept\n", cfg.Name, rootDir)
 	}
 })

@@ -246,7 +246,15 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 		Expect(cc.Spec.HostNetwork).To(BeFalse())
 		Expect(ownedBy(cc.OwnerReferences, "Pod", peer.UID)).To(BeTrue(), "%v", cc.OwnerReferences)
 		Expect(k.enforcedPodSecurity()).To(Equal("restricted"))
-		recordCheck("chaincode pod %s (IP %s) admitted under enforce=restricted, dials the peer at %s:7052, owned by %s", cc.Name, cc.Status.PodIP, peer.Status.PodIP, peerPod)
+		// the chaincode dials the peer's Service by name, not the Pod's IP
+		peerAddr := fab.org1().Host + ":7052"
+		c := cc.Spec.Containers[0]
+		words := append(append([]string{}, c.Command...), c.Args...)
+		for _, e := range c.Env {
+			words = append(words, e.Value)
+		}
+		Expect(strings.Join(words, " ")).To(ContainSubstring(peerAddr))
+		recordCheck("chaincode pod %s (IP %s) admitted under enforce=restricted, dials the peer at %s, owned by %s", cc.Name, cc.Status.PodIP, peerAddr, peerPod)
 
 		secrets := k.managedSecrets()
 		Expect(secrets).To(HaveLen(1))

@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -34,7 +32,6 @@ import (
 const (
 	peerPod     = "fabric-peer-0"
 	roleName    = "fabric-peer-chaincode"
-	pvcName     = "data-fabric-peer-0"
 	storageName = "fabric-peer-local"
 )
 
@@ -186,36 +183,6 @@ func ownedBy(refs []metav1.OwnerReference, kind string, uid types.UID) bool {
 
 // ---------------------------------------------------------------- deployment (docs/deploying.md)
 
-// createLocalPV creates the ledger volume: a "local" PersistentVolume of
-// class fabric-peer-local on the node, pre-bound to the StatefulSet's claim.
-func (k *kube) createLocalPV(name, dir string) {
-	Expect(os.MkdirAll(dir, 0o750)).To(Succeed())
-	Expect(os.Chown(dir, 10000, 10000)).To(Succeed())
-	node := k.peerNode()
-	manifest := fmt.Sprintf(`apiVersion: v1
-kind: PersistentVolume
-metadata:
-  name: %[1]s
-  labels: {app.kubernetes.io/part-of: fabric-peer-k8s}
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: %[2]s
-  claimRef: {namespace: %[3]s, name: %[4]s}
-  local: {path: %[5]s}
-  nodeAffinity:
-    required:
-      nodeSelectorTerms:
-      - matchExpressions:
-        - {key: kubernetes.io/hostname, operator: In, values: [%[6]s]}
-`, name, storageName, k.ns, pvcName, dir, node.Labels["kubernetes.io/hostname"])
-	f := filepath.Join(os.TempDir(), name+".yaml")
-	Expect(os.WriteFile(f, []byte(manifest), 0o644)).To(Succeed())
-	defer os.Remove(f)
-	kubectlOK("apply", "-f", f)
-}
-
 // secondNodeTaint keeps every pod off the second node of the local cluster
 // (integration/cluster/lib/node2.sh) unless it tolerates it.
 const secondNodeTaint = "fabric-peer-k8s.io/node"
@@ -243,13 +210,6 @@ func hasTaint(n corev1.Node, key string) bool {
 		}
 	}
 	return false
-}
-
-func (k *kube) deletePV(name string) {
-	err := k.c.CoreV1().PersistentVolumes().Delete(bg(), name, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		fmt.Fprintf(os.Stderr, "deleting PV %s: %v\n", name, err)
-	}
 }
 
 // deleteNamespace deletes the namespace and waits until it is gone.

@@ -30,7 +30,6 @@ const (
 	// the registry's TLS instance (integration/cluster/lib/node2.sh)
 	twoNodeRegistryPort = "5050"
 	twoNodeRegistryName = "registry.fabric-peer-k8s.test:" + twoNodeRegistryPort
-	registryCAConfigMap = "fabric-registry-ca"
 	// vm.k8s.chaincodeConfigMap of images/peer/deploy
 	chaincodeSettings = "fabric-chaincode-settings"
 	node2PodPrefix    = "10.244.1."
@@ -148,7 +147,7 @@ func (k *kube) podEvents(name string, uid string) []string {
 }
 
 func clusterSh(timeout time.Duration, args ...string) result {
-	return run(timeout, []string{"KUBECONFIG=" + cfg.Kubeconfig}, nil, cfg.ClusterSh, args...)
+	return run(timeout, []string{"KUBECONFIG=" + cfg.Kubeconfig}, cfg.ClusterSh, args...)
 }
 
 // peerLinesAbout are the peer's log lines since t that mention s.

@@ -9,6 +9,7 @@ package deploy
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/rbac"
@@ -67,8 +68,8 @@ func readYAML(t *testing.T, file string, into interface{}) {
 }
 
 // The StatefulSet runs the peer with in-cluster client configuration, owns
-// what the VM creates (downward API pod name), advertises its Pod IP as the
-// chaincode address, and fits the "restricted" Pod Security Standard (it
+// what the VM creates (downward API pod name), advertises its Service's name
+// as the chaincode and peer address, and fits the "restricted" Pod Security Standard (it
 // shares the namespace with its chaincode pods).
 func TestStatefulSetRunsThePeerInCluster(t *testing.T) {
 	var sts appsv1.StatefulSet
@@ -84,9 +85,18 @@ func TestStatefulSetRunsThePeerInCluster(t *testing.T) {
 		env[e.Name] = e
 	}
 	require.Equal(t, "metadata.name", env["POD_NAME"].ValueFrom.FieldRef.FieldPath)
-	require.Equal(t, "status.podIP", env["POD_IP"].ValueFrom.FieldRef.FieldPath)
+	require.Equal(t, "metadata.namespace", env["POD_NAMESPACE"].ValueFrom.FieldRef.FieldPath)
 	require.Equal(t, "$(POD_NAME)", env["CORE_VM_K8S_PEERPODNAME"].Value)
-	require.Equal(t, "$(POD_IP):7052", env["CORE_PEER_CHAINCODEADDRESS"].Value)
+	// the peer's Service (a cluster IP) by name; the headless one governs the StatefulSet
+	services := readServices(t)
+	require.Len(t, services, 2)
+	svc, headless := services[0], services[1]
+	require.Empty(t, svc.Spec.ClusterIP, "a cluster IP: stable across the Pod's recreation")
+	require.Equal(t, corev1.ClusterIPNone, headless.Spec.ClusterIP)
+	require.Equal(t, headless.Name, sts.Spec.ServiceName)
+	host := svc.Name + ".$(POD_NAMESPACE).svc"
+	require.Equal(t, host+":7052", env["CORE_PEER_CHAINCODEADDRESS"].Value)
+	require.Equal(t, host+":7051", env["CORE_PEER_ADDRESS"].Value)
 
 	var vmEnv corev1.ConfigMap
 	readYAML(t, "peer-env.yaml", &vmEnv)
@@ -113,32 +123,27 @@ func TestStatefulSetRunsThePeerInCluster(t *testing.T) {
 	}
 }
 
-func TestServiceExposesPeerAndChaincodePorts(t *testing.T) {
-	var svc corev1.Service
-	readYAML(t, "service.yaml", &svc)
-	ports := map[string]int32{}
-	for _, p := range svc.Spec.Ports {
-		ports[p.Name] = p.Port
+func TestServicesExposePeerAndChaincodePorts(t *testing.T) {
+	for _, svc := range readServices(t) {
+		ports := map[string]int32{}
+		for _, p := range svc.Spec.Ports {
+			ports[p.Name] = p.Port
+		}
+		require.Equal(t, int32(7051), ports["peer"], svc.Name)
+		require.Equal(t, int32(7052), ports["chaincode"], svc.Name)
+		require.True(t, svc.Spec.PublishNotReadyAddresses, "%s: a restarting peer's chaincode reaches it before it is ready", svc.Name)
 	}
-	require.Equal(t, int32(7051), ports["peer"])
-	require.Equal(t, int32(7052), ports["chaincode"])
 }
 
-// Every manifest in this directory is part of the kustomization.
-func TestKustomizationListsEveryManifest(t *testing.T) {
-	var k struct {
-		APIVersion string   `json:"apiVersion"`
-		Kind       string   `json:"kind"`
-		Resources  []string `json:"resources"`
-	}
-	readYAML(t, "kustomization.yaml", &k)
-	files, err := filepath.Glob("*.yaml")
+// readServices decodes the documents of service.yaml.
+func readServices(t *testing.T) []corev1.Service {
+	raw, err := os.ReadFile("service.yaml")
 	require.NoError(t, err)
-	var want []string
-	for _, f := range files {
-		if f != "kustomization.yaml" {
-			want = append(want, f)
-		}
+	var out []corev1.Service
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var svc corev1.Service
+		require.NoError(t, yaml.UnmarshalStrict([]byte(doc), &svc))
+		out = append(out, svc)
 	}
-	require.ElementsMatch(t, want, k.Resources)
+	return out
 }

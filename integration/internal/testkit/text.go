@@ -16,7 +16,9 @@ package testkit
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"strings"
+	"sync"
 )
 
 // LastLines returns the last n lines of s (a log, a command's output),
@@ -64,4 +66,17 @@ func RandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// SyncWriter serialises writes to W: exec.Cmd copies a command's stdout and
+// stderr in goroutines of their own when they are different writers.
+type SyncWriter struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+func (s *SyncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.W.Write(p)
 }
