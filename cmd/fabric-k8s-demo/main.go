@@ -180,7 +180,9 @@ func (d *demo) run(ctx context.Context, opts kubenet.Options) error {
 	}
 
 	step("vendoring and packaging the kv chaincode")
-	cc := kubenet.Chaincode{Name: "kv", Label: "kv_1", Version: "1", Sequence: 1, Path: filepath.Join(opts.RootDir, "kv")}
+	// a label of this run: a package of its own, so that Org1's install builds its image (Org2's finds it)
+	label := "kv_" + time.Now().UTC().Format("20060102T150405")
+	cc := kubenet.Chaincode{Name: "kv", Label: label, Version: "1", Sequence: 1, Path: filepath.Join(opts.RootDir, "kv")}
 	if err := network.PrepareGoChaincode(filepath.Join(d.o.repo, "integration", "chaincode", "kv"), cc.Path, nil); err != nil {
 		return err
 	}
@@ -205,11 +207,12 @@ func (d *demo) run(ctx context.Context, opts kubenet.Options) error {
 			return err
 		}
 	}
-	d.buildInfo = "image already in the registry from an earlier run: no build Job (same package = same image)"
-	if built := jobs[org1.Org].Created(); len(built) > 0 {
-		d.buildInfo = fmt.Sprintf("built on %s's install by Kaniko Job %s/%s -> %s (the peer deletes the Job once the image is pushed)",
-			org1.Org, org1.Namespace, built[0], strings.Join(jobs[org1.Org].Destinations(built...), " "))
+	built := jobs[org1.Org].Created()
+	if len(built) == 0 {
+		return fmt.Errorf("%s's install of the new package %s ran no build Job", org1.Org, cc.PackageID)
 	}
+	d.buildInfo = fmt.Sprintf("built on %s's install by Kaniko Job %s/%s -> %s (the peer deletes the Job once the image is pushed)",
+		org1.Org, org1.Namespace, built[0], strings.Join(jobs[org1.Org].Destinations(built...), " "))
 	if built := jobs[org2.Org].Created(); len(built) > 0 {
 		return fmt.Errorf("%s's install ran build Job %v: the image built for %s should have been found", org2.Org, built, org1.Org)
 	}

@@ -200,8 +200,9 @@ patches:
 	return dir, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644)
 }
 
-// waitReady waits for the node's Pod to be ready and, for the orderer, for
-// its DNS name to resolve to the Pod's address.
+// waitReady waits for the node's Pod to be ready and for the node's name to
+// resolve to its address: the Pod's for the orderer, the Service's cluster IP
+// for a peer.
 func (net *Network) waitReady(nd Node, timeout time.Duration) error {
 	// the StatefulSet controller creates the Pod a moment after the apply
 	if err := net.kubectlRun("-n", nd.Namespace, "rollout", "status", "statefulset/"+strings.TrimSuffix(nd.Pod, "-0"),
@@ -210,20 +211,22 @@ func (net *Network) waitReady(nd Node, timeout time.Duration) error {
 		logs, _ := net.kubectl("-n", nd.Namespace, "logs", nd.Pod, "--tail=30")
 		return fmt.Errorf("%s/%s not ready: %w\n%s\n%s", nd.Namespace, nd.Pod, err, testkit.LastLines(out, 20), logs)
 	}
+	get := []string{"-n", nd.Namespace, "get", "pod", nd.Pod, "-o", "jsonpath={.status.podIP}"}
 	if nd.peer != nil {
-		return nil // a Service: its address does not change with the Pod's
+		get = []string{"-n", nd.Namespace, "get", "service", peerStatefulSet, "-o", "jsonpath={.spec.clusterIP}"}
 	}
-	ip, err := net.kubectl("-n", nd.Namespace, "get", "pod", nd.Pod, "-o", "jsonpath={.status.podIP}")
+	ip, err := net.kubectl(get...)
 	if err != nil {
 		return err
 	}
 	return net.WaitResolves(nd, strings.TrimSpace(ip), time.Minute)
 }
 
-// WaitResolves waits until the cluster's DNS gives ip for the node's name (a
-// Pod's). A recreated Pod has a new address, and answers cached before may
-// name the old one for up to their TTL (30 s in kubeadm's CoreDNS
-// configuration, as on the local cluster).
+// WaitResolves waits until the cluster's DNS gives ip for the node's name. A
+// recreated Pod, or a recreated Service (a network deployed again under the
+// same names), has a new address, and answers cached before may give the old
+// one for up to their TTL (30 s in kubeadm's CoreDNS configuration, as on the
+// local cluster).
 func (net *Network) WaitResolves(nd Node, ip string, timeout time.Duration) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
