@@ -260,14 +260,14 @@ soak: binaries
 helm:
 	$(CLUSTER) build-helm
 
-## peer-image, orderer-image: the peer and orderer images on the local cluster (umoci base + in-cluster
-## Kaniko Job: images/build-local.sh)
+## peer-image: the peer image on the local cluster (umoci base + in-cluster Kaniko Job: images/build-local.sh)
+## orderer-image: the orderer image on the local cluster, built the same way
 peer-image orderer-image: %-image: %
 	$(CLUSTER) up
 	images/build-local.sh $*
 
-## incluster: the peer as a Pod (images/peer/deploy-local): RBAC and /healthz, Pod Security, GC, lifecycle;
-## NODES=2: the two-node specs (label twonode) on a cluster with a second node, chaincode on the node the peer is not on
+## incluster: the network as Pods (orderer; Org1's peer from images/peer/deploy-local, Org2's from the Helm
+## chart): RBAC and /healthz, Pod Security, GC, lifecycle, helm upgrade; NODES=2: the two-node specs (label twonode) on a cluster with a second node, chaincode on the node the peer is not on
 INCLUSTER_LABELS ?= $(if $(filter 2,$(NODES)),twonode,)
 incluster: binaries
 	$(CLUSTER) up

@@ -128,6 +128,9 @@ render_configs() {
 	render "$CLUSTER_SRC/config/containerd.toml.in" "$CONF/containerd.toml"
 	render "$CLUSTER_SRC/config/kubelet.yaml.in" "$CONF/kubelet.yaml"
 	render "$CLUSTER_SRC/config/registry.yml.in" "$CONF/registry.yml"
+	# the resolver configuration of `cluster.sh exec`: the kube-dns Service with a pod's search path
+	printf 'nameserver %s\nsearch svc.%s %s\noptions ndots:5\n' "$CLUSTER_DNS_IP" "$CLUSTER_DOMAIN" "$CLUSTER_DOMAIN" \
+		>"$CONF/host-resolv.conf"
 	COREDNS_CONFIG_HASH=$(hash_str "$(cat "$CLUSTER_SRC/config/coredns.yaml.in")" "$COREDNS_IMAGE" "$DNS_UPSTREAM" \
 		"$(cat "$BIN/coredns.stamp" 2>/dev/null)") RENDER_VARS='${COREDNS_CONFIG_HASH}' \
 		render "$CLUSTER_SRC/config/coredns.yaml.in" "$CONF/coredns.yaml"
@@ -532,9 +535,9 @@ cmd_env() {
 cmd_exec() {
 	[ $# -ge 1 ] || die "usage: cluster.sh exec CMD [ARG...]"
 	alive kube-proxy || die "the cluster is not running: integration/cluster/cluster.sh up"
-	local conf=$CONF/host-resolv.conf
-	printf 'nameserver %s\nsearch svc.%s %s\noptions ndots:5\n' "$CLUSTER_DNS_IP" "$CLUSTER_DOMAIN" "$CLUSTER_DOMAIN" >"$conf"
-	exec unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$conf" "$@"
+	[ -f "$CONF/host-resolv.conf" ] || die "$CONF/host-resolv.conf missing: integration/cluster/cluster.sh up"
+	exec unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+		"$CONF/host-resolv.conf" "$@"
 }
 
 usage() {

@@ -70,7 +70,7 @@ func (k *kube) pod(name string) (*corev1.Pod, error) {
 }
 
 // waitPeerReady waits for a Ready peer Pod (readiness = /healthz) other than
-// the one with notUID and returns it.
+// the one with notUID, answering through its Service, and returns it.
 func (k *kube) waitPeerReady(timeout time.Duration, notUID types.UID) *corev1.Pod {
 	var ready *corev1.Pod
 	Eventually(func() error {
@@ -89,6 +89,12 @@ func (k *kube) waitPeerReady(timeout time.Duration, notUID types.UID) *corev1.Po
 		}
 		return fmt.Errorf("pod %s not ready: phase %s %s", p.Name, p.Status.Phase, containerStates(p))
 	}, timeout, time.Second).Should(Succeed(), func() string { return k.peerLogTail(60) })
+	// the CLI dials the peer's Service, whose rules name the new Pod a moment later
+	for _, p := range fab.Peers {
+		if p.Namespace == k.ns {
+			Expect(fab.WaitServes(p, time.Minute)).To(Succeed())
+		}
+	}
 	return ready
 }
 

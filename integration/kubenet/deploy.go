@@ -219,7 +219,33 @@ func (net *Network) waitReady(nd Node, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return net.WaitResolves(nd, strings.TrimSpace(ip), time.Minute)
+	if err := net.WaitResolves(nd, strings.TrimSpace(ip), time.Minute); err != nil {
+		return err
+	}
+	if nd.peer != nil {
+		return net.WaitServes(nd, time.Minute)
+	}
+	return nil
+}
+
+// WaitServes waits until the peer answers its Admin's CLI through its
+// Service: kube-proxy's rules name a new or recreated Pod a moment after it
+// is ready, and a connection meanwhile goes nowhere.
+func (net *Network) WaitServes(p Node, timeout time.Duration) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+	for {
+		r := net.PeerCLI(p, 30*time.Second, "channel", "list")
+		if r.Err == nil {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("%s does not answer through %s within %s: %w", p.Pod, p.Address(), timeout, r.Err)
+		}
+	}
 }
 
 // WaitResolves waits until the cluster's DNS gives ip for the node's name. A
