@@ -232,20 +232,9 @@ func (net *Network) waitReady(nd Node, timeout time.Duration) error {
 // Service: kube-proxy's rules name a new or recreated Pod a moment after it
 // is ready, and a connection meanwhile goes nowhere.
 func (net *Network) WaitServes(p Node, timeout time.Duration) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for {
-		r := net.PeerCLI(p, 30*time.Second, "channel", "list")
-		if r.Err == nil {
-			return nil
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			return fmt.Errorf("%s does not answer through %s within %s: %w", p.Pod, p.Address(), timeout, r.Err)
-		}
-	}
+	return retry(timeout, func() error {
+		return net.PeerCLI(p, 30*time.Second, "channel", "list").Err
+	}, "%s does not answer through %s", p.Pod, p.Address())
 }
 
 // WaitResolves waits until the cluster's DNS gives ip for the node's name. A
@@ -254,18 +243,30 @@ func (net *Network) WaitServes(p Node, timeout time.Duration) error {
 // one for up to their TTL (30 s in kubeadm's CoreDNS configuration, as on the
 // local cluster).
 func (net *Network) WaitResolves(nd Node, ip string, timeout time.Duration) error {
+	return retry(timeout, func() error {
+		r := net.clusterExec(30*time.Second, nil, "getent", "ahostsv4", nd.Host)
+		if f := strings.Fields(r.Stdout); len(f) > 0 && f[0] == ip {
+			return nil
+		}
+		return fmt.Errorf("last answer: %q", strings.TrimSpace(r.Out))
+	}, "%s does not resolve to %s", nd.Host, ip)
+}
+
+// retry calls attempt once a second until it succeeds or timeout has passed;
+// the error then names what was awaited and wraps attempt's last error.
+func retry(timeout time.Duration, attempt func() error, what string, args ...interface{}) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	deadline := time.After(timeout)
 	for {
-		r := net.clusterExec(30*time.Second, nil, "getent", "ahostsv4", nd.Host)
-		if f := strings.Fields(r.Stdout); len(f) > 0 && f[0] == ip {
+		err := attempt()
+		if err == nil {
 			return nil
 		}
 		select {
 		case <-tick.C:
 		case <-deadline:
-			return fmt.Errorf("%s does not resolve to the Pod's address %s within %s (last: %q)", nd.Host, ip, timeout, strings.TrimSpace(r.Out))
+			return fmt.Errorf("%s within %s: %w", fmt.Sprintf(what, args...), timeout, err)
 		}
 	}
 }
