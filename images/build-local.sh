@@ -18,7 +18,8 @@
 #     link of the binary) is a hostPath volume: the cluster has a single node on this machine, so the
 #     binary does not have to be streamed through the API server; a remote cluster would use the
 #     attach/stdin delivery the chaincode builds use. The Job runs on the host network to push to
-#     the registry on 127.0.0.1:5000 (plain HTTP).
+#     the registry on 127.0.0.1:5000 (plain HTTP). The manifests (images/*/deploy-local) pull the same
+#     image by the registry's TLS name, registry.fabric-peer-k8s.test:5050 (one storage, two listeners).
 #
 # Both images are cached: rebuilt only when their inputs change or they are missing from the registry.
 # Usage: images/build-local.sh peer|orderer [--force]

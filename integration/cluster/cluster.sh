@@ -7,7 +7,7 @@
 #   cluster.sh exec CMD [ARG...]        CMD on this host with the cluster's DNS (Service names resolve)
 #
 # Everything runs on 127.0.0.1; all state lives in $CLUSTER_DIR (default <repo>/.cluster).
-# Components: docker-registry (127.0.0.1:5000), etcd, kube-apiserver, kube-controller-manager,
+# Components: docker-registry (127.0.0.1:5000; over TLS as registry.fabric-peer-k8s.test:5050), etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubelet, kube-proxy (one multicall binary built from k8s-tools/), containerd + runc +
 # CNI, and in the cluster CoreDNS (built from coredns-tools/) behind the kube-dns Service.
 # See README.md in this directory.
@@ -32,7 +32,7 @@ PACKAGES=(containerd runc etcd-server etcd-client containernetworking-plugins bu
 	binutils ca-certificates)
 
 # processes in start order (stopped in reverse)
-COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd apiserver-bridge registry-bridge dns-relay
+COMPONENTS=(registry registry-tls etcd kube-apiserver kube-controller-manager kube-scheduler containerd apiserver-bridge registry-bridge dns-relay
 	kubelet kube-proxy)
 
 HOSTS_MARK="# fabric-peer-k8s local cluster"
@@ -128,6 +128,7 @@ render_configs() {
 	render "$CLUSTER_SRC/config/containerd.toml.in" "$CONF/containerd.toml"
 	render "$CLUSTER_SRC/config/kubelet.yaml.in" "$CONF/kubelet.yaml"
 	render "$CLUSTER_SRC/config/registry.yml.in" "$CONF/registry.yml"
+	render "$CLUSTER_SRC/config/registry-tls.yml.in" "$CONF/registry-tls.yml"
 	# the resolver configuration of `cluster.sh exec`: the kube-dns Service with a pod's search path
 	printf 'nameserver %s\nsearch svc.%s %s\noptions ndots:5\n' "$CLUSTER_DNS_IP" "$CLUSTER_DOMAIN" "$CLUSTER_DOMAIN" \
 		>"$CONF/host-resolv.conf"
@@ -139,19 +140,24 @@ render_configs() {
 	for h in localhost:5000 127.0.0.1:5000; do
 		REGISTRY_HOST_RENDER=$h render "$CLUSTER_SRC/config/hosts.toml.in" "$CONF/certs.d/$h/hosts.toml"
 	done
+	render "$CLUSTER_SRC/config/hosts-tls.toml.in" "$CONF/certs.d/$REGISTRY_TLS_HOST/hosts.toml"
 	# loopback (hostNetwork pods) + bridge 10.244.0.0/24 without masquerade or default route (pods stay on this machine)
 	cp "$CLUSTER_SRC/config/cni/99-loopback.conflist" "$CONF/cni/net.d/"
 	render "$CLUSTER_SRC/config/cni/10-bridge.conflist.in" "$CONF/cni/net.d/10-bridge.conflist"
 }
 
-# the node's hostname must resolve to 127.0.0.1 (the apiserver reaches the kubelet by Hostname)
+# the node's hostname must resolve to 127.0.0.1 (the apiserver reaches the kubelet by Hostname), and
+# so must the registry's name (the kubelets pull by it)
 ensure_hosts() {
-	if getent ahostsv4 "$NODE_NAME" | awk '{print $1; exit}' | grep -qx 127.0.0.1; then return 0; fi
-	log "adding '127.0.0.1 $NODE_NAME' to /etc/hosts"
-	# put it first (first match wins); rewrite in place: /etc/hosts may be a bind mount
-	local tmp; tmp=$(mktemp)
-	{ echo "127.0.0.1 $NODE_NAME $HOSTS_MARK"; cat /etc/hosts; } >"$tmp"
-	cat "$tmp" >/etc/hosts; rm -f "$tmp"
+	local n
+	for n in "$NODE_NAME" "$REGISTRY_NAME"; do
+		if getent ahostsv4 "$n" | awk '{print $1; exit}' | grep -qx 127.0.0.1; then continue; fi
+		log "adding '127.0.0.1 $n' to /etc/hosts"
+		# put it first (first match wins); rewrite in place: /etc/hosts may be a bind mount
+		local tmp; tmp=$(mktemp)
+		{ echo "127.0.0.1 $n $HOSTS_MARK"; cat /etc/hosts; } >"$tmp"
+		cat "$tmp" >/etc/hosts; rm -f "$tmp"
+	done
 }
 
 save_host_state() {
@@ -252,15 +258,26 @@ start_containerd() {
 	log "imported $PAUSE_IMAGE"
 }
 
-# start_gateway_bridges: the API server and the registry listen on loopback only; pods reach them on
-# the pod gateway through these forwarders: the API server at its advertised address (the endpoint
-# of the kubernetes Service), the registry for image look-ups, Kaniko's pushes and its pulls of base
-# images (the kubelet pulls from the loopback address).
+# start_registry_tls: the registry's storage over TLS under its name (the kubelets pull from it; pods
+# reach it through registry-bridge)
+registry_tls_up() {
+	curl -sf -o /dev/null --cacert "$PKI/ca.crt" --resolve "$REGISTRY_TLS_HOST:${1:-127.0.0.1}" "https://$REGISTRY_TLS_HOST/v2/"
+}
+start_registry_tls() {
+	alive registry-tls && return 0
+	start_proc registry-tls /usr/bin/docker-registry serve "$CONF/registry-tls.yml"
+	waitfor "registry $REGISTRY_TLS_HOST (TLS)" 30 registry-tls registry_tls_up
+}
+
+# start_gateway_bridges: the API server and the TLS registry listen on loopback only; pods reach them
+# on the pod gateway through these forwarders: the API server at its advertised address (the endpoint
+# of the kubernetes Service), the registry at the address CoreDNS gives its name (the peer's image
+# look-ups, Kaniko's pushes and its pulls of base images).
 start_gateway_bridges() {
 	start_proc apiserver-bridge socat "TCP-LISTEN:6443,bind=$POD_GATEWAY,fork,reuseaddr" TCP:127.0.0.1:6443
 	waitfor "API server on $POD_GATEWAY:6443" 30 apiserver-bridge curl -sfk "https://$POD_GATEWAY:6443/readyz"
-	start_proc registry-bridge socat "TCP-LISTEN:${REGISTRY_ADDR##*:},bind=$POD_GATEWAY,fork,reuseaddr" "TCP:$REGISTRY_ADDR"
-	waitfor "registry on $POD_GATEWAY:${REGISTRY_ADDR##*:}" 30 registry-bridge curl -sf "http://$POD_GATEWAY:${REGISTRY_ADDR##*:}/v2/"
+	start_proc registry-bridge socat "TCP-LISTEN:$REGISTRY_TLS_PORT,bind=$POD_GATEWAY,fork,reuseaddr" "TCP:127.0.0.1:$REGISTRY_TLS_PORT"
+	waitfor "registry on $POD_GATEWAY:$REGISTRY_TLS_PORT" 30 registry-bridge registry_tls_up "$POD_GATEWAY"
 }
 
 # start_dns_relay: CoreDNS's upstream. Pods have no route off the machine, so names outside the
@@ -318,10 +335,12 @@ cmd_up() {
 	[ -f "$PKI/node-name" ] || rm -rf "$DATA/etcd" # fresh PKI: fresh cluster state
 	ensure_pki
 	ensure_proxy_pki
+	ensure_registry_pki
 	render_configs
 	local s_up; s_up=$(date +%s)
 
 	start_registry
+	start_registry_tls
 	local s_img; s_img=$(date +%s)
 	build_images
 	timing images $(($(date +%s) - s_img))
@@ -365,7 +384,7 @@ stop_all() {
 	kill_containers
 	stop_proc dns-relay 5; stop_proc registry-bridge 5; stop_proc apiserver-bridge 5
 	stop_proc kube-scheduler 5; stop_proc kube-controller-manager 5; stop_proc kube-apiserver 5
-	stop_proc containerd 15; stop_proc etcd 30; stop_proc registry 10
+	stop_proc containerd 15; stop_proc etcd 30; stop_proc registry-tls 10; stop_proc registry 10
 	# leftover shims of OUR containerd (identified by our socket path), by pid
 	local pid
 	for pid in $(ps -eo pid=,comm=,args= | awk -v s="$CONTAINERD_SOCK" '$2 ~ /^containerd-shim/ && index($0, s) {print $1}'); do
@@ -514,6 +533,7 @@ cmd_env() {
 		export CONTAINERD_ADDRESS=$CONTAINERD_SOCK
 		export CONTAINERD_NAMESPACE=k8s.io
 		export CLUSTER_REGISTRY=$REGISTRY_HOST
+		export CLUSTER_REGISTRY_TLS=$REGISTRY_TLS_HOST
 		export KANIKO_IMAGE=$KANIKO_IMAGE
 		export CCENV_IMAGE=$CCENV_IMAGE
 		export BASEOS_IMAGE=$BASEOS_IMAGE
@@ -523,7 +543,6 @@ cmd_env() {
 	if [ -e "$N2_NETNS_PATH" ]; then
 		cat <<-EOF
 			export CLUSTER_NODE2=$N2_NAME
-			export CLUSTER_REGISTRY_TLS=$REGISTRY_TLS_HOST
 		EOF
 	fi
 }

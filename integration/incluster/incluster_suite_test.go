@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/incluster/bridgeforward"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/internal/testkit"
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/kubenet"
 	. "github.com/onsi/ginkgo/v2"
@@ -32,13 +31,11 @@ import (
 //	INCLUSTER_HOST_IP                  this host on the pod network (default 10.244.0.1, the bridge lc0)
 //	INCLUSTER_SKIP_IMAGE_BUILD=1       do not run images/build-local.sh peer|orderer (the images must be in the registry)
 //	INCLUSTER_KEEP=1                   keep namespaces, volumes and network directory after a failure
-//	INCLUSTER_NODES=2                  the cluster has a second node (cluster.sh node-add): the peer is
-//	                                   deployed with images/peer/deploy-local-twonode (registry by name
-//	                                   over TLS) and the specs labelled "twonode" pin chaincode to the
-//	                                   node the peer is not on; without it they are skipped
+//	INCLUSTER_NODES=2                  the cluster has a second node (cluster.sh node-add): the specs
+//	                                   labelled "twonode" pin chaincode to the node the peer is not on;
+//	                                   without it they are skipped
 //	INCLUSTER_CLUSTER_SH               the script that stops and starts the second node
 //	                                   (default <repo>/integration/cluster/cluster.sh)
-//	INCLUSTER_REGISTRY_CA              CA of the TLS registry (default <repo>/.cluster/pki/ca.crt)
 func TestInCluster(t *testing.T) {
 	testkit.RunSuite(t, "fabric-peer-k8s in-cluster peer suite", 45*time.Minute)
 }
@@ -54,14 +51,12 @@ type settings struct {
 	SkipBuild  bool
 	Nodes      int    // 2: the two-node specs run (INCLUSTER_NODES)
 	ClusterSh  string // integration/cluster/cluster.sh, which stops and starts the second node
-	RegistryCA string // CA of the TLS registry the second node pulls from
 }
 
 var (
 	cfg     settings
 	k       *kube
 	fab     *fabricNet
-	fwds    []*bridgeforward.Forwarder
 	rootDir string
 )
 
@@ -81,7 +76,6 @@ func loadSettings() settings {
 		s.Nodes = 2
 	}
 	s.ClusterSh = testkit.FirstNonEmpty(os.Getenv("INCLUSTER_CLUSTER_SH"), filepath.Join(root, "integration", "cluster", "cluster.sh"))
-	s.RegistryCA = testkit.FirstNonEmpty(os.Getenv("INCLUSTER_REGISTRY_CA"), filepath.Join(root, ".cluster", "pki", "ca.crt"))
 	if s.Kubectl == "" {
 		s.Kubectl = filepath.Join(root, ".cluster", "bin", "kubectl")
 		if _, err := os.Stat(s.Kubectl); err != nil {
@@ -121,16 +115,6 @@ var _ = BeforeSuite(func() {
 		}
 	}
 
-	if cfg.Nodes == 2 {
-		// the TLS registry: Kaniko pushes and the peer looks images up on the gateway's address (build
-		// pods cannot resolve the registry's name), the kubelets pull by name
-		By("forwarding the bridge gateway " + cfg.HostIP + ":" + twoNodeRegistryPort + " to the TLS registry")
-		f, err := bridgeforward.Start(cfg.HostIP+":"+twoNodeRegistryPort, "127.0.0.1:"+twoNodeRegistryPort, bridgeforward.TCPProbe)
-		Expect(err).NotTo(HaveOccurred())
-		fwds = append(fwds, f)
-		fmt.Fprintf(GinkgoWriter, "forwarder %s -> %s (shared: %v)\n", f.Listen, f.Target, f.Shared)
-	}
-
 	By("generating crypto material and the channel's genesis block (cryptogen, configtxgen)")
 	var err error
 	rootDir, err = os.MkdirTemp("", "fpk-incluster-net-")
@@ -141,10 +125,6 @@ var _ = BeforeSuite(func() {
 		// the peer and its chaincode pods meet "restricted"; the specs that build lower it
 		PeerPodSecurity: "restricted",
 		PeerBase:        filepath.Join(cfg.RepoRoot, "images", "peer", "deploy-local"),
-	}
-	if cfg.Nodes == 2 {
-		opts.PeerBase = filepath.Join(cfg.RepoRoot, "images", "peer", "deploy-local-twonode")
-		opts.RegistryCA = cfg.RegistryCA
 	}
 	n, err := kubenet.New(opts)
 	Expect(err).NotTo(HaveOccurred())
@@ -201,14 +181,11 @@ var _ = AfterSuite(func() {
 		if err := fab.Teardown(3 * time.Minute); err != nil {
 			fmt.Fprintln(GinkgoWriter, err)
 		}
-		kubectl("delete", "storageclass", storageName, "--ignore-not-found")
+		kubectl("delete", "storageclass", kubenet.StorageClass, "--ignore-not-found")
 		recordTiming("teardown-network", time.Since(start))
 	}
 	if fab != nil {
 		fab.Close()
-	}
-	for _, f := range fwds {
-		f.Close()
 	}
 	if rootDir != "" && !keep {
 		os.RemoveAll(rootDir)

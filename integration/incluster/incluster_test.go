@@ -315,11 +315,15 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 	It("keeps its namespace restricted and builds in a baseline namespace of its own (vm.k8s.buildNamespace)", func() {
 		k.setPodSecurity("restricted")
 		bk := newKube(cfg.Kubeconfig, buildNamespace())
-		By("creating " + bk.ns + " (enforce=baseline) with the build Role bound to the peer's ServiceAccount")
+		By("creating " + bk.ns + " (enforce=baseline) with the build Roles bound to the peer's ServiceAccount")
 		kubectlOK("create", "namespace", bk.ns)
 		bk.setPodSecurity("baseline")
 		kubectlOK("apply", "-n", bk.ns, "-k", filepath.Join(cfg.RepoRoot, "images", "peer", "deploy", "build-namespace"))
 		kubectlOK("-n", bk.ns, "create", "rolebinding", "fabric-peer-build", "--role=fabric-peer-build",
+			"--serviceaccount="+cfg.Namespace+":fabric-peer")
+		// deploy-local names the registry's CA ConfigMap, which the peer checks in the build namespace
+		kubectlOK("apply", "-n", bk.ns, "-k", filepath.Join(cfg.RepoRoot, "images", "peer", "deploy", "build-namespace-registry"))
+		kubectlOK("-n", bk.ns, "create", "rolebinding", "fabric-peer-build-registry", "--role=fabric-peer-build-registry",
 			"--serviceaccount="+cfg.Namespace+":fabric-peer")
 
 		By("setting CORE_VM_K8S_BUILDNAMESPACE and restarting the peer")

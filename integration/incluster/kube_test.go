@@ -30,9 +30,8 @@ import (
 )
 
 const (
-	peerPod     = "fabric-peer-0"
-	roleName    = "fabric-peer-chaincode"
-	storageName = "fabric-peer-local"
+	peerPod  = "fabric-peer-0"
+	roleName = "fabric-peer-chaincode"
 )
 
 type kube struct {

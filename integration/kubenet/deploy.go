@@ -21,12 +21,8 @@ import (
 // namespaces of a network, with its name as the value.
 const NetworkLabel = "fabric-peer-k8s.io/network"
 
-// storageClass is the local cluster's StorageClass for ledgers (images/local-storage).
-const storageClass = "fabric-peer-local"
-
-// RegistryCAConfigMap is the ConfigMap of the registry's CA that
-// images/peer/deploy-local-twonode mounts (Options.RegistryCA).
-const RegistryCAConfigMap = "fabric-registry-ca"
+// StorageClass is the local cluster's StorageClass for ledgers (images/local-storage).
+const StorageClass = "fabric-peer-local"
 
 // Deploy brings the orderer up (DeployOrderer), then the peers (DeployPeer).
 func (net *Network) Deploy() error {
@@ -58,17 +54,11 @@ func (net *Network) DeployOrderer() error {
 	return net.joinOrderer()
 }
 
-// DeployPeer creates the peer's namespace, Secrets and ledger volume (and the
-// registry CA's ConfigMap), applies its organisation's overlay of
+// DeployPeer creates the peer's namespace, Secrets and ledger volume, applies its organisation's overlay of
 // Options.PeerBase and joins the peer to ChannelName.
 func (net *Network) DeployPeer(p Node) error {
 	if err := net.prepare(p, "fabric-peer", net.opts.PeerPodSecurity, net.n.PeerLocalMSPDir(p.peer), net.n.PeerLocalTLSDir(p.peer)); err != nil {
 		return err
-	}
-	if net.opts.RegistryCA != "" {
-		if err := net.kubectlRun("-n", p.Namespace, "create", "configmap", RegistryCAConfigMap, "--from-file=ca.crt="+net.opts.RegistryCA); err != nil {
-			return err
-		}
 	}
 	overlay, err := net.peerOverlay(p)
 	if err != nil {
@@ -153,7 +143,7 @@ spec:
       nodeSelectorTerms:
       - matchExpressions:
         - {key: kubernetes.io/hostname, operator: In, values: [%[7]s]}
-`, nd.Namespace, NetworkLabel, net.opts.Name, storageClass, nd.Pod, dir, host))
+`, nd.Namespace, NetworkLabel, net.opts.Name, StorageClass, nd.Pod, dir, host))
 }
 
 // firstNode is the node whose volumes are directories of this host: the one

@@ -68,9 +68,6 @@ type Options struct {
 	PeerPodSecurity string
 	// Helm is the Helm CLI for DeployPeerWithHelm (default <RepoRoot>/.cluster/bin/helm).
 	Helm string
-	// RegistryCA, when set, is stored in each peer namespace as the ConfigMap
-	// fabric-registry-ca (key ca.crt) that images/peer/deploy-local-twonode mounts.
-	RegistryCA string
 }
 
 // Network is a generated network; Deploy brings it up.

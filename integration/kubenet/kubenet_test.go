@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -90,6 +91,13 @@ func TestNodesMatchTheManifests(t *testing.T) {
 			require.True(t, found, "%s/service.yaml: port %s %d", tc.dir, name, port)
 		}
 	}
+}
+
+// The local volumes name the StorageClass both local overlays use.
+func TestStorageClassMatchesTheManifest(t *testing.T) {
+	var sc storagev1.StorageClass
+	readYAML(t, filepath.Join("..", "..", "images", "local-storage", "storageclass.yaml"), &sc)
+	require.Equal(t, StorageClass, sc.Name)
 }
 
 func readYAML(t *testing.T, file string, into interface{}) {

@@ -186,9 +186,14 @@ func TestVMSettingsBecomeEnvironment(t *testing.T) {
 	require.NotEqual(t, checksum(render(t)), checksum(render(t, "--set", "vm.k8s.gracePeriod=5s")))
 }
 
-// values-local.yaml sets what images/peer/deploy-local does.
+// values-local.yaml sets what images/peer/deploy-local does: the VM's
+// settings, the peer's image and the registry CA's ConfigMap.
 func TestLocalValuesMatchTheLocalOverlay(t *testing.T) {
 	var k struct {
+		Images []struct {
+			NewName string `json:"newName"`
+			NewTag  string `json:"newTag"`
+		} `json:"images"`
 		Patches []struct {
 			Patch string `json:"patch"`
 		} `json:"patches"`
@@ -197,6 +202,7 @@ func TestLocalValuesMatchTheLocalOverlay(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, sigsyaml.Unmarshal(raw, &k))
 	want := map[string]string{}
+	var wantCA string
 	for _, p := range k.Patches {
 		var cm corev1.ConfigMap
 		if sigsyaml.Unmarshal([]byte(p.Patch), &cm) == nil && cm.Kind == "ConfigMap" {
@@ -204,11 +210,33 @@ func TestLocalValuesMatchTheLocalOverlay(t *testing.T) {
 				want[key] = v
 			}
 		}
+		var sts appsv1.StatefulSet
+		if sigsyaml.Unmarshal([]byte(p.Patch), &sts) == nil && sts.Kind == "StatefulSet" {
+			for _, v := range sts.Spec.Template.Spec.Volumes {
+				if v.Name == "registry-ca" && v.ConfigMap != nil {
+					wantCA = v.ConfigMap.Name
+				}
+			}
+		}
 	}
 	require.NotEmpty(t, want)
+	require.NotEmpty(t, wantCA, "deploy-local mounts no registry-ca ConfigMap")
+	require.Len(t, k.Images, 1)
+
+	objs := render(t, "-f", "values-local.yaml")
 	var got corev1.ConfigMap
-	decode(t, render(t, "-f", "values-local.yaml")["ConfigMap/fabric-peer"], &got)
+	decode(t, objs["ConfigMap/fabric-peer"], &got)
 	for key, v := range want {
 		require.Equal(t, v, got.Data[key], key)
 	}
+	var sts appsv1.StatefulSet
+	decode(t, objs["StatefulSet/fabric-peer"], &sts)
+	require.Equal(t, k.Images[0].NewName+":"+k.Images[0].NewTag, sts.Spec.Template.Spec.Containers[0].Image)
+	var gotCA string
+	for _, v := range sts.Spec.Template.Spec.Volumes {
+		if v.Name == "registry-ca" && v.ConfigMap != nil {
+			gotCA = v.ConfigMap.Name
+		}
+	}
+	require.Equal(t, wantCA, gotCA)
 }

@@ -41,6 +41,17 @@ func TestBuildNamespaceRoleMatchesBuildRules(t *testing.T) {
 	require.Equal(t, rbac.BuildRules(), role.Rules)
 }
 
+// The Role for a separate build namespace's registry access grants exactly
+// what the health check looks for there with a push Secret and a CA
+// ConfigMap.
+func TestBuildNamespaceRegistryRoleMatchesRegistryRules(t *testing.T) {
+	var role rbacv1.Role
+	readYAML(t, filepath.Join("build-namespace-registry", "role.yaml"), &role)
+	require.Equal(t, "Role", role.Kind)
+	require.Equal(t, "fabric-peer-build-registry", role.Name)
+	require.Equal(t, rbac.RegistryRules(), role.Rules)
+}
+
 // The shipped peer reads per-chaincode settings, so that the health check
 // asks for every rule of the Role (the in-cluster suite removes each in turn
 // and expects /healthz to name it).

@@ -12,13 +12,13 @@ start_dns() {
 	log "CoreDNS ready (kube-dns $CLUSTER_DNS_IP)"
 }
 
-# check_services [SERVER_NODE CLIENT_NODE REGISTRY]: a pod resolves kubernetes.default.svc, reads
-# /version through the kubernetes Service, resolves a ClusterIP Service and reaches the pod behind it.
-# The pods run where the scheduler puts them, or on the nodes named, with images from REGISTRY (by
-# default $REGISTRY_HOST, which only the first node reaches). The check's objects (label fpk-check)
-# are deleted afterwards, pass or fail.
+# check_services [SERVER_NODE CLIENT_NODE]: a pod resolves kubernetes.default.svc, reads /version
+# through the kubernetes Service, resolves a ClusterIP Service and reaches the pod behind it, and
+# resolves the registry's name to the pod gateway and connects to it there. The pods run where the
+# scheduler puts them, or on the nodes named, with images pulled by the registry's name (TLS). The
+# check's objects (label fpk-check) are deleted afterwards, pass or fail.
 check_services() {
-	local server=${1:-} client=${2:-} reg=${3:-$REGISTRY_HOST} s f id where
+	local server=${1:-} client=${2:-} reg=$REGISTRY_TLS_HOST s f id where
 	s=$(date +%s)
 	id=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	f=$CONF/check-$id.yaml
@@ -51,6 +51,6 @@ check_services() {
 		printf '%s\n' "$out" >&2
 		die "Services check (${where}${phase}) failed: see the kube-proxy logs in $LOGS and kubectl -n kube-system logs deploy/coredns"
 	fi
-	log "Services check ok (${where%, }): DNS, the kubernetes Service and a ClusterIP Service work from a pod"
+	log "Services check ok (${where%, }): DNS, the kubernetes Service, a ClusterIP Service and the registry's name work from a pod"
 	timing services-check $(($(date +%s) - s))
 }

@@ -13,8 +13,14 @@ K8S_VERSION=v1.37.2
 KANIKO_VERSION=v1.25.1
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
 
-REGISTRY_HOST=localhost:5000            # name used in image references
-REGISTRY_ADDR=127.0.0.1:5000            # where the registry listens
+REGISTRY_HOST=localhost:5000            # name used in image references by host processes and pushes
+REGISTRY_ADDR=127.0.0.1:5000            # where the registry listens (plain HTTP)
+# The same registry storage served over TLS (certificate of the cluster CA) under one name for every
+# consumer in the cluster: kubelets, Kaniko, the peer. The host resolves it to 127.0.0.1 (/etc/hosts),
+# pods to the pod gateway (CoreDNS), where registry-bridge forwards to 127.0.0.1.
+REGISTRY_NAME=registry.fabric-peer-k8s.test
+REGISTRY_TLS_PORT=5050
+REGISTRY_TLS_HOST=$REGISTRY_NAME:$REGISTRY_TLS_PORT
 IMAGE_PREFIX=$REGISTRY_HOST/fabric-peer-k8s
 KANIKO_IMAGE=$IMAGE_PREFIX/kaniko-executor:$KANIKO_VERSION
 CCENV_IMAGE=$IMAGE_PREFIX/ccenv:3.1
@@ -68,7 +74,8 @@ render() {
 	CLUSTER_DIR=$CLUSTER_DIR REGISTRY_HOST=${REGISTRY_HOST_RENDER:-$REGISTRY_HOST} \
 		SERVICE_CIDR=$SERVICE_CIDR CLUSTER_DNS_IP=$CLUSTER_DNS_IP CLUSTER_DOMAIN=$CLUSTER_DOMAIN \
 		CLUSTER_CIDR=$CLUSTER_CIDR COREDNS_IMAGE=$COREDNS_IMAGE DNS_UPSTREAM=$DNS_UPSTREAM \
-		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST} ${SERVICE_CIDR} ${CLUSTER_DNS_IP} ${CLUSTER_DOMAIN} ${CLUSTER_CIDR} ${COREDNS_IMAGE} ${DNS_UPSTREAM} '"${RENDER_VARS:-}" <"$1" >"$2.tmp"
+		POD_GATEWAY=$POD_GATEWAY REGISTRY_NAME=$REGISTRY_NAME REGISTRY_TLS_PORT=$REGISTRY_TLS_PORT REGISTRY_TLS_HOST=$REGISTRY_TLS_HOST \
+		envsubst '${CLUSTER_DIR} ${REGISTRY_HOST} ${SERVICE_CIDR} ${CLUSTER_DNS_IP} ${CLUSTER_DOMAIN} ${CLUSTER_CIDR} ${COREDNS_IMAGE} ${DNS_UPSTREAM} ${POD_GATEWAY} ${REGISTRY_NAME} ${REGISTRY_TLS_PORT} ${REGISTRY_TLS_HOST} '"${RENDER_VARS:-}" <"$1" >"$2.tmp"
 	mv "$2.tmp" "$2"
 }
 

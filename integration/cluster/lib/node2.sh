@@ -11,9 +11,9 @@
 #   127.0.0.1:5050 registry (TLS) <- unix socket <-     127.0.0.1:5050 forwarder (containerd's pulls)
 #
 # Only loopback and addresses inside the namespace and on the veth link are used; the namespace has no
-# default route. Both nodes resolve the registry's name, $REGISTRY_NAME, to 127.0.0.1 (/etc/hosts): the
-# registry itself on the host, the forwarder in the namespace. The API server reaches the kubelet by
-# the node's name ($N2_NAME -> 10.243.255.2 in /etc/hosts), as it reaches the first one.
+# default route. Both nodes resolve the registry's name, $REGISTRY_NAME, to 127.0.0.1 (/etc/hosts, which
+# `up` writes): the registry itself on the host, the forwarder in the namespace. The API server reaches
+# the kubelet by the node's name ($N2_NAME -> 10.243.255.2 in /etc/hosts), as it reaches the first one.
 #
 # The first node's pods have no route to 10.244.1.0/24 (their CNI config predates the second node and is
 # not touched on a running cluster): the host masquerades what node-2 pods send to node-1 pods as the
@@ -42,43 +42,33 @@ N2_RUN=$RUN/node2
 N2_CONTAINERD_SOCK=$N2_RUN/containerd.sock
 N2_STATE=$N2_RUN/host-state
 
-REGISTRY_NAME=registry.fabric-peer-k8s.test
-REGISTRY_TLS_PORT=5050
-REGISTRY_TLS_HOST=$REGISTRY_NAME:$REGISTRY_TLS_PORT
-
 # processes in start order (stopped in reverse)
-N2_COMPONENTS=(registry-tls node2-fwd-apiserver node2-fwd-registry node2-ns-apiserver node2-ns-registry
+N2_COMPONENTS=(node2-fwd-apiserver node2-fwd-registry node2-ns-apiserver node2-ns-registry
 	node2-containerd node2-kubelet node2-kube-proxy)
 
 n2_exec() { nsenter --net="$N2_NETNS_PATH" "$@"; }
 n2_ctr() { ctr --address "$N2_CONTAINERD_SOCK" -n k8s.io "$@"; }
 
 n2_render() {
-	export N2_NETNS N2_NAME N2_NODE_IP N2_CGROUP N2_TAINT_KEY N2_TAINT_VALUE N2_BRIDGE N2_POD_CIDR N1_POD_CIDR \
-		REGISTRY_TLS_HOST REGISTRY_TLS_PORT
-	local RENDER_VARS='${N2_NETNS} ${N2_NAME} ${N2_NODE_IP} ${N2_CGROUP} ${N2_TAINT_KEY} ${N2_TAINT_VALUE} ${N2_BRIDGE} ${N2_POD_CIDR} ${N1_POD_CIDR} ${REGISTRY_TLS_HOST} ${REGISTRY_TLS_PORT}'
+	export N2_NETNS N2_NAME N2_NODE_IP N2_CGROUP N2_TAINT_KEY N2_TAINT_VALUE N2_BRIDGE N2_POD_CIDR N1_POD_CIDR
+	local RENDER_VARS='${N2_NETNS} ${N2_NAME} ${N2_NODE_IP} ${N2_CGROUP} ${N2_TAINT_KEY} ${N2_TAINT_VALUE} ${N2_BRIDGE} ${N2_POD_CIDR} ${N1_POD_CIDR}'
 	mkdir -p "$N2_CONF/cni/net.d" "$N2_DATA/kubelet" "$N2_DATA/pod-logs" "$N2_DATA/volume-plugins" "$N2_RUN/runc"
 	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/containerd.toml.in" "$N2_CONF/containerd.toml"
 	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/kubelet.yaml.in" "$N2_CONF/kubelet.yaml"
 	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/10-bridge.conflist.in" "$N2_CONF/cni/net.d/10-bridge.conflist"
 	render_proxy_config "$N2_CONF/kube-proxy.yaml" "$CONF/kube-proxy.kubeconfig" "$N2_NAME" "$N2_NODE_IP/32"
 	cp "$CLUSTER_SRC/config/cni/99-loopback.conflist" "$N2_CONF/cni/net.d/"
-	RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/registry-tls.yml.in" "$CONF/registry-tls.yml"
-	# both nodes' containerd trust the registry's name with the cluster CA (read at every pull: the
-	# first node's containerd needs no restart)
-	local d
-	for d in "$N2_CONF/certs.d" "$CONF/certs.d"; do
-		RENDER_VARS=$RENDER_VARS render "$CLUSTER_SRC/config/node2/hosts-tls.toml.in" "$d/$REGISTRY_TLS_HOST/hosts.toml"
-	done
+	# its containerd trusts the registry's name with the cluster CA, as the first node's does
+	render "$CLUSTER_SRC/config/hosts-tls.toml.in" "$N2_CONF/certs.d/$REGISTRY_TLS_HOST/hosts.toml"
 }
 
 # ---------------------------------------------------------------- host changes
 
 n2_hosts_add() {
 	grep -qF "$N2_HOSTS_MARK" /etc/hosts && return 0
-	log "adding $N2_NAME ($N2_NODE_IP) and $REGISTRY_NAME (127.0.0.1) to /etc/hosts"
+	log "adding $N2_NAME ($N2_NODE_IP) to /etc/hosts"
 	local tmp; tmp=$(mktemp)
-	{ cat /etc/hosts; echo "$N2_NODE_IP $N2_NAME $N2_HOSTS_MARK"; echo "127.0.0.1 $REGISTRY_NAME $N2_HOSTS_MARK"; } >"$tmp"
+	{ cat /etc/hosts; echo "$N2_NODE_IP $N2_NAME $N2_HOSTS_MARK"; } >"$tmp"
 	cat "$tmp" >/etc/hosts; rm -f "$tmp" # in place: /etc/hosts may be a bind mount
 }
 
@@ -155,16 +145,6 @@ n2_cgroups_down() {
 }
 
 # ---------------------------------------------------------------- processes
-
-registry_tls_up() {
-	curl -sf -o /dev/null --cacert "$PKI/ca.crt" --resolve "$REGISTRY_TLS_HOST:127.0.0.1" "https://$REGISTRY_TLS_HOST/v2/"
-}
-
-start_registry_tls() {
-	alive registry-tls && return 0
-	start_proc registry-tls /usr/bin/docker-registry serve "$CONF/registry-tls.yml"
-	waitfor "registry $REGISTRY_TLS_HOST (TLS)" 30 registry-tls registry_tls_up
-}
 
 # n2_forward NAME PORT: 127.0.0.1:PORT in the namespace -> a unix socket -> 127.0.0.1:PORT on the host
 n2_forward() {
@@ -253,16 +233,15 @@ cmd_node_add() {
 	n2_hosts_add
 	n2_network_up
 	n2_cgroups_up
-	start_registry_tls
 	n2_forward apiserver 6443
 	n2_forward registry "$REGISTRY_TLS_PORT"
 	start_node2_containerd
 	start_node2_kubelet
 	start_proxy node2-kube-proxy "$N2_CONF/kube-proxy.yaml" nsenter --net="$N2_NETNS_PATH" # rules in its namespace
-	# its pods pull by the TLS registry's name; node-1 clients reach a node-2 pod through their node's
-	# kube-proxy, node-2 clients reach the DNS and the API server on node 1 through theirs
-	check_services "$N2_NAME" "$NODE_NAME" "$REGISTRY_TLS_HOST"
-	check_services "$N2_NAME" "$N2_NAME" "$REGISTRY_TLS_HOST"
+	# node-1 clients reach a node-2 pod through their node's kube-proxy, node-2 clients reach the DNS
+	# and the API server on node 1 through theirs
+	check_services "$N2_NAME" "$NODE_NAME"
+	check_services "$N2_NAME" "$N2_NAME"
 	timing node2-add $(($(date +%s) - s))
 	log "node $N2_NAME Ready: pod network $N2_POD_CIDR, taint $N2_TAINT_KEY=$N2_TAINT_VALUE:NoSchedule, registry $REGISTRY_TLS_HOST"
 }
@@ -290,7 +269,7 @@ cmd_node_del() {
 	n2_network_down
 	n2_cgroups_down
 	n2_hosts_del
-	rm -rf "$CONF/certs.d/$REGISTRY_TLS_HOST" "$CONF/registry-tls.yml" "$N2_CONF"
+	rm -rf "$N2_CONF"
 	# the kubelet's links to node 2's container logs
 	if [ -d /var/log/containers ]; then
 		find /var/log/containers -maxdepth 1 -type l -lname "$N2_DATA/*" -delete 2>/dev/null || true

@@ -89,26 +89,39 @@ ensure_proxy_pki() {
 	_kubeconfig kube-proxy "$CONF/kube-proxy.kubeconfig"
 }
 
-# ensure_node2_pki: certificates of the second node (cluster.sh node-add) and of the TLS registry,
-# signed by the cluster CA above: the kubelet's client certificate (system:node:$N2_NAME, so that
-# NodeRestriction confines it to its own node), its serving certificate for the name and address the
-# API server dials, and the registry's for $REGISTRY_NAME, 127.0.0.1 and the bridge gateway 10.244.0.1.
+# ensure_registry_pki: the TLS registry's certificate, signed by the cluster CA, for the name every
+# consumer uses ($REGISTRY_NAME), 127.0.0.1 and the pod gateway (where pods reach it); added to an
+# older cluster's PKI. Kubernetes publishes the CA in every namespace (ConfigMap kube-root-ca.crt).
+ensure_registry_pki() {
+	local want="$REGISTRY_NAME $POD_GATEWAY"
+	[ -f "$PKI/registry.crt" ] && [ "$(cat "$PKI/registry-name" 2>/dev/null)" = "$want" ] && return 0
+	log "generating the certificate of registry $REGISTRY_NAME"
+	(
+		cd "$PKI" || exit 1
+		_pki_cert registry "/CN=$REGISTRY_NAME" "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:$REGISTRY_NAME,IP:127.0.0.1,IP:$POD_GATEWAY\n"
+		chmod 600 registry.key
+	) || die "registry certificate"
+	echo "$want" >"$PKI/registry-name"
+}
+
+# ensure_node2_pki: certificates of the second node (cluster.sh node-add), signed by the cluster CA
+# above: the kubelet's client certificate (system:node:$N2_NAME, so that NodeRestriction confines it
+# to its own node) and its serving certificate for the name and address the API server dials.
 ensure_node2_pki() {
 	[ -f "$PKI/ca.key" ] || die "no cluster CA in $PKI (cluster.sh up first)"
-	local want="$N2_NAME $N2_NODE_IP $REGISTRY_NAME"
+	local want="$N2_NAME $N2_NODE_IP"
 	mkdir -p "$CONF/node2"
-	if [ -f "$PKI/registry.crt" ] && [ "$(cat "$PKI/node2-name" 2>/dev/null)" = "$want" ]; then
+	if [ -f "$PKI/node2-kubelet.crt" ] && [ "$(cat "$PKI/node2-name" 2>/dev/null)" = "$want" ]; then
 		_kubeconfig node2-kubelet "$CONF/node2/kubelet.kubeconfig"
 		return 0
 	fi
-	log "generating certificates of node $N2_NAME and registry $REGISTRY_NAME"
+	log "generating certificates of node $N2_NAME"
 	(
 		cd "$PKI" || exit 1
 		local srv="basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
 		local cli="basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
 		_pki_cert node2-kubelet "/O=system:nodes/CN=system:node:$N2_NAME" "$cli"
 		_pki_cert node2-kubelet-serving "/CN=$N2_NAME" "${srv}subjectAltName=DNS:$N2_NAME,IP:$N2_NODE_IP\n"
-		_pki_cert registry "/CN=$REGISTRY_NAME" "${srv}subjectAltName=DNS:$REGISTRY_NAME,IP:127.0.0.1,IP:10.244.0.1\n"
 		chmod 600 ./*.key
 	) || die "node 2 certificates"
 	_kubeconfig node2-kubelet "$CONF/node2/kubelet.kubeconfig"
