@@ -134,7 +134,7 @@ func withLegendBelow(p *plot.Plot, entries []legendEntry, w, h vg.Length) *pictu
 	return &picture{w: w, h: h, draw: func(dc draw.Canvas) error {
 		lh := legendHeight(entries, dc.Size().X-vg.Points(20), 11)
 		drawLegendRow(draw.Crop(dc, vg.Points(10), -vg.Points(10), 0, -(dc.Size().Y-lh)), entries, 11, true)
-		p.Draw(draw.Crop(dc, 0, -vg.Points(6), lh, -vg.Points(6)))
+		p.Draw(draw.Crop(dc, vg.Points(6), -vg.Points(6), lh, -vg.Points(6)))
 		return nil
 	}}
 }

@@ -29,7 +29,7 @@ func vmStyle(vm string) (color.Color, draw.GlyphDrawer) {
 
 // vmLabel is how the charts name a VM.
 func vmLabel(vm string) string {
-	for _, v := range vmNames {
+	for _, v := range vmNames() {
 		if v.key == vm {
 			return v.label
 		}
@@ -46,6 +46,8 @@ func writeCharts(r *Report, dir string) ([]string, error) {
 		make func(*Report) (*picture, error)
 	}{
 		{"launch.png", launchChart},
+		{"launch_phases.png", launchPhasesChart},
+		{"build_phases.png", buildPhasesChart},
 		{"rest_rss.png", restRSSChart},
 		{"rest_requests.png", restRequestsChart},
 		{"load_latency.png", latencyChart},

@@ -7,6 +7,8 @@ SPDX-License-Identifier: Apache-2.0
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,4 +49,52 @@ func TestLaunchPanelAxisLeavesOutliersOut(t *testing.T) {
 	p, err = launchPanel(r, sFloor, "floor")
 	require.NoError(t, err)
 	require.Nil(t, p, "a figure without samples has no panel")
+}
+
+// phasesReport is a report whose first launches and cold builds are split
+// into phases for both VMs.
+func phasesReport() *Report {
+	launchK8s := Phases{Phases: []Phase{
+		{Key: phPrepare, Seconds: 0.15, Resolution: 0.04}, {Key: phSchedule, Seconds: 0.05, Resolution: 0.01},
+		{Key: phSandbox, Seconds: 0.2, Resolution: 1}, {Key: phPull, Seconds: 0.31, Resolution: 0.001},
+		{Key: phStart, Seconds: 0.19, Resolution: 1}, {Key: phRegister, Seconds: 0.3, Resolution: 1},
+	}}
+	launchDocker := Phases{Phases: []Phase{{Key: phPrepare, Seconds: 0.07, Resolution: 0.04}, {Key: phStart, Seconds: 0.08}, {Key: phRegister, Seconds: 0.1, Resolution: 0.04}}}
+	buildK8s := Phases{Phases: []Phase{
+		{Key: phPrepare, Seconds: 3.2, Resolution: 1}, {Key: phJob, Seconds: 0.1, Resolution: 1}, {Key: phSchedule, Seconds: 0.03, Resolution: 0.01},
+		{Key: phSandbox, Seconds: 1.1, Resolution: 1}, {Key: phPull, Seconds: 0}, {Key: phStart, Seconds: 1, Resolution: 1},
+		{Key: phReceive, Seconds: 2, Resolution: 1}, {Key: phCompile, Seconds: 26, Resolution: 1}, {Key: phImageStart, Seconds: 1, Resolution: 1},
+		{Key: phImage, Seconds: 12, Resolution: 1}, {Key: phReturn, Seconds: 1.2, Resolution: 1},
+	}}
+	buildDocker := Phases{Phases: []Phase{
+		{Key: phPrepare, Seconds: 0.6, Resolution: 0.001}, {Key: phReceive, Seconds: 0.5}, {Key: phCompile, Seconds: 19},
+		{Key: phImage + "+" + phReturn, Seconds: 5.4, Resolution: 0.001},
+	}}
+	return &Report{Config: &config{Clients: 8}, VMs: map[string]*VMResult{
+		"k8s": {VM: "k8s", Samples: map[string][]float64{sFirstLaunchPeer: {1.2}, sInstallBuild: {47.6}},
+			Phases: map[string][]Phases{sFirstLaunchPeer: {launchK8s}, sInstallBuild: {buildK8s}}},
+		"docker": {VM: "docker", Samples: map[string][]float64{sFirstLaunchPeer: {0.25}, sInstallBuild: {25.5}},
+			Phases: map[string][]Phases{sFirstLaunchPeer: {launchDocker}, sInstallBuild: {buildDocker}}},
+	}}
+}
+
+func TestPhaseCharts(t *testing.T) {
+	dir := t.TempDir()
+	files, err := writeCharts(phasesReport(), dir)
+	require.NoError(t, err)
+	require.Equal(t, []string{"launch.png", "launch_phases.png", "build_phases.png"}, files)
+	for _, f := range files[1:] {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		require.Greater(t, len(b), 1000, f)
+		require.Equal(t, "\x89PNG", string(b[:4]), f)
+	}
+
+	r := phasesReport()
+	delete(r.VMs["docker"].Phases, sInstallBuild)
+	delete(r.VMs["k8s"].Phases, sInstallBuild)
+	files, err = writeCharts(r, t.TempDir())
+	require.NoError(t, err)
+	require.NotContains(t, files, "build_phases.png", "a figure without phases has no chart")
+	require.Contains(t, files, "launch_phases.png")
 }

@@ -17,15 +17,20 @@ import (
 )
 
 // launchPanels are the figures of launch.png, one panel each.
-var launchPanels = []struct{ key, title string }{
-	{sFloor, "floor: bare pod / docker run"},
-	{sFirstLaunchPeer, "first launch:\ncommit → registered"},
-	{sRelaunchQuiet, "SIGKILL → registered,\nno traffic"},
-	{sRelaunchRequest, "SIGKILL → answered,\nqueried"},
-	{sLaunchMany, "launch at install\n(at-rest chaincodes)"},
+func launchPanels() []struct{ key, title string } {
+	return []struct{ key, title string }{
+		{sFloor, "floor: bare pod / docker run"},
+		{sFirstLaunchPeer, "first launch:\ncommit → registered"},
+		{sRelaunchQuiet, "SIGKILL → registered,\nno traffic"},
+		{sRelaunchRequest, "SIGKILL → answered,\nqueried"},
+		{sLaunchMany, "launch at install\n(at-rest chaincodes)"},
+	}
 }
 
-var vmNames = []struct{ key, label string }{{"k8s", "k8s VM"}, {"docker", "DockerVM"}}
+// vmNames are the VMs in the order the charts show them, with their names.
+func vmNames() []struct{ key, label string } {
+	return []struct{ key, label string }{{"k8s", "k8s VM"}, {"docker", "DockerVM"}}
+}
 
 // launchChart draws every launch and relaunch sample of both VMs, one panel
 // per figure with an axis of its own, so that a one-second figure is not
@@ -34,7 +39,7 @@ var vmNames = []struct{ key, label string }{{"k8s", "k8s VM"}, {"docker", "Docke
 // written at the top of their column instead.
 func launchChart(r *Report) (*picture, error) {
 	var panels []*plot.Plot
-	for _, lp := range launchPanels {
+	for _, lp := range launchPanels() {
 		p, err := launchPanel(r, lp.key, lp.title)
 		if err != nil {
 			return nil, err
@@ -82,9 +87,9 @@ func launchPanel(r *Report, key, title string) (*plot.Plot, error) {
 		text      string
 		grey      bool // text says the figure was not taken
 	}
-	cols := make([]column, len(vmNames))
+	cols := make([]column, len(vmNames()))
 	top, any := 0.0, false
-	for i, vm := range vmNames {
+	for i, vm := range vmNames() {
 		v := r.VMs[vm.key]
 		if v == nil || len(v.Samples[key]) == 0 {
 			cols[i].text, cols[i].grey = "not measured", true
@@ -121,7 +126,7 @@ func launchPanel(r *Report, key, title string) (*plot.Plot, error) {
 	p.Y.Tick.Marker = cleanTicks{}
 	p.Y.Min, p.Y.Max = 0, ymax
 	var names []string
-	for i, vm := range vmNames {
+	for i, vm := range vmNames() {
 		c := cols[i]
 		name := vm.label
 		if c.kept != nil || c.out != nil {
@@ -193,7 +198,7 @@ func panelText(x, y float64, s string, c color.Color) (*plotter.Labels, error) {
 func drawLaunchKey(dc draw.Canvas) {
 	dc = draw.Crop(dc, vg.Points(16), 0, 0, -vg.Points(12))
 	var entries []legendEntry
-	for _, vm := range vmNames {
+	for _, vm := range vmNames() {
 		col, glyph := vmStyle(vm.key)
 		entries = append(entries, legendEntry{text: vm.label + ": one dot per sample", thumbs: []plot.Thumbnailer{glyphThumb{draw.GlyphStyle{Color: col, Shape: glyph, Radius: vg.Points(3)}}}})
 	}
