@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -193,14 +194,15 @@ func fmtSeconds(v float64) string {
 }
 
 // cleanTicks are gonum's default ticks labelled without trailing zeros
-// ("500", not "500.00").
+// ("500", not "500.00") or floating-point noise ("0.6", not
+// "0.6000000000000001").
 type cleanTicks struct{}
 
 func (cleanTicks) Ticks(lo, hi float64) []plot.Tick {
 	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
 	for i := range ticks {
 		if ticks[i].Label != "" {
-			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+			ticks[i].Label = strconv.FormatFloat(math.Round(ticks[i].Value*1e9)/1e9, 'f', -1, 64)
 		}
 	}
 	return ticks
