@@ -100,8 +100,17 @@ func resultErr(what string, r network.Result) error {
 // soon as its definition is committed where it is installed; the launch is
 // measured by Org1's peer (chaincode_launch_duration, from the start of the
 // launch to the registration) and by a client querying Org2 from the start
-// of the commit until the first answer.
+// of the commit until the first answer. Org1's build and launch are then
+// split into phases (phases_collect.go) after their measurement.
 func (v *vmRun) deploy() error {
+	// The namespace is watched meanwhile so that the builds and launches
+	// can be split into phases (k8s); without the watch the measurements
+	// stand and the phases say what they lack.
+	w, err := v.startPhaseWatch()
+	if err != nil {
+		v.note("phases of builds and launches without a watch of the namespace: %v", err)
+	}
+	defer w.stop()
 	for i := 1; i <= v.c.N; i++ {
 		cc := v.h.GoChaincode(fmt.Sprintf("kv%d", i), fmt.Sprintf("benchkv_%d", i), "1", v.kvDir)
 		if err := resultErr("package "+cc.Label, v.h.Package(&cc)); err != nil {
@@ -112,11 +121,13 @@ func (v *vmRun) deploy() error {
 				return fmt.Errorf("emptying the build cache: %w", err)
 			}
 		}
+		installed := time.Now()
 		r := v.h.Install(cc, v.org1())
 		if err := resultErr("install on Org1", r); err != nil {
 			return err
 		}
 		v.add(sInstallBuild, r.Duration.Seconds())
+		v.buildPhases(w, v.org1(), cc, installed, installed.Add(r.Duration))
 		r = v.h.Install(cc, v.org2())
 		if err := resultErr("install on Org2", r); err != nil {
 			return err
@@ -133,7 +144,7 @@ func (v *vmRun) deploy() error {
 		// A client asks Org2's gateway from the start of the commit until
 		// the chaincode answers (before the definition lands it fails at once).
 		t0 := time.Now()
-		queried := make(chan error, 1)
+		queried := make(chan firstAnswer, 1)
 		go func() {
 			ctx, cancel := context.WithTimeout(v.ctx, 5*time.Minute)
 			defer cancel()
@@ -142,22 +153,30 @@ func (v *vmRun) deploy() error {
 				_, err := v.gw[v.org2().ID()].EvaluateOn(qctx, v.mspOf(v.org2()), cc.Name, "version")
 				qcancel()
 				if err == nil {
-					v.add(sFirstLaunchQuery, time.Since(t0).Seconds())
-					queried <- nil
+					queried <- firstAnswer{after: time.Since(t0)}
 					return
 				}
 				if ctx.Err() != nil {
-					queried <- fmt.Errorf("no answer from %s on Org2 within 5m: %v", cc.Name, err)
+					queried <- firstAnswer{err: fmt.Errorf("no answer from %s on Org2 within 5m: %v", cc.Name, err)}
 					return
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
 		}()
+		// Org1's launch is watched from the start of the commit too: the
+		// time the bench sees it end is the registration of the launch's
+		// phases, which must not wait for the commit CLI to return.
+		registered := make(chan launchSeen, 1)
+		go func() {
+			_, ok, err := v.waitLaunches(v.org1(), cc.PackageID, 0, v.n.EventuallyTimeout+6*time.Minute)
+			registered <- launchSeen{at: time.Now(), ok: ok, err: err}
+		}()
 		if err := resultErr("commit", v.commit(cc)); err != nil {
 			return err
 		}
-		if _, ok, err := v.waitLaunches(v.org1(), cc.PackageID, 0, 5*time.Minute); err != nil || !ok {
-			return fmt.Errorf("%s did not register on Org1 within 5m after its commit (%v)", cc.PackageID, err)
+		seen := <-registered
+		if seen.err != nil || !seen.ok {
+			return fmt.Errorf("%s did not register on Org1 within 5m after its commit (%v)", cc.PackageID, seen.err)
 		}
 		_, sum, err := v.launches(v.org1(), cc.PackageID)
 		if err != nil {
@@ -173,9 +192,12 @@ func (v *vmRun) deploy() error {
 				v.add(sFirstLaunchPull, d.Seconds())
 			}
 		}
-		if err := <-queried; err != nil {
-			return err
+		q := <-queried
+		if q.err != nil {
+			return q.err
 		}
+		v.add(sFirstLaunchQuery, q.after.Seconds())
+		v.launchPhases(w, v.org1(), cc, seen.at, time.Duration(sum*float64(time.Second)))
 		v.kv = append(v.kv, cc)
 		v.running++
 		step("%s: %s: install %.1fs (Org1), %.1fs (Org2); launch %.2fs (peer), commit → first answer %.2fs",
@@ -187,6 +209,20 @@ func (v *vmRun) deploy() error {
 		v.note("the k8s VM names images after the package, so the second peer's install finds the image in the registry and builds nothing")
 	}
 	return nil
+}
+
+// firstAnswer is when a client first had an answer from a chaincode, from
+// the start of its commit.
+type firstAnswer struct {
+	after time.Duration
+	err   error
+}
+
+// launchSeen is when the bench first saw a launch in the peer's metrics.
+type launchSeen struct {
+	at  time.Time
+	ok  bool
+	err error
 }
 
 // rebuild installs on Org1, one after another, N packages that each differ

@@ -31,6 +31,10 @@ func (v *vmRun) launches(p *nwo.Peer, ccid string) (count, sum float64, err erro
 	return count, sum, nil
 }
 
+// launchPollInterval is how often waitLaunches reads the peer's metrics: the
+// resolution of the time the bench sees a launch end.
+const launchPollInterval = 40 * time.Millisecond
+
 // waitLaunches polls until p has observed more than `above` successful
 // launches of ccid, or bound passes; it returns the time it took.
 func (v *vmRun) waitLaunches(p *nwo.Peer, ccid string, above float64, bound time.Duration) (time.Duration, bool, error) {
@@ -46,7 +50,7 @@ func (v *vmRun) waitLaunches(p *nwo.Peer, ccid string, above float64, bound time
 		if time.Since(start) > bound {
 			return time.Since(start), false, nil
 		}
-		time.Sleep(40 * time.Millisecond)
+		time.Sleep(launchPollInterval)
 	}
 }
 

@@ -25,7 +25,9 @@ type Report struct {
 	VMs      map[string]*VMResult `json:"vms"`
 	Figures  []Figure             `json:"figures"`
 	Targets  []Target             `json:"targets"`
-	Charts   []string             `json:"charts,omitempty"`
+	// Phases are the figures split into phases (phaseSummaries).
+	Phases []PhaseSummary `json:"phases,omitempty"`
+	Charts []string       `json:"charts,omitempty"`
 	// ChartError says why charts are missing.
 	ChartError string `json:"chart_error,omitempty"`
 }
@@ -151,6 +153,7 @@ func (r *Report) compute() {
 	fig("many_all_registered", fmt.Sprintf("batch of chaincodes on one peer: first install → all registered (per batch, %d chaincodes in all)", manyN), "s",
 		kb, db, "installs one after another with the CLI")
 	r.computeTargets(k, d)
+	r.Phases = r.phaseSummaries()
 }
 
 func (r *Report) figure(key string) *Figure {
@@ -406,6 +409,8 @@ func (r *Report) Markdown() string {
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "| %s | %s | %s | **%s** |\n", t.Name, t.Bound, t.Measured, t.Status)
 	}
+
+	r.phasesMarkdown(&b)
 
 	fmt.Fprintf(&b, "\n## At rest\n\nOrg1's peer after each step, sampled over one window with no traffic. The peer's API requests are counted by a proxy between each peer and the API server (Org2's peer, which runs only the kv chaincodes, in brackets); kube-apiserver requests are `apiserver_request_total` of the whole API server, which other test runs share.\n\n")
 	fmt.Fprintf(&b, "| VM | chaincodes | peer RSS MiB | goroutines | open fds | threads | the peer's API req/min (by verb) [Org2] | kube-apiserver req/min (by verb) | other test namespaces | load avg | dockerd / its containerd RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")

@@ -39,6 +39,9 @@ const (
 type VMResult struct {
 	VM      string               `json:"vm"`
 	Samples map[string][]float64 `json:"samples"`
+	// Phases split samples of some figures (phaseFigures) into phases,
+	// by sample key; not every sample need have its split.
+	Phases map[string][]Phases `json:"phases,omitempty"`
 	// NoTraffic: how many SIGKILLed chaincodes registered again without a
 	// request within NoTrafficBoundSeconds.
 	NoTrafficKilled       int         `json:"no_traffic_killed"`
@@ -179,6 +182,13 @@ func firstLines(s string, n int) string {
 
 func (v *vmRun) add(name string, secs float64) {
 	v.r.Samples[name] = append(v.r.Samples[name], secs)
+}
+
+func (v *vmRun) addPhases(name string, ph Phases) {
+	if v.r.Phases == nil {
+		v.r.Phases = map[string][]Phases{}
+	}
+	v.r.Phases[name] = append(v.r.Phases[name], ph)
 }
 
 // runVM runs every measurement on a fresh network of the given VM.
