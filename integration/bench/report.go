@@ -150,7 +150,9 @@ func (r *Report) compute() {
 	}
 	fig("many_all_registered", fmt.Sprintf("batch of chaincodes on one peer: first install → all registered (per batch, %d chaincodes in all)", manyN), "s",
 		kb, db, "installs one after another with the CLI")
+	r.caliperFigures(k, d)
 	r.computeTargets(k, d)
+	r.caliperTargets(k, d)
 }
 
 func (r *Report) figure(key string) *Figure {
@@ -470,6 +472,8 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s |\n", vm, l.name, l.r.OK, l.r.Errors, fmtNum(l.r.PerSecond), summaryCell(l.r.LatencyMs, ""))
 		}
 	}
+
+	r.caliperMarkdown(&b)
 
 	if len(r.Charts) > 0 {
 		fmt.Fprintf(&b, "\n## Charts\n\n")
