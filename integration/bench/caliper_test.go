@@ -310,7 +310,7 @@ func TestCaliperInstallCached(t *testing.T) {
 	inst, err := caliperInstall(context.Background(), src, cache, filepath.Join(t.TempDir(), "npm.log"))
 	require.NoError(t, err)
 	require.Equal(t, caliperInstalled{Dir: dir, Caliper: "0.6.0", Gateway: "1.5.0"}, inst)
-	require.Equal(t, "cached ("+key+")", inst.Summary())
+	require.Equal(t, "cached, "+key, inst.Summary())
 
 	// Another lockfile is another install.
 	require.NoError(t, os.WriteFile(filepath.Join(src, "package-lock.json"), []byte(`{"lockfileVersion":3,"x":1}`), 0o644))

@@ -35,9 +35,9 @@ type caliperInstalled struct {
 // Summary says how the install came about.
 func (i caliperInstalled) Summary() string {
 	if i.Took == 0 {
-		return "cached (" + filepath.Base(i.Dir) + ")"
+		return "cached, " + filepath.Base(i.Dir)
 	}
-	return fmt.Sprintf("npm ci in %.1f s (%s)", i.Took.Seconds(), filepath.Base(i.Dir))
+	return fmt.Sprintf("npm ci in %.1f s, %s", i.Took.Seconds(), filepath.Base(i.Dir))
 }
 
 // caliperInstallKey names an install after package.json and

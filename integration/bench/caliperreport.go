@@ -58,18 +58,16 @@ func (r *Report) caliperFigures(k, d *VMResult) {
 				desc = describeCaliperRound(cr)
 			}
 		}
+		// What the figures are is in the Caliper section of the report.
 		for _, m := range []struct {
-			key, name, unit, note string
-			value                 func(*CaliperRound) (float64, bool)
+			key, name, unit string
+			value           func(*CaliperRound) (float64, bool)
 		}{
-			{"tps", "throughput", "tx/s", "successful transactions from the first time_create to the last time_final",
-				func(c *CaliperRound) (float64, bool) { return c.TPS, c.OK > 0 }},
-			{"latency_p50", "latency p50", "ms", "TxStatus time_final − time_create of the successful transactions (ms resolution)",
-				func(c *CaliperRound) (float64, bool) { return c.LatencyMs.p50(), c.LatencyMs != nil }},
-			{"latency_p95", "latency p95", "ms", "",
-				func(c *CaliperRound) (float64, bool) { return c.LatencyMs.p95(), c.LatencyMs != nil }},
+			{"tps", "throughput", "tx/s", func(c *CaliperRound) (float64, bool) { return c.TPS, c.OK > 0 }},
+			{"latency_p50", "latency p50", "ms", func(c *CaliperRound) (float64, bool) { return c.LatencyMs.p50(), c.LatencyMs != nil }},
+			{"latency_p95", "latency p95", "ms", func(c *CaliperRound) (float64, bool) { return c.LatencyMs.p95(), c.LatencyMs != nil }},
 		} {
-			f := Figure{Key: caliperFigureKey(label, m.key), Name: fmt.Sprintf("Caliper %s — %s: %s", label, desc, m.name), Unit: m.unit, Note: m.note}
+			f := Figure{Key: caliperFigureKey(label, m.key), Name: fmt.Sprintf("Caliper %s (%s): %s", label, desc, m.name), Unit: m.unit}
 			if kr != nil {
 				if x, ok := m.value(kr); ok {
 					f.K8s = single(x)
@@ -86,12 +84,15 @@ func (r *Report) caliperFigures(k, d *VMResult) {
 	}
 }
 
+// describeCaliperRound is what a round's label does not say: the operation
+// and the rate or load.
 func describeCaliperRound(c *CaliperRound) string {
-	op := "create (put of a new key)"
+	op := "put of new keys"
 	if c.Op == "read" {
-		op = "read (get of a created key)"
+		op = "get of created keys"
 	}
-	return op + ", " + c.RateControl
+	_, rate, _ := strings.Cut(c.RateControl, ", ")
+	return op + ", " + rate
 }
 
 // caliperTargets judges the Caliper rounds: throughput within 5 % and
@@ -153,7 +154,7 @@ func (r *Report) caliperMarkdown(b *strings.Builder) {
 		return
 	}
 	fmt.Fprintf(b, "\n## Caliper\n\n")
-	fmt.Fprintf(b, "Hyperledger Caliper drove kv1 through Org1's Fabric Gateway (caliper-fabric's Gateway connector) after the load phase: create rounds put new keys (a small JSON asset each: endorse, order, commit status), read rounds get keys the create rounds wrote; fixed-rate rounds send a constant rate over all workers, fixed-load rounds keep a constant number of transactions outstanding. Throughput and percentiles come from the workload's record of every transaction (Caliper's TxStatus: time_create → time_final, in ms); Caliper's own summary (succ / fail, throughput counting failures too, average latency) is beside them, and the counts must agree (cross-check).\n\n")
+	fmt.Fprintf(b, "Hyperledger Caliper drove kv1 through Org1's Fabric Gateway (caliper-fabric's Gateway connector) after the load phase: create rounds put new keys (a small JSON asset each: endorse, order, commit status), read rounds get keys the create rounds wrote; fixed-rate rounds send a constant rate over all workers, fixed-load rounds keep a constant number of transactions outstanding. Throughput is the successful transactions over the round's span (first time_create to last time_final); latency is time_final − time_create of each successful transaction, from the TxStatus Caliper's connector returns (ms resolution: the read rounds' few-ms percentiles are coarse). Both come from the workload's record of every transaction; Caliper's own summary (succ / fail, throughput counting failures too, average latency) is beside them, and the counts must agree (cross-check).\n\n")
 	fmt.Fprintf(b, "| VM | round | rate control | ok | failed | send rate /s | throughput tx/s | latency ms min / p50 / p95 / avg / max | Caliper: succ / fail, tx/s, avg s | cross-check |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range vms {
 		for _, c := range v.Caliper.Rounds {
@@ -176,7 +177,7 @@ func (r *Report) caliperMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "\n")
 	for _, v := range vms {
 		c := v.Caliper
-		fmt.Fprintf(b, "* %s: Caliper %s, fabric-gateway %s (%s); %d workers, %s s rounds; [report.html](%s/report.html), `%s/caliper.log`, the configuration and `summary.json` in `%s/`.\n",
-			v.VM, c.Caliper, c.Gateway, c.Install, c.Workers, fmtNum(c.RoundSeconds), c.Dir, c.Dir, c.Dir)
+		fmt.Fprintf(b, "* %s: Caliper %s, fabric-gateway %s (%s); %d workers, %g s rounds; [report.html](%s/report.html), `%s/caliper.log`, the configuration and `summary.json` in `%s/`.\n",
+			v.VM, c.Caliper, c.Gateway, c.Install, c.Workers, c.RoundSeconds, c.Dir, c.Dir, c.Dir)
 	}
 }

@@ -35,10 +35,11 @@ type caliperLaunch struct {
 }
 
 // args is the command line: `npx caliper launch manager` run in the install
-// directory (npx --no: the local install or nothing).
+// directory (npx --no: the local install or nothing; everything after --
+// is Caliper's).
 func (l caliperLaunch) args() []string {
 	return []string{
-		"--no", "caliper", "launch", "manager",
+		"--no", "--", "caliper", "launch", "manager",
 		"--caliper-workspace", l.Workspace,
 		"--caliper-networkconfig", l.NetworkConfig,
 		"--caliper-benchconfig", l.BenchConfig,
