@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabric-peer-k8s/fabric-peer-k8s/integration/network"
+	"github.com/hyperledger/fabric/integration/nwo"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 )
@@ -131,6 +133,43 @@ func TestCaliperConfigGolden(t *testing.T) {
 	require.Equal(t, map[string]int{"tps": 50}, bc.Test.Rounds[0].RateControl.Opts)
 	require.Equal(t, map[string]int{"transactionLoad": 8}, bc.Test.Rounds[3].RateControl.Opts)
 	require.Equal(t, []string{"create-fixed-rate", "create-fixed-load"}, bc.Test.Rounds[2].Workload.Arguments.KeysFrom)
+}
+
+// TestCaliperNetworkFromNwo derives Caliper's view of the bench's network
+// from nwo's (configured, not started) with the users' keys where cryptogen
+// leaves them.
+func TestCaliperNetworkFromNwo(t *testing.T) {
+	network.UsePanicFailHandler()
+	n := nwo.New(nwo.BasicEtcdRaft(), t.TempDir(), nil, 30000, &nwo.Components{})
+	peers := []*nwo.Peer{n.Peer("Org1", "peer0"), n.Peer("Org2", "peer0")}
+	for _, p := range peers {
+		ks := filepath.Join(n.PeerUserMSPDir(p, "User1"), "keystore")
+		require.NoError(t, os.MkdirAll(ks, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(ks, "priv_sk"), nil, 0o600))
+	}
+	v := &vmRun{vm: "docker", n: n, h: &network.Harness{Network: n, Peers: peers}, kv: []nwo.Chaincode{{Name: "kv1"}, {Name: "kv2"}}}
+	got := v.caliperNetwork()
+	require.Equal(t, "fabric-peer-k8s-bench-docker", got.Name)
+	require.Equal(t, network.ChannelName, got.Channel)
+	require.Equal(t, "kv1", got.Chaincode)
+	require.Equal(t, "Org1MSP", got.Invoker)
+	require.Equal(t, "User1", got.Identity)
+	require.Len(t, got.Orgs, 2)
+	for i, o := range got.Orgs {
+		p := peers[i]
+		require.Equal(t, p.Organization, o.Name)
+		require.Equal(t, p.Organization+"MSP", o.MSPID)
+		require.Equal(t, n.PeerUserCert(p, "User1"), o.Cert)
+		require.Equal(t, filepath.Join(n.PeerUserMSPDir(p, "User1"), "keystore", "priv_sk"), o.Key)
+		require.Equal(t, []caliperPeer{{
+			Name:    "peer0." + strings.ToLower(p.Organization) + ".example.com",
+			Address: n.PeerAddress(p, nwo.ListenPort),
+			TLSCA:   filepath.Join(n.PeerLocalTLSDir(p), "ca.crt"),
+		}}, o.Peers)
+		require.True(t, strings.HasPrefix(o.Peers[0].Address, "127.0.0.1:"), o.Peers[0].Address)
+	}
+	_, err := writeCaliperConfig(t.TempDir(), got, caliperSettings{Round: 5 * time.Second, Workers: 4}, caliperRounds(caliperSettings{CreateTPS: 1, ReadTPS: 1, Load: 1}), "/w.js", "/r")
+	require.NoError(t, err)
 }
 
 func TestCaliperConfigErrors(t *testing.T) {
