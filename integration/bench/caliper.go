@@ -107,22 +107,23 @@ func (v *vmRun) caliperNetwork() caliperNet {
 		Invoker:   n.Organization(v.org1().Organization).MSPID,
 		Identity:  "User1",
 	}
-	for _, org := range n.PeerOrgs() {
-		o := caliperOrg{Name: org.Name, MSPID: org.MSPID, Identity: net.Identity}
-		for _, p := range v.h.Peers {
-			if p.Organization != org.Name {
-				continue
-			}
-			if o.Cert == "" {
-				o.Cert, o.Key = n.PeerUserCert(p, net.Identity), n.PeerUserKey(p, net.Identity)
-			}
-			o.Peers = append(o.Peers, caliperPeer{
-				Name:    p.Name + "." + org.Domain,
-				Address: n.PeerAddress(p, nwo.ListenPort),
-				TLSCA:   filepath.Join(n.PeerLocalTLSDir(p), "ca.crt"),
-			})
+	// The organizations in the order of the harness's peers (nwo's
+	// PeerOrgs has none), so that the files do not change from run to run.
+	index := map[string]int{}
+	for _, p := range v.h.Peers {
+		org := n.Organization(p.Organization)
+		i, ok := index[org.Name]
+		if !ok {
+			i = len(net.Orgs)
+			index[org.Name] = i
+			net.Orgs = append(net.Orgs, caliperOrg{Name: org.Name, MSPID: org.MSPID, Identity: net.Identity,
+				Cert: n.PeerUserCert(p, net.Identity), Key: n.PeerUserKey(p, net.Identity)})
 		}
-		net.Orgs = append(net.Orgs, o)
+		net.Orgs[i].Peers = append(net.Orgs[i].Peers, caliperPeer{
+			Name:    p.Name + "." + org.Domain,
+			Address: n.PeerAddress(p, nwo.ListenPort),
+			TLSCA:   filepath.Join(n.PeerLocalTLSDir(p), "ca.crt"),
+		})
 	}
 	return net
 }
