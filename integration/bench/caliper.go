@@ -211,16 +211,26 @@ func (j caliperJob) run(ctx context.Context) (*CaliperResult, error) {
 	}
 	runErr := run.launch(ctx)
 	res, err := collectCaliper(rounds, j.Records, run.Log)
-	if res != nil {
-		res.Caliper, res.Gateway, res.Install = inst.Caliper, inst.Gateway, inst.Summary()
-		res.Dir = filepath.Base(j.Out)
-		res.Workers, res.RoundSeconds = j.Settings.Workers, j.Settings.Round.Seconds()
-		res.Seconds = time.Since(start).Seconds()
-		if b, merr := json.MarshalIndent(res, "", "  "); merr == nil {
-			_ = os.WriteFile(filepath.Join(j.Out, "summary.json"), b, 0o644)
-		}
+	if runErr != nil {
+		// The rounds that did not run have no records: the manager's
+		// error, which names the round it was in, says it all.
+		err = runErr
 	}
-	return res, errors.Join(runErr, err)
+	if res == nil {
+		return nil, err
+	}
+	res.Caliper, res.Gateway, res.Install = inst.Caliper, inst.Gateway, inst.Summary()
+	res.Dir = filepath.Base(j.Out)
+	res.Workers, res.RoundSeconds = j.Settings.Workers, j.Settings.Round.Seconds()
+	res.Seconds = time.Since(start).Seconds()
+	b, merr := json.MarshalIndent(res, "", "  ")
+	if merr == nil {
+		merr = os.WriteFile(filepath.Join(j.Out, "summary.json"), b, 0o644)
+	}
+	if merr != nil {
+		err = errors.Join(err, fmt.Errorf("writing summary.json: %w", merr))
+	}
+	return res, err
 }
 
 // caliperTimeout bounds a manager run: each round, Caliper's 5 s between

@@ -328,16 +328,14 @@ func TestCaliperLaunchErrors(t *testing.T) {
 	}
 }
 
-// TestCaliperInstallCached finds an install keyed on the lockfile without
-// running npm.
-func TestCaliperInstallCached(t *testing.T) {
-	src, cache := t.TempDir(), t.TempDir()
+// fakeCaliperInstall writes a package.json and lockfile to src and, under
+// cache, what caliperInstall leaves there; it returns the install's key.
+func fakeCaliperInstall(t *testing.T, src, cache string) string {
 	for f, s := range map[string]string{"package.json": `{"name":"x"}`, "package-lock.json": `{"lockfileVersion":3}`} {
 		require.NoError(t, os.WriteFile(filepath.Join(src, f), []byte(s), 0o644))
 	}
 	key, err := caliperInstallKey(src)
 	require.NoError(t, err)
-	require.Regexp(t, `^lock-[0-9a-f]{16}$`, key)
 	dir := filepath.Join(cache, key)
 	for pkg, v := range map[string]string{"@hyperledger/caliper-cli": "0.6.0", "@hyperledger/fabric-gateway": "1.5.0"} {
 		p := filepath.Join(dir, "node_modules", pkg)
@@ -345,6 +343,38 @@ func TestCaliperInstallCached(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(p, "package.json"), []byte(`{"version":"`+v+`"}`), 0o644))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".installed"), nil, 0o644))
+	return key
+}
+
+// TestCaliperJobManagerFails runs a job whose manager dies in its first
+// round: the error is the manager's, naming the round and the log.
+func TestCaliperJobManagerFails(t *testing.T) {
+	src, cache, out := t.TempDir(), t.TempDir(), t.TempDir()
+	fakeCaliperInstall(t, src, cache)
+	bin := t.TempDir()
+	script := "#!/bin/sh\necho \"x info [round-orchestrator] \tStarted round 1 (create-fixed-rate)\"\nexit 1\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "npx"), []byte(script), 0o755))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	j := caliperJob{Settings: caliperSettings{Round: time.Second, Workers: 1, CreateTPS: 1, ReadTPS: 1, Load: 1, Cache: cache},
+		Net: syntheticCaliperNet(), Source: src, Out: filepath.Join(out, "caliper-k8s"), Records: filepath.Join(out, "records"), NpmLog: filepath.Join(out, "npm.log")}
+	res, err := j.run(context.Background())
+	require.EqualError(t, err, "caliper manager failed (exit status 1) in round create-fixed-rate (log "+filepath.Join(j.Out, "caliper.log")+"):\n"+
+		"x info [round-orchestrator] \tStarted round 1 (create-fixed-rate)")
+	require.NotNil(t, res)
+	require.Empty(t, res.Rounds)
+	require.Equal(t, "caliper-k8s", res.Dir)
+	for _, f := range []string{"networkconfig.yaml", "benchconfig.yaml", "connection-org1.yaml", "summary.json"} {
+		require.FileExists(t, filepath.Join(j.Out, f))
+	}
+}
+
+// TestCaliperInstallCached finds an install keyed on the lockfile without
+// running npm.
+func TestCaliperInstallCached(t *testing.T) {
+	src, cache := t.TempDir(), t.TempDir()
+	key := fakeCaliperInstall(t, src, cache)
+	require.Regexp(t, `^lock-[0-9a-f]{16}$`, key)
+	dir := filepath.Join(cache, key)
 	t.Setenv("PATH", t.TempDir()) // no npm: the install must not run it
 	inst, err := caliperInstall(context.Background(), src, cache, filepath.Join(t.TempDir(), "npm.log"))
 	require.NoError(t, err)
