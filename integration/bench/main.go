@@ -11,6 +11,24 @@ SPDX-License-Identifier: Apache-2.0
 // itself. It writes report.json and report.md (and, where it can, charts) to
 // BENCH_OUT.
 //
+// After the closed-loop load phase, Hyperledger Caliper drives kv1 through
+// Org1's Fabric Gateway (caliper*.go; the Node.js side, pinned by its
+// package-lock.json, in integration/bench/caliper): a create round (put of new
+// keys) and a read round (get of keys the creates wrote), each at a fixed rate
+// and at a fixed load. Caliper's own report has min/avg/max latency only, so
+// the workload module records every transaction (Caliper's TxStatus) and the
+// bench computes each round's throughput and latency p50/p95 from those
+// records, checks the counts against Caliper's summary, and reports both VMs
+// side by side (targets: throughput within 5 %, latency within 10 % of
+// DockerVM). Caliper's report.html, its log, its configuration and
+// summary.json are kept in BENCH_OUT/caliper-k8s and caliper-docker. The
+// installs are kept in BENCH_CALIPER_CACHE, one per lockfile hash, so that
+// only the first run runs npm ci. The bench's own Gateway client stays for the
+// closed-loop load phase (kept so that its figures and chart stay comparable
+// with earlier runs) and for what Caliper's Gateway connector cannot do:
+// evaluations targeted at one organization's peer, which the launch and
+// relaunch measurements need.
+//
 // Environment:
 //
 //	BENCH_QUICK=1        N=2 repetitions, 5 chaincodes at rest, 15 s load, 20 s rest windows
@@ -18,6 +36,12 @@ SPDX-License-Identifier: Apache-2.0
 //	                     when the node's pod capacity does not admit them, then for both VMs)
 //	BENCH_LOAD_SECONDS   duration of each load phase (120; quick 15)
 //	BENCH_REST_SECONDS   length of each at-rest window (60; quick 20)
+//	BENCH_CALIPER=0      no Caliper phase
+//	BENCH_CALIPER_SECONDS  duration of each Caliper round (half a load phase: 60; quick 5)
+//	BENCH_CALIPER_WORKERS  Caliper's worker processes (at most the 8 clients; 4)
+//	BENCH_CALIPER_CREATE_TPS, BENCH_CALIPER_READ_TPS  rates of the fixed-rate rounds (50, 100);
+//	                     the fixed-load rounds keep 8 transactions (the client count) outstanding
+//	BENCH_CALIPER_CACHE  Caliper's npm installs (default <repo>/.build/caliper)
 //	BENCH_VMS            k8s,docker (default both, in that order)
 //	BENCH_OUT            output directory (default <repo>/.build/bench)
 //	BENCH_KEEP=1         keep the network directories
@@ -73,6 +97,8 @@ type config struct {
 	RunID          string        `json:"run_id"`
 	// Scale selects the scale run (BENCH_SCALE=1, scale.go).
 	Scale bool `json:"scale,omitempty"`
+	// Caliper configures the Caliper phase (BENCH_CALIPER*, caliper.go).
+	Caliper caliperSettings `json:"caliper"`
 }
 
 func loadConfig() (*config, error) {
@@ -117,6 +143,9 @@ func loadConfig() (*config, error) {
 			}
 			c.VMs = append(c.VMs, strings.TrimSpace(v))
 		}
+	}
+	if c.Caliper, err = caliperSettingsFrom(c, os.Getenv); err != nil {
+		return nil, err
 	}
 	c.Out = testkit.FirstNonEmpty(os.Getenv("BENCH_OUT"), filepath.Join(repo, ".build", "bench"))
 	if c.Scale {

@@ -152,6 +152,7 @@ func (r *Report) compute() {
 	}
 	fig("many_all_registered", fmt.Sprintf("batch of chaincodes on one peer: first install → all registered (per batch, %d chaincodes in all)", manyN), "s",
 		kb, db, "installs one after another with the CLI")
+	r.caliperFigures(k, d)
 	r.computeTargets(k, d)
 	r.Phases = r.phaseSummaries()
 }
@@ -277,6 +278,7 @@ func (r *Report) computeTargets(k, d *VMResult) {
 	} else {
 		add("peer RSS per chaincode at rest (k8s)", "≤ 1 MiB", "not measured", nil)
 	}
+	r.caliperTargets(k, d)
 }
 
 // restSpan returns the at-rest point with the fewest chaincodes above zero and
@@ -475,6 +477,8 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s |\n", vm, l.name, l.r.OK, l.r.Errors, fmtNum(l.r.PerSecond), summaryCell(l.r.LatencyMs, ""))
 		}
 	}
+
+	r.caliperMarkdown(&b)
 
 	if len(r.Charts) > 0 {
 		fmt.Fprintf(&b, "\n## Charts\n\n")

@@ -49,6 +49,8 @@ type VMResult struct {
 	NoTrafficBoundSeconds float64     `json:"no_traffic_bound_seconds"`
 	Invoke                *LoadResult `json:"invoke,omitempty"`
 	Query                 *LoadResult `json:"query,omitempty"`
+	// Caliper is the Caliper phase (caliper.go).
+	Caliper *CaliperResult `json:"caliper,omitempty"`
 	// ManyBatches: chaincodes installed in one go on one peer and the time
 	// from the first install until all had registered.
 	ManyBatches []ManyBatch `json:"many_batches,omitempty"`
@@ -226,6 +228,9 @@ func runVM(ctx context.Context, c *config, vm, kvDir string) *VMResult {
 	v.phase(fmt.Sprintf("at rest with %d chaincodes", v.running), func() error { return v.rest(v.running) })
 	v.phase(fmt.Sprintf("%d more chaincodes on Org1", c.Many), v.many)
 	v.phase(fmt.Sprintf("load: %d clients invoking, then querying, %s each", c.Clients, c.Load), v.load)
+	if c.Caliper.Enabled {
+		v.phase(fmt.Sprintf("Caliper: create and read rounds, fixed rate and fixed load, %s each, %d workers", c.Caliper.Round, c.Caliper.Workers), v.caliper)
+	}
 	if len(v.proxy) > 0 {
 		v.r.PeerAPIRequests = map[string]map[string]int64{}
 		for id, p := range v.proxy {
