@@ -49,13 +49,26 @@ func TestConfigNamesTheNodesByDNS(t *testing.T) {
 	require.NotContains(t, configtx, "127.0.0.1", "no host address in the channel configuration")
 
 	crypto := render(c.Templates.Crypto)
-	org1 := crypto[strings.Index(crypto, "Domain: org1.example.com"):strings.Index(crypto, "Domain: org2.example.com")]
-	org2 := crypto[strings.Index(crypto, "Domain: org2.example.com"):]
+	// nwo lists the peer organisations in no fixed order
+	org1, org2 := orgSection(t, crypto, "org1.example.com"), orgSection(t, crypto, "org2.example.com")
 	require.Contains(t, crypto[:strings.Index(crypto, "PeerOrgs:")], "    - fabric-orderer-0.fabric-orderer.demo-orderer.svc\n")
 	require.Contains(t, org1, "    - fabric-peer.demo-org1.svc\n")
 	require.NotContains(t, org1, "demo-org2")
 	require.Contains(t, org2, "    - fabric-peer.demo-org2.svc\n")
 	require.NotContains(t, org2, "demo-org1")
+}
+
+// orgSection is the part of a cryptogen configuration from the organisation
+// with domain up to the next organisation's domain, or to its end.
+func orgSection(t *testing.T, crypto, domain string) string {
+	t.Helper()
+	i := strings.Index(crypto, "Domain: "+domain)
+	require.GreaterOrEqual(t, i, 0, "no organisation %s", domain)
+	rest := crypto[i+1:]
+	if j := strings.Index(rest, "Domain: "); j >= 0 {
+		return crypto[i : i+1+j]
+	}
+	return crypto[i:]
 }
 
 // The names and ports the package dials are those of the shipped manifests:
