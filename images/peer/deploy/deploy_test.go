@@ -31,25 +31,23 @@ func TestRoleMatchesRequiredRules(t *testing.T) {
 	require.Equal(t, rbac.RequiredRules(), role.Rules)
 }
 
-// The Role for a separate build namespace grants exactly what the health
-// check looks for there.
-func TestBuildNamespaceRoleMatchesBuildRules(t *testing.T) {
-	var role rbacv1.Role
-	readYAML(t, filepath.Join("build-namespace", "role.yaml"), &role)
-	require.Equal(t, "Role", role.Kind)
-	require.Equal(t, "fabric-peer-build", role.Name)
-	require.Equal(t, rbac.BuildRules(), role.Rules)
-}
-
-// The Role for a separate build namespace's registry access grants exactly
-// what the health check looks for there with a push Secret and a CA
-// ConfigMap.
-func TestBuildNamespaceRegistryRoleMatchesRegistryRules(t *testing.T) {
-	var role rbacv1.Role
-	readYAML(t, filepath.Join("build-namespace-registry", "role.yaml"), &role)
-	require.Equal(t, "Role", role.Kind)
-	require.Equal(t, "fabric-peer-build-registry", role.Name)
-	require.Equal(t, rbac.RegistryRules(), role.Rules)
+// The Roles for a separate build namespace grant exactly what the health
+// check looks for there: the builds', and the registry's with a push Secret
+// and a CA ConfigMap.
+func TestBuildNamespaceRolesMatchTheirRules(t *testing.T) {
+	for _, tc := range []struct {
+		dir, name string
+		rules     []rbacv1.PolicyRule
+	}{
+		{"build-namespace", "fabric-peer-build", rbac.BuildRules()},
+		{"build-namespace-registry", "fabric-peer-build-registry", rbac.RegistryRules()},
+	} {
+		var role rbacv1.Role
+		readYAML(t, filepath.Join(tc.dir, "role.yaml"), &role)
+		require.Equal(t, "Role", role.Kind, tc.dir)
+		require.Equal(t, tc.name, role.Name, tc.dir)
+		require.Equal(t, tc.rules, role.Rules, tc.dir)
+	}
 }
 
 // The shipped peer reads per-chaincode settings, so that the health check
