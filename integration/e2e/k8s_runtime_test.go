@@ -433,7 +433,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 			return inv
 		}
 		empty := func(inv network.Inventory) bool {
-			return len(inv.ChaincodePods)+len(inv.BuildPods)+len(inv.Jobs)+len(inv.ChaincodeSecrets) == 0
+			return len(inv.ChaincodePods)+len(inv.BuildPods)+len(inv.PrePullPods)+len(inv.DaemonSets)+len(inv.Jobs)+len(inv.ChaincodeSecrets) == 0
 		}
 		var inv network.Inventory
 		stopped := time.Now()
@@ -458,8 +458,8 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 			// On SIGTERM the peer calls containerRouter.Shutdown, i.e. the
 			// VM's Stop for every running chaincode, which promises to delete
 			// pod and Secret; build Jobs are the VM's to remove after a build.
-			recordGap("peer-shutdown-cleanup: 45s after the peers exited the namespace still holds %d chaincode pods, %d chaincode secrets, %d jobs, %d build pods; deleting them by label %s.",
-				len(inv.ChaincodePods), len(inv.ChaincodeSecrets), len(inv.Jobs), len(inv.BuildPods), network.ManagedSelector)
+			recordGap("peer-shutdown-cleanup: 45s after the peers exited the namespace still holds %d chaincode pods, %d chaincode secrets, %d jobs, %d build pods, %d pre-pull daemonsets; deleting them by label %s.",
+				len(inv.ChaincodePods), len(inv.ChaincodeSecrets), len(inv.Jobs), len(inv.BuildPods), len(inv.DaemonSets), network.ManagedSelector)
 			fmt.Fprintf(GinkgoWriter, "%s\n", inv)
 			_, err := kube.DeleteManaged(ctx)
 			Expect(err).NotTo(HaveOccurred())
@@ -471,7 +471,7 @@ var _ = Describe("Kubernetes chaincode runtime", Ordered, ContinueOnFailure, fun
 		By("checking that nothing is left in the namespace")
 		Eventually(func() string {
 			inv := inventory()
-			if len(inv.ChaincodePods)+len(inv.BuildPods)+len(inv.OtherPods)+len(inv.Jobs)+len(inv.ChaincodeSecrets) == 0 {
+			if len(inv.ChaincodePods)+len(inv.BuildPods)+len(inv.PrePullPods)+len(inv.OtherPods)+len(inv.DaemonSets)+len(inv.Jobs)+len(inv.ChaincodeSecrets) == 0 {
 				return ""
 			}
 			return inv.String()

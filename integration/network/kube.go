@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/labels"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -135,8 +136,12 @@ func (k *Kube) DeleteNamespace(ctx context.Context, wait time.Duration) error {
 type Inventory struct {
 	ChaincodePods []corev1.Pod
 	BuildPods     []corev1.Pod
+	PrePullPods   []corev1.Pod
 	OtherPods     []corev1.Pod
 	Jobs          []batchv1.Job
+	// DaemonSets are the pre-pull DaemonSets (every DaemonSet with the
+	// managed-by label).
+	DaemonSets []appsv1.DaemonSet
 	// ChaincodeSecrets carry the chaincode label; Secrets is every Secret.
 	ChaincodeSecrets []corev1.Secret
 	Secrets          []corev1.Secret
@@ -153,6 +158,11 @@ func IsBuildPod(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// IsPrePullPod is a pod of a pre-pull DaemonSet of the VM.
+func IsPrePullPod(p *corev1.Pod) bool {
+	return p.Labels[labels.ManagedBy] == labels.ManagedByValue && p.Labels[labels.Component] == labels.ComponentPrePull
 }
 
 // IsChaincodePod is a pod the VM launched for a chaincode.
@@ -173,6 +183,8 @@ func (k *Kube) Inventory(ctx context.Context) (Inventory, error) {
 			inv.BuildPods = append(inv.BuildPods, p)
 		case IsChaincodePod(&p):
 			inv.ChaincodePods = append(inv.ChaincodePods, p)
+		case IsPrePullPod(&p):
+			inv.PrePullPods = append(inv.PrePullPods, p)
 		default:
 			inv.OtherPods = append(inv.OtherPods, p)
 		}
@@ -182,6 +194,11 @@ func (k *Kube) Inventory(ctx context.Context) (Inventory, error) {
 		return inv, err
 	}
 	inv.Jobs = jobs.Items
+	sets, err := k.Client.AppsV1().DaemonSets(k.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.ManagedSelector})
+	if err != nil {
+		return inv, err
+	}
+	inv.DaemonSets = sets.Items
 	secrets, err := k.Client.CoreV1().Secrets(k.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return inv, err
@@ -211,7 +228,13 @@ func (inv Inventory) String() string {
 	}
 	podLine("chaincode", inv.ChaincodePods)
 	podLine("build", inv.BuildPods)
+	podLine("pre-pull", inv.PrePullPods)
 	podLine("other", inv.OtherPods)
+	fmt.Fprintf(&b, "daemonsets (%d):", len(inv.DaemonSets))
+	for _, d := range inv.DaemonSets {
+		fmt.Fprintf(&b, " %s[desired=%d]", d.Name, d.Status.DesiredNumberScheduled)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "jobs (%d):", len(inv.Jobs))
 	for _, j := range inv.Jobs {
 		fmt.Fprintf(&b, " %s[active=%d,succeeded=%d,failed=%d]", j.Name, j.Status.Active, j.Status.Succeeded, j.Status.Failed)
@@ -251,7 +274,7 @@ func (k *Kube) PodLogs(ctx context.Context, pod, container string) (string, erro
 }
 
 // DeleteManaged deletes everything carrying the managed-by label; it returns
-// what it found. Jobs are deleted with their pods.
+// what it found. Jobs and DaemonSets are deleted with their pods.
 func (k *Kube) DeleteManaged(ctx context.Context) (Inventory, error) {
 	inv, err := k.Inventory(ctx)
 	if err != nil {
@@ -262,6 +285,9 @@ func (k *Kube) DeleteManaged(ctx context.Context) (Inventory, error) {
 	lo := metav1.ListOptions{LabelSelector: labels.ManagedSelector}
 	var errs []string
 	if err := k.Client.BatchV1().Jobs(k.Namespace).DeleteCollection(ctx, opts, lo); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := k.Client.AppsV1().DaemonSets(k.Namespace).DeleteCollection(ctx, opts, lo); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if err := k.Client.CoreV1().Pods(k.Namespace).DeleteCollection(ctx, opts, lo); err != nil {

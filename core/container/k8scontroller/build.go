@@ -98,6 +98,7 @@ func (vm *VM) Build(ccid string, md *persistence.ChaincodePackageMetadata, code 
 		vm.Metrics.ImageCacheHits.With("chaincode", ccid).Add(1)
 	} else {
 		logger.Infof("Chaincode %s: built image %s@%s", ccid, req.Ref, img.digest)
+		vm.prePull(ccid, req.PullRef+"@"+img.digest)
 	}
 	return vm.newInstance(ccid, ccType, req.PullRef+"@"+img.digest), nil
 }

@@ -37,6 +37,9 @@ func (vm *VM) namespacedRules() []nsRules {
 	if cfg.ChaincodeConfigMap != "" {
 		chaincode = rbac.MergeRules(chaincode, rbac.SettingsRules())
 	}
+	if cfg.PrePull.Enabled {
+		chaincode = rbac.MergeRules(chaincode, rbac.PrePullRules())
+	}
 	build := rbac.BuildRules()
 	registry := rbac.RegistryRules()
 	if cfg.PushSecret != "" {

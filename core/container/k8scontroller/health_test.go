@@ -330,13 +330,14 @@ func TestRequiredRules(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string][]string{
-		"/pods":        {"create", "get", "list", "watch", "delete"},
-		"/pods/attach": {"create", "get"},
-		"/pods/log":    {"get"},
-		"/secrets":     {"create", "get", "list", "watch", "delete", "patch"},
-		"/events":      {"create", "patch", "list", "watch"},
-		"/configmaps":  {"get", "list", "watch"},
-		"batch/jobs":   {"create", "get", "list", "watch", "delete"},
+		"/pods":           {"create", "get", "list", "watch", "delete"},
+		"/pods/attach":    {"create", "get"},
+		"/pods/log":       {"get"},
+		"/secrets":        {"create", "get", "list", "watch", "delete", "patch"},
+		"/events":         {"create", "patch", "list", "watch"},
+		"/configmaps":     {"get", "list", "watch"},
+		"apps/daemonsets": {"create", "get", "list", "watch", "delete"},
+		"batch/jobs":      {"create", "get", "list", "watch", "delete"},
 	}, rules)
 }
 

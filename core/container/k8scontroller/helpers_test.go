@@ -212,6 +212,9 @@ func newTestVM(t *testing.T, cfg *config.Config, objs ...runtime.Object) *testVM
 	if cfg.BuildNamespace != cfg.Namespace {
 		want["pods"] = 2
 	}
+	if cfg.PrePull.Enabled {
+		want["daemonsets"] = 1
+	}
 	watches.awaitWatches(t, want)
 	client.ClearActions()
 	return &testVM{VM: vm, client: client, registry: registry, attacher: attacher, metrics: tm, watches: watches}
@@ -231,7 +234,8 @@ func launchCounter() func() string {
 
 // apiServerLike makes the fake clientset behave like kube-apiserver where
 // the VM relies on it: created objects get a UID, and a delete whose UID
-// precondition does not match the stored object fails with a Conflict.
+// precondition does not match the stored object fails with a Conflict. Created
+// objects are also at generation 1.
 func apiServerLike(client *fake.Clientset) {
 	var mu sync.Mutex
 	n := 0
@@ -241,6 +245,7 @@ func apiServerLike(client *fake.Clientset) {
 			n++
 			m.SetUID(types.UID(fmt.Sprintf("uid-%s-%d", a.GetResource().Resource, n)))
 			mu.Unlock()
+			m.SetGeneration(1)
 		}
 		return false, nil, nil
 	})

@@ -8,6 +8,7 @@ package k8scontroller
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/fabric-peer-k8s/fabric-peer-k8s/core/container/k8scontroller/config"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -28,10 +30,11 @@ import (
 
 // objectCache is the VM's one view of the objects it owns: shared informers,
 // restricted to this peer's labels, for Pods and Secrets in vm.k8s.namespace
-// and Jobs and build Pods in vm.k8s.buildNamespace (one informer factory when
-// both are the same namespace). Waits on single objects subscribe to it
-// through kube.Trackers instead of opening watches of their own, so that the
-// number of watches does not grow with the number of chaincodes.
+// (with vm.k8s.prePull.enabled, pre-pull DaemonSets too) and Jobs and build
+// Pods in vm.k8s.buildNamespace (one informer factory when both are the same
+// namespace). Waits on single objects subscribe to it through kube.Trackers
+// instead of opening watches of their own, so that the number of watches does
+// not grow with the number of chaincodes.
 type objectCache struct {
 	factories map[string]informers.SharedInformerFactory
 	pods      map[string]*kube.Tracker // by namespace
@@ -43,11 +46,16 @@ type objectCache struct {
 	// when it is not set. ready does not wait for it: only launches need
 	// it, and they wait themselves.
 	settings *settingsCache
-	// informers records, for every informer above but the settings one,
-	// whether its cache is filled and why listing or watching last failed;
-	// settingsHealth does for the settings informer.
-	informers      []*informerHealth
-	settingsHealth *informerHealth
+	// daemonSets follows the pre-pull DaemonSets; nil without pre-pull.
+	// ready does not wait for it either: only pre-pulls need it.
+	daemonSets       *kube.Tracker
+	daemonSetLister  appslisters.DaemonSetLister
+	daemonSetsHealth *informerHealth
+	// informers records, for every informer above but the settings and the
+	// DaemonSet ones, whether its cache is filled and why listing or
+	// watching last failed; optional does for those two (when set up).
+	informers []*informerHealth
+	optional  []*informerHealth
 
 	mu   sync.Mutex
 	done <-chan struct{} // nil until started
@@ -101,7 +109,18 @@ func newObjectCache(client kubernetes.Interface, cfg *config.Config, peerID stri
 	c.jobLister = jobs.Lister()
 	if cfg.ChaincodeConfigMap != "" {
 		c.settings = newSettingsCache(client, cfg.Namespace, cfg.ChaincodeConfigMap)
-		c.settingsHealth = watchInformer("configmaps", cfg.Namespace, c.settings.informer)
+		c.optional = append(c.optional, watchInformer("configmaps", cfg.Namespace, c.settings.informer))
+	}
+	if cfg.PrePull.Enabled {
+		ns := cfg.Namespace
+		informer := factory(ns).Apps().V1().DaemonSets()
+		ds := informer.Informer()
+		c.daemonSetLister = informer.Lister()
+		c.daemonSetsHealth = watchInformer("daemonsets.apps", ns, ds)
+		c.optional = append(c.optional, c.daemonSetsHealth)
+		c.daemonSets = kube.NewTracker(ds, func(ctx context.Context, name string) (runtime.Object, error) {
+			return client.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		})
 	}
 	return c
 }
@@ -161,13 +180,10 @@ func (c *objectCache) fillError() error {
 	if !c.started() {
 		return nil
 	}
-	for _, h := range c.informers {
+	for _, h := range slices.Concat(c.informers, c.optional) {
 		if err := h.fillError(); err != nil {
 			return err
 		}
-	}
-	if c.settingsHealth != nil {
-		return c.settingsHealth.fillError()
 	}
 	return nil
 }

@@ -128,14 +128,18 @@ func (vm *VM) goWorker(f func(ctx context.Context)) {
 // teardown runs once the VM's context is done: it waits for the relaunch
 // loops, so that their last events are recorded, lets no launch begin any
 // more and deletes the launches the peer did not stop (one that began while
-// the peer's container router stopped the others), then flushes the pending
-// events and stops the broadcaster, all within StopTimeout.
+// the peer's container router stopped the others), waits for the pre-pulls
+// to delete their DaemonSets, then flushes the pending events and stops the
+// broadcaster, all within StopTimeout.
 func (vm *VM) teardown() {
 	deadline := time.Now().Add(vm.Config.StopTimeout)
 	if !closedWithin(vm.supervisor.Shutdown(), time.Until(deadline)) {
 		logger.Warningf("Kubernetes chaincode VM: relaunch loops still running after %s", vm.Config.StopTimeout)
 	}
 	vm.stopLaunches(deadline)
+	if !vm.prePulls.close(deadline) {
+		logger.Warningf("Kubernetes chaincode VM: pre-pulls still running after %s", vm.Config.StopTimeout)
+	}
 	vm.life.mu.Lock()
 	events := vm.life.events
 	vm.life.mu.Unlock()

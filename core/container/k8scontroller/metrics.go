@@ -50,6 +50,13 @@ var (
 		LabelNames:   []string{"chaincode"},
 		StatsdFormat: "%{#fqname}.%{chaincode}",
 	}
+	imagePrePullDuration = metrics.HistogramOpts{
+		Namespace:    "k8scontroller",
+		Name:         "chaincode_image_prepull_duration",
+		Help:         "The time to make a new chaincode image present on the nodes its pods may run on (success=false: some did not get it within vm.k8s.prePull.timeout), in seconds.",
+		LabelNames:   []string{"chaincode", "success"},
+		StatsdFormat: "%{#fqname}.%{chaincode}.%{success}",
+	}
 	podStartDuration = metrics.HistogramOpts{
 		Namespace:    "k8scontroller",
 		Name:         "chaincode_pod_start_duration",
@@ -97,6 +104,7 @@ type Metrics struct {
 	ImageBuildDuration metrics.Histogram
 	ImageBuildFailures metrics.Counter
 	ImageCacheHits     metrics.Counter
+	ImagePrePull       metrics.Histogram
 	PodStartDuration   metrics.Histogram
 	Relaunches         metrics.Counter
 	CrashLoops         metrics.Counter
@@ -110,6 +118,7 @@ func NewMetrics(p metrics.Provider) *Metrics {
 		ImageBuildDuration: byPackageLabelHistogram{p.NewHistogram(imageBuildDuration)},
 		ImageBuildFailures: byPackageLabelCounter{p.NewCounter(imageBuildFailures)},
 		ImageCacheHits:     byPackageLabelCounter{p.NewCounter(imageCacheHits)},
+		ImagePrePull:       byPackageLabelHistogram{p.NewHistogram(imagePrePullDuration)},
 		PodStartDuration:   byPackageLabelHistogram{p.NewHistogram(podStartDuration)},
 		Relaunches:         byPackageLabelCounter{p.NewCounter(relaunches)},
 		CrashLoops:         byPackageLabelCounter{p.NewCounter(crashLoops)},

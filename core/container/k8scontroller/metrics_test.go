@@ -45,15 +45,17 @@ func TestMetricsAreLabelledByPackageLabel(t *testing.T) {
 	m.ImageBuildFailures.With("chaincode", testCCID).Add(1)
 	m.ImageCacheHits.With("chaincode", testCCID).Add(1)
 	m.PodStartDuration.With("chaincode", testCCID, "success", "false").Observe(1)
+	m.ImagePrePull.With("chaincode", testCCID, "success", "true").Observe(1)
 	m.Relaunches.With("chaincode", testCCID).Add(1)
 	m.CrashLoops.With("chaincode", testCCID).Add(1)
 	m.RelaunchDuration.With("chaincode", testCCID).Observe(1)
 	m.ChaincodeExits.With("reason", "OOMKilled", "chaincode", testCCID).Add(1)
 
 	for name, want := range map[string][]string{
-		"chaincode_image_build_duration": {"chaincode", testCCLabel, "success", "true"},
-		"chaincode_pod_start_duration":   {"chaincode", testCCLabel, "success", "false"},
-		"chaincode_relaunch_duration":    {"chaincode", testCCLabel},
+		"chaincode_image_build_duration":   {"chaincode", testCCLabel, "success", "true"},
+		"chaincode_pod_start_duration":     {"chaincode", testCCLabel, "success", "false"},
+		"chaincode_image_prepull_duration": {"chaincode", testCCLabel, "success", "true"},
+		"chaincode_relaunch_duration":      {"chaincode", testCCLabel},
 	} {
 		h := f.histograms[name]
 		require.NotNil(t, h, name)
@@ -72,7 +74,7 @@ func TestMetricsAreLabelledByPackageLabel(t *testing.T) {
 		require.Equal(t, want, c.WithArgsForCall(0), name)
 		require.Equal(t, 1, c.AddCallCount(), name)
 	}
-	require.Len(t, f.histograms, 3)
+	require.Len(t, f.histograms, 4)
 	require.Len(t, f.counters, 5)
 }
 

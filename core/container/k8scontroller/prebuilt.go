@@ -37,8 +37,8 @@ const (
 )
 
 // buildPrebuilt returns an Instance running the image a type k8s package
-// names, once the registry confirms that it holds it. It creates nothing in
-// the cluster.
+// names, once the registry confirms that it holds it, and pre-pulls the
+// image (the peer builds at install and at start: it cannot tell which).
 func (vm *VM) buildPrebuilt(ccid string, code io.Reader) (container.Instance, error) {
 	img, repo, err := readPrebuiltImage(code, vm.Config.MaxCodePackageSize)
 	if err != nil {
@@ -59,6 +59,7 @@ func (vm *VM) buildPrebuilt(ccid string, code io.Reader) (container.Instance, er
 		return nil, errors.Errorf("chaincode %s: image %s (image.json): the registry answered with digest %s", ccid, img.Ref(), digest)
 	}
 	logger.Infof("Chaincode %s: prebuilt image %s found in its registry, nothing to build", ccid, img.Ref())
+	vm.prePull(ccid, img.Ref())
 	return vm.newInstance(ccid, prebuiltType, img.Ref()), nil
 }
 

@@ -19,6 +19,7 @@ import (
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 )
 
 // orphanGrace is how old an object of this run that is no current launch's
@@ -53,13 +54,15 @@ func (vm *VM) ownSelector(otherRuns bool) k8slabels.Selector {
 // client's rate limiter.
 const sweepParallelism = 8
 
-// sweepEarlierRuns deletes the Pods, Secrets and Jobs this peer created in
-// earlier runs: their chaincode certificates died with that peer process.
-// It reads them from the VM's informers and deletes them in parallel, each
-// by UID, the Pods first: podsDeleted (when not nil) is called once their
-// deletes are done, so that launches need not wait for the rest (Secrets go
-// with their Pods anyway). It returns how many objects it deleted and the
-// first failure.
+// sweepEarlierRuns deletes the Pods, Secrets, Jobs and pre-pull DaemonSets
+// this peer created in earlier runs: their chaincode certificates died with
+// that peer process. It reads them from the VM's informers and deletes them
+// in parallel, each by UID, the Pods first: podsDeleted (when not nil) is
+// called once their deletes are done, so that launches need not wait for the
+// rest (Secrets go with their Pods anyway). Pre-pull pods go with their
+// DaemonSets, whose controller would replace them; DaemonSets are swept when
+// their informer's cache is filled within ctx (pre-pull enabled and
+// permitted). It returns how many objects it deleted and the first failure.
 func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, error) {
 	done := func() {
 		if podsDeleted != nil {
@@ -74,7 +77,7 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, er
 	ns, buildNS, client := vm.Config.Namespace, vm.Config.BuildNamespace, vm.Client
 	sel := vm.ownSelector(true)
 
-	pods, err := vm.cache.podLister[ns].Pods(ns).List(sel)
+	pods, err := vm.cache.podLister[ns].Pods(ns).List(sel.Add(mustRequirement(labels.Component, selection.NotEquals, labels.ComponentPrePull)))
 	if err != nil {
 		return 0, errors.Wrapf(err, "cannot list pods of earlier runs in namespace %s", ns)
 	}
@@ -102,6 +105,15 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, er
 	}
 	for _, j := range jobs {
 		deletes = append(deletes, func() error { return kube.DeleteJob(ctx, client, buildNS, j.Name, j.UID) })
+	}
+	if c := vm.cache; c.daemonSetLister != nil && cache.WaitForCacheSync(ctx.Done(), c.daemonSetsHealth.synced) {
+		sets, err := c.daemonSetLister.DaemonSets(ns).List(sel)
+		if err != nil {
+			return deleted, errors.Wrapf(err, "cannot list daemonsets of earlier runs in namespace %s", ns)
+		}
+		for _, d := range sets {
+			deletes = append(deletes, func() error { return kube.DeleteDaemonSet(ctx, client, ns, d.Name, d.UID) })
+		}
 	}
 	n, err := deleteAll(deletes)
 	return deleted + n, err

@@ -81,9 +81,10 @@ type VM struct {
 	cache *objectCache
 	life  lifecycle
 
-	builds singleflight.Group
-	slots  buildSlots
-	health permissionCache
+	builds   singleflight.Group
+	slots    buildSlots
+	prePulls prePulls
+	health   permissionCache
 }
 
 // fieldManager names the VM in the API: the field manager of what it creates

@@ -101,7 +101,7 @@ func TestRolesMatchTheVMsRules(t *testing.T) {
 
 	objs := render(t, "--set", "buildNamespace.name=org1-build")
 	decode(t, objs["Role/fabric-peer-chaincode"], &role)
-	require.Equal(t, rbac.MergeRules(rbac.ChaincodeRules(), rbac.SettingsRules()), role.Rules)
+	require.Equal(t, rbac.MergeRules(rbac.ChaincodeRules(), rbac.SettingsRules(), rbac.PrePullRules()), role.Rules)
 	decode(t, objs["Role/org1-build/fabric-peer-build"], &role)
 	require.Equal(t, rbac.BuildRules(), role.Rules)
 	var rb rbacv1.RoleBinding
@@ -113,7 +113,10 @@ func TestRolesMatchTheVMsRules(t *testing.T) {
 	require.Equal(t, rbac.MergeRules(rbac.BuildRules(), rbac.RegistryRules()), role.Rules)
 
 	decode(t, render(t, "--set", "vm.k8s.chaincodeConfigMap=", "--set", "registryCA.configMap=ca")["Role/fabric-peer-chaincode"], &role)
-	require.ElementsMatch(t, rbac.MergeRules(rbac.ChaincodeRules(), rbac.BuildRules(), rbac.RegistryRules()[1:]), role.Rules)
+	require.ElementsMatch(t, rbac.MergeRules(rbac.ChaincodeRules(), rbac.PrePullRules(), rbac.BuildRules(), rbac.RegistryRules()[1:]), role.Rules)
+
+	decode(t, render(t, "--set", "vm.k8s.prePull.enabled=false")["Role/fabric-peer-chaincode"], &role)
+	require.Equal(t, rbac.MergeRules(rbac.ChaincodeRules(), rbac.SettingsRules(), rbac.BuildRules()), role.Rules)
 }
 
 // With its default values the chart deploys what images/peer/deploy does: the

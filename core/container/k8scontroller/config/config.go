@@ -89,6 +89,7 @@ type Config struct {
 	ChaincodeConfigMap string
 	PeerPodName        string
 	Relaunch           RelaunchPolicy
+	PrePull            PrePull
 }
 
 // Defaults of the vm.k8s.* keys.
@@ -105,6 +106,17 @@ const (
 	DefaultClientBurst         = 100
 	DefaultHealthCheckInterval = 30 * time.Second
 )
+
+// PrePull (vm.k8s.prePull.*) says whether and how the VM makes a newly
+// built chaincode image present on the nodes before its first launch.
+type PrePull struct {
+	Enabled       bool
+	Timeout       time.Duration
+	MaxConcurrent int
+}
+
+// DefaultPrePull is vm.k8s.prePull when nothing is set.
+var DefaultPrePull = PrePull{Enabled: true, Timeout: 2 * time.Minute, MaxConcurrent: 2}
 
 // RelaunchPolicy (vm.k8s.relaunch.*) says when a chaincode whose pod ended
 // without the peer asking is launched again: Enabled, InitialBackoff,

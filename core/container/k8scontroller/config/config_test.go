@@ -77,6 +77,10 @@ vm:
       maxBackoff: 10s
       crashLoopThreshold: 3
       stableAfter: 1m
+    prePull:
+      enabled: false
+      timeout: 45s
+      maxConcurrent: 3
 `
 
 // peerViper is configured like the peer's global viper.
@@ -152,6 +156,7 @@ func TestConfigFromYAML(t *testing.T) {
 			CrashLoopThreshold: 3,
 			StableAfter:        time.Minute,
 		},
+		PrePull: PrePull{Timeout: 45 * time.Second, MaxConcurrent: 3},
 	}, c)
 }
 
@@ -263,6 +268,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero health check interval", func(c *Config) { c.HealthCheckInterval = 0 }, "vm.k8s.healthCheckInterval: must be > 0"},
 		{"negative health check interval", func(c *Config) { c.HealthCheckInterval = -time.Second }, "vm.k8s.healthCheckInterval: must be > 0"},
 		{"zero initial backoff", func(c *Config) { c.Relaunch.InitialBackoff = 0 }, "vm.k8s.relaunch.initialBackoff: must be > 0"},
+		{"zero pre-pull timeout", func(c *Config) { c.PrePull.Timeout = 0 }, "vm.k8s.prePull.timeout: must be > 0"},
+		{"zero concurrent pre-pulls", func(c *Config) { c.PrePull.MaxConcurrent = 0 }, "vm.k8s.prePull.maxConcurrent: must be > 0"},
 		{"max below initial backoff", func(c *Config) { c.Relaunch.MaxBackoff = time.Millisecond }, "vm.k8s.relaunch.maxBackoff: must be >= vm.k8s.relaunch.initialBackoff"},
 		{"zero crash loop threshold", func(c *Config) { c.Relaunch.CrashLoopThreshold = 0 }, "vm.k8s.relaunch.crashLoopThreshold: must be >= 1"},
 		{"zero stable after", func(c *Config) { c.Relaunch.StableAfter = 0 }, "vm.k8s.relaunch.stableAfter: must be > 0"},

@@ -191,6 +191,39 @@ func keys() []setting {
 				"fails, counted for a chaincode pod from its creation; a chaincode pod that cannot start is then " +
 				"deleted with its Secret",
 		},
+		key[bool]{
+			Name:    "prePull.enabled",
+			Field:   func(c *Config) *bool { return &c.PrePull.Enabled },
+			Default: DefaultPrePull.Enabled,
+			Decode:  decodeBool,
+			Doc: "after the peer built a chaincode's image, and at every build of a prebuilt package (install and " +
+				"peer start), make the image present on every node the chaincode's pods may run on, so that its first " +
+				"launch does not wait for a pull: a short-lived DaemonSet placed like the chaincode's pods (its " +
+				"nodeSelector, required node affinity, tolerations, pull secrets), deleted once every node holds the " +
+				"image or after `vm.k8s.prePull.timeout`. The install does not wait for it",
+		},
+		key[time.Duration]{
+			Name:    "prePull.timeout",
+			Field:   func(c *Config) *time.Duration { return &c.PrePull.Timeout },
+			Default: DefaultPrePull.Timeout,
+			Decode:  decodeDuration,
+			Check:   positive[time.Duration],
+			Doc: "how long a pre-pull may take before its DaemonSet is deleted with the nodes that do not hold " +
+				"the image yet logged (their first launch pulls, as without pre-pull)",
+		},
+		key[int]{
+			Name:    "prePull.maxConcurrent",
+			Field:   func(c *Config) *int { return &c.PrePull.MaxConcurrent },
+			Default: DefaultPrePull.MaxConcurrent,
+			Decode:  decodeInt,
+			Check: func(_ *Config, k string, n int) error {
+				if n <= 0 {
+					return errors.Errorf("%s: must be > 0 (the number of pre-pull DaemonSets that may exist at once)", k)
+				}
+				return nil
+			},
+			Doc: "pre-pulls (DaemonSets) this peer runs at once; further ones wait within their timeout",
+		},
 		key[float32]{
 			Name:    "clientQPS",
 			Field:   func(c *Config) *float32 { return &c.ClientQPS },

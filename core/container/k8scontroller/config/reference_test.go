@@ -78,7 +78,7 @@ func TestEveryFieldHasOneKey(t *testing.T) {
 	collect = func(v reflect.Value, path string) {
 		for i := 0; i < v.NumField(); i++ {
 			f, name := v.Field(i), path+v.Type().Field(i).Name
-			if f.Kind() == reflect.Struct && f.Type() == reflect.TypeOf(RelaunchPolicy{}) {
+			if f.Kind() == reflect.Struct && (f.Type() == reflect.TypeOf(RelaunchPolicy{}) || f.Type() == reflect.TypeOf(PrePull{})) {
 				collect(f, name+".")
 				continue
 			}

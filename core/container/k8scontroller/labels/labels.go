@@ -14,18 +14,21 @@ package labels
 // Prefix starts every label and annotation key of the VM's own.
 const Prefix = "fabric-peer-k8s/"
 
-// Label keys the VM sets on every Pod, Secret and Job it creates (chaincode
-// Pods, their TLS Secrets, build Jobs, which pass them on to their Pods).
+// Label keys the VM sets on every Pod, Secret, Job and DaemonSet it creates
+// (chaincode Pods, their TLS Secrets, build Jobs and pre-pull DaemonSets,
+// which pass them on to their Pods).
 const (
 	// Name is AppChaincode on chaincode Pods and their Secrets, AppBuild on
-	// build Jobs and their Pods.
+	// build Jobs and their Pods, AppPrePull on pre-pull DaemonSets and their
+	// Pods.
 	Name = "app.kubernetes.io/name"
-	// Instance names the chaincode Pod (on the Pod and on its Secret) or the
-	// build Job (on the Job and its Pods).
+	// Instance names the chaincode Pod (on the Pod and on its Secret), the
+	// build Job (on the Job and its Pods) or the pre-pull DaemonSet (on the
+	// DaemonSet and its Pods).
 	Instance = "app.kubernetes.io/instance"
 	// ManagedBy is ManagedByValue.
 	ManagedBy = "app.kubernetes.io/managed-by"
-	// Component is ComponentChaincode or ComponentBuild.
+	// Component is ComponentChaincode, ComponentBuild or ComponentPrePull.
 	Component = "app.kubernetes.io/component"
 	// PeerID is the ID of the peer that created the object, made a valid
 	// label value.
@@ -41,8 +44,8 @@ const (
 // JobName is set by Kubernetes' Job controller on the pods of a Job.
 const JobName = "batch.kubernetes.io/job-name"
 
-// CCIDAnnotation holds the full package ID on chaincode Pods and Secrets
-// and on build Jobs and their Pods.
+// CCIDAnnotation holds the full package ID on chaincode Pods and Secrets,
+// on build Jobs and on pre-pull DaemonSets, and on their Pods.
 const CCIDAnnotation = Prefix + "ccid"
 
 // Fixed label values.
@@ -53,9 +56,12 @@ const (
 	// AppChaincode and AppBuild are the Name labels.
 	AppChaincode = "fabric-chaincode"
 	AppBuild     = "fabric-chaincode-build"
-	// ComponentChaincode and ComponentBuild are the Component labels.
+	AppPrePull   = "fabric-chaincode-prepull"
+	// ComponentChaincode, ComponentBuild and ComponentPrePull are the
+	// Component labels.
 	ComponentChaincode = "chaincode"
 	ComponentBuild     = "build"
+	ComponentPrePull   = "prepull"
 )
 
 // Label selectors, in the syntax of metav1.ListOptions.LabelSelector.
@@ -67,4 +73,6 @@ const (
 	ChaincodeSelector = ManagedSelector + "," + Component + "=" + ComponentChaincode
 	// BuildSelector selects build Jobs and their Pods.
 	BuildSelector = ManagedSelector + "," + Component + "=" + ComponentBuild
+	// PrePullSelector selects pre-pull DaemonSets and their Pods.
+	PrePullSelector = ManagedSelector + "," + Component + "=" + ComponentPrePull
 )

@@ -62,13 +62,24 @@ func RegistryRules() []rbacv1.PolicyRule {
 	}
 }
 
+// PrePullRules are the RBAC rules the peer's service account needs in
+// vm.k8s.namespace when vm.k8s.prePull.enabled is true (the default): the
+// pre-pull DaemonSets are created, followed by one informer and deleted
+// (their pods are read through ChaincodeRules).
+func PrePullRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"daemonsets"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
+	}
+}
+
 // RequiredRules are the rules of a deployment where chaincode and builds
-// share one namespace (the default) and per-chaincode settings are read
-// from a ConfigMap: ChaincodeRules, SettingsRules and BuildRules merged.
-// Without vm.k8s.chaincodeConfigMap the health check does not ask for
-// SettingsRules.
+// share one namespace (the default), per-chaincode settings are read from a
+// ConfigMap and images are pre-pulled: ChaincodeRules, SettingsRules,
+// PrePullRules and BuildRules merged. Without vm.k8s.chaincodeConfigMap the
+// health check does not ask for SettingsRules, with vm.k8s.prePull.enabled
+// false not for PrePullRules.
 func RequiredRules() []rbacv1.PolicyRule {
-	return MergeRules(ChaincodeRules(), SettingsRules(), BuildRules())
+	return MergeRules(ChaincodeRules(), SettingsRules(), PrePullRules(), BuildRules())
 }
 
 // MergeRules unions the verbs of rules on the same group and resource,

@@ -48,7 +48,7 @@ func TestRequiredRulesCoverTheFeatures(t *testing.T) {
 			required[key][v] = true
 		}
 	}
-	for _, rules := range [][]rbacv1.PolicyRule{ChaincodeRules(), SettingsRules(), BuildRules()} {
+	for _, rules := range [][]rbacv1.PolicyRule{ChaincodeRules(), SettingsRules(), PrePullRules(), BuildRules()} {
 		for _, r := range rules {
 			for _, v := range r.Verbs {
 				require.True(t, required[r.APIGroups[0]+"/"+r.Resources[0]][v], "%s %s", v, r.Resources[0])

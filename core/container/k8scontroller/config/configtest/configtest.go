@@ -21,7 +21,8 @@ const Namespace = "fabric"
 // Config returns a new configuration for tests: chaincode and builds in
 // Namespace, the local cluster's registry (reached by the peer as
 // registry.local:5000, by the kubelet as localhost:5000) without TLS, the
-// local Kaniko image, short timeouts, and the defaults for the rest.
+// local Kaniko image, short timeouts, no pre-pull (its tests turn it on), and
+// the defaults for the rest.
 func Config() *config.Config {
 	return &config.Config{
 		Namespace:              Namespace,
@@ -38,6 +39,7 @@ func Config() *config.Config {
 		RunAsUser:              config.DefaultRunAsUser,
 		ReadOnlyRootFilesystem: true,
 		Relaunch:               config.DefaultRelaunchPolicy,
+		PrePull:                config.PrePull{Timeout: config.DefaultPrePull.Timeout, MaxConcurrent: config.DefaultPrePull.MaxConcurrent},
 		SweepInterval:          config.DefaultSweepInterval,
 		ImagePullTimeout:       config.DefaultImagePullTimeout,
 		ClientQPS:              config.DefaultClientQPS,

@@ -61,3 +61,15 @@ func DeleteJob(ctx context.Context, c kubernetes.Interface, ns, name string, uid
 	}
 	return nil
 }
+
+// DeleteDaemonSet deletes the DaemonSet ns/name with uid and, in the
+// background, its pods.
+func DeleteDaemonSet(ctx context.Context, c kubernetes.Interface, ns, name string, uid types.UID) error {
+	opts := deleteOptions(uid)
+	policy := metav1.DeletePropagationBackground
+	opts.PropagationPolicy = &policy
+	if err := c.AppsV1().DaemonSets(ns).Delete(ctx, name, opts); err != nil && !alreadyGone(err) {
+		return errors.Wrapf(err, "cannot delete daemonset %s/%s", ns, name)
+	}
+	return nil
+}

@@ -41,12 +41,14 @@ func TestDeletesNameTheUID(t *testing.T) {
 	require.NoError(t, DeletePod(ctx, client, testNamespace, "p", "uid-p", 7))
 	require.NoError(t, DeleteSecret(ctx, client, testNamespace, "s", "uid-s"))
 	require.NoError(t, DeleteJob(ctx, client, testNamespace, "j", "uid-j"))
+	require.NoError(t, DeleteDaemonSet(ctx, client, testNamespace, "d", "uid-d"))
 
-	require.Len(t, *seen, 3)
+	require.Len(t, *seen, 4)
 	grace, background := int64(7), metav1.DeletePropagationBackground
 	require.Equal(t, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions("uid-p"), GracePeriodSeconds: &grace}, (*seen)[0])
 	require.Equal(t, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions("uid-s")}, (*seen)[1])
 	require.Equal(t, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions("uid-j"), PropagationPolicy: &background}, (*seen)[2])
+	require.Equal(t, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions("uid-d"), PropagationPolicy: &background}, (*seen)[3])
 }
 
 func TestDeletesOfObjectsGoneAlready(t *testing.T) {
@@ -61,6 +63,7 @@ func TestDeletesOfObjectsGoneAlready(t *testing.T) {
 			require.NoError(t, DeletePod(ctx, client, testNamespace, "x", "uid", 0))
 			require.NoError(t, DeleteSecret(ctx, client, testNamespace, "x", "uid"))
 			require.NoError(t, DeleteJob(ctx, client, testNamespace, "x", "uid"))
+			require.NoError(t, DeleteDaemonSet(ctx, client, testNamespace, "x", "uid"))
 		})
 	}
 }
@@ -70,9 +73,10 @@ func TestDeleteFailures(t *testing.T) {
 	client := fake.NewClientset()
 	answerDeletes(client, apierrors.NewForbidden(batchv1.Resource("jobs"), "x", errors.New("no")))
 	deletes := map[string]func(types.UID) error{
-		"pod":    func(uid types.UID) error { return DeletePod(ctx, client, testNamespace, "x", uid, 0) },
-		"secret": func(uid types.UID) error { return DeleteSecret(ctx, client, testNamespace, "x", uid) },
-		"job":    func(uid types.UID) error { return DeleteJob(ctx, client, testNamespace, "x", uid) },
+		"pod":       func(uid types.UID) error { return DeletePod(ctx, client, testNamespace, "x", uid, 0) },
+		"secret":    func(uid types.UID) error { return DeleteSecret(ctx, client, testNamespace, "x", uid) },
+		"job":       func(uid types.UID) error { return DeleteJob(ctx, client, testNamespace, "x", uid) },
+		"daemonset": func(uid types.UID) error { return DeleteDaemonSet(ctx, client, testNamespace, "x", uid) },
 	}
 	for kind, del := range deletes {
 		err := del("uid")

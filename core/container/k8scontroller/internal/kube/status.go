@@ -43,6 +43,37 @@ func IsPullFailure(reason string) bool {
 	return reason == "ErrImagePull" || reason == "ImagePullBackOff"
 }
 
+// imageNotPulledYet are waiting reasons of a container whose image the
+// kubelet has not pulled (yet): the kubelet pulls an image before it creates
+// the container, and these reasons come before or with the pull.
+var imageNotPulledYet = map[string]bool{
+	"":                  true,
+	"ContainerCreating": true,
+	"PodInitializing":   true,
+	"ErrImagePull":      true,
+	"ImagePullBackOff":  true,
+	"ErrImageNeverPull": true,
+	"InvalidImageName":  true,
+	"ImageInspectError": true,
+}
+
+// ImagePresent reports whether the node of pod holds the image of its
+// container called name: the container was created (it has an image ID, runs
+// or ran) or waits for a reason that comes after the pull (such as
+// CrashLoopBackOff or RunContainerError, for an image without the command).
+func ImagePresent(pod *corev1.Pod, name string) bool {
+	cs := ContainerStatus(pod, name)
+	switch {
+	case cs == nil:
+		return false
+	case cs.ImageID != "", cs.State.Running != nil, cs.State.Terminated != nil, cs.LastTerminationState.Terminated != nil:
+		return true
+	case cs.State.Waiting != nil:
+		return !imageNotPulledYet[cs.State.Waiting.Reason]
+	}
+	return false
+}
+
 // IsCreateFailure reports the waiting reason of a container the runtime
 // failed to create, which the kubelet retries: the cause is often
 // short-lived (a container name still reserved in containerd after a

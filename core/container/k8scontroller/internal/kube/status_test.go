@@ -48,6 +48,35 @@ func TestWaitingReasons(t *testing.T) {
 	}
 }
 
+func TestImagePresent(t *testing.T) {
+	pod := func(cs ...corev1.ContainerStatus) *corev1.Pod {
+		return &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: cs}}
+	}
+	waiting := func(reason string) corev1.ContainerStatus {
+		return corev1.ContainerStatus{Name: "pull", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}
+	}
+	for name, tc := range map[string]struct {
+		pod  *corev1.Pod
+		want bool
+	}{
+		"no status yet":         {pod(), false},
+		"another container":     {pod(corev1.ContainerStatus{Name: "other", ImageID: "x"}), false},
+		"being created":         {pod(waiting("ContainerCreating")), false},
+		"pull failed":           {pod(waiting("ErrImagePull")), false},
+		"pull backing off":      {pod(waiting("ImagePullBackOff")), false},
+		"bad name":              {pod(waiting("InvalidImageName")), false},
+		"no command in image":   {pod(waiting("RunContainerError")), true},
+		"cannot create":         {pod(waiting("CreateContainerError")), true},
+		"restarting":            {pod(waiting("CrashLoopBackOff")), true},
+		"image ID reported":     {pod(corev1.ContainerStatus{Name: "pull", ImageID: "sha256:x"}), true},
+		"running":               {pod(corev1.ContainerStatus{Name: "pull", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}), true},
+		"ended":                 {pod(corev1.ContainerStatus{Name: "pull", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{}}}), true},
+		"ran before, waits now": {pod(corev1.ContainerStatus{Name: "pull", LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{}}}), true},
+	} {
+		require.Equal(t, tc.want, ImagePresent(tc.pod, "pull"), name)
+	}
+}
+
 func TestJobFinished(t *testing.T) {
 	cond := func(typ batchv1.JobConditionType, status corev1.ConditionStatus) batchv1.JobCondition {
 		return batchv1.JobCondition{Type: typ, Status: status}

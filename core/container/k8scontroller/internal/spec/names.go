@@ -143,3 +143,11 @@ func LabelValue(s string) string {
 func chaincodeHash(ccid string) string {
 	return sha256Hex(ccid)[:32]
 }
+
+// PrePullName is the name of the DaemonSet of one pre-pull of a chaincode's
+// image: "ccpull-<peer>-<label>-<hash>-<id>", unique per (network, peer,
+// chaincode) like PodName, and per pre-pull by id, so that a pre-pull never
+// meets the DaemonSet of an earlier one, deleted or not.
+func PrePullName(networkID, peerID, ccid, id string) string {
+	return dnsLabelSuffixed("ccpull-"+peerID+"-"+ChaincodeLabel(ccid), id, "prepull", networkID, peerID, ccid)
+}
