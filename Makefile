@@ -38,7 +38,7 @@ L25_SRCS    := $(shell find cmd/fabric-2.5 -name '*.go' -not -name '*_test.go' -
 FABRIC_CMDS := peer orderer configtxgen cryptogen osnadmin
 
 .PHONY: all vendor check-patches peer orderer binaries test unit-test unit-test-2.5 fuzz peer-test e2e faults soak incluster fabric-suites \
-	fabric-suites-ci fabric-suites-ci-2.5 e2e-core e2e-2.5 demo demo-down bench bench-quick \
+	fabric-suites-ci fabric-suites-ci-2.5 e2e-core e2e-2.5 demo demo-down bench bench-quick bench-readme \
 	peer-image orderer-image cluster-up cluster-down images clean generate help
 
 ## all: the default goal: the same as `make binaries`
@@ -325,6 +325,10 @@ bench: binaries
 	$(call cluster_up_unless,$(BENCH_KUBECONFIG))
 	KUBECONFIG=$(or $(BENCH_KUBECONFIG),$(CLUSTER_DIR)/kubeconfig) CLUSTER_DIR=$(CLUSTER_DIR) BENCH_QUICK=$(BENCH_QUICK) \
 		BENCH_OUT=$(BENCH_OUT) $(GO) run -mod=vendor ./integration/bench
+
+## bench-readme: the README's performance table from the committed run (integration/bench/results/report.json)
+bench-readme:
+	BENCH_README=integration/bench/results $(GO) run -mod=vendor ./integration/bench
 
 ## bench-quick: the bench's short run (BENCH_QUICK=1), part of `make test` so that the harness cannot rot;
 ## target misses are reported, not failures (a run that cannot measure fails)

@@ -56,7 +56,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -203,6 +202,14 @@ func main() {
 		}
 		return
 	}
+	if dir := os.Getenv("BENCH_README"); dir != "" {
+		// Writes the README's table from a run's report.json.
+		if err := writeReadme(dir, "README.md"); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "\nbench: FAILED: %v\n", err)
 		runCleanups()
@@ -212,12 +219,8 @@ func main() {
 }
 
 func rechart(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	r, err := readReport(dir)
 	if err != nil {
-		return err
-	}
-	r := &Report{}
-	if err := json.Unmarshal(b, r); err != nil {
 		return err
 	}
 	files, err := writeCharts(r, dir)
@@ -280,6 +283,7 @@ func run() error {
 		return err
 	}
 
+	monitor := startQuietMonitor(os.Getenv("CLUSTER_DIR"))
 	for _, vm := range c.VMs {
 		r := runVM(context.Background(), c, vm, kvDir)
 		rep.VMs[vm] = r
@@ -288,6 +292,13 @@ func run() error {
 			return err
 		}
 	}
+	quiet := monitor.Stop()
+	for _, vm := range c.VMs {
+		quiet.OtherNamespaces = append(quiet.OtherNamespaces, rep.VMs[vm].OtherNamespaces...)
+	}
+	quiet.judge()
+	rep.Quiet = &quiet
+	step("%s", quiet.sentence())
 	rep.Finished = time.Now()
 	if err := rep.Write(c.Out); err != nil {
 		return err

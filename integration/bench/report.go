@@ -25,6 +25,8 @@ type Report struct {
 	VMs      map[string]*VMResult `json:"vms"`
 	Figures  []Figure             `json:"figures"`
 	Targets  []Target             `json:"targets"`
+	// Quiet says whether anything else used the machine during the run.
+	Quiet *Quiet `json:"quiet,omitempty"`
 	// Phases are the figures split into phases (phaseSummaries).
 	Phases []PhaseSummary `json:"phases,omitempty"`
 	Charts []string       `json:"charts,omitempty"`
@@ -390,8 +392,9 @@ func (r *Report) Markdown() string {
 		c.RunID, mode, r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Finished.UTC().Format("15:04 UTC"), r.Finished.Sub(r.Started).Round(time.Second),
 		c.N, many, c.Clients, c.Load, c.Rest)
 	m := r.Machine
-	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`)%s, %.1f GiB memory, Linux %s, %s. Both networks ran on it one after the other (same bin/peer, orderer and CLI); the Kubernetes control plane, kubelet, containerd and registry of the local cluster were running throughout (shared with other test runs).\n\n",
+	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`)%s, %.1f GiB memory, Linux %s, %s. Both networks ran on it one after the other (same bin/peer, orderer and CLI); the Kubernetes control plane, kubelet, containerd and registry of the local cluster were running throughout.\n\n",
 		m.CPUs, map[bool]string{true: " " + m.CPUModel, false: ""}[m.CPUModel != ""], float64(m.MemoryMiB)/1024, m.Kernel, m.GoVersion)
+	fmt.Fprintf(&b, "%s\n\n", r.Quiet.sentence())
 
 	fmt.Fprintf(&b, "## Side by side\n\nmin / p50 / p90 / max over N; ratio = k8s p50 / docker p50.\n\n")
 	fmt.Fprintf(&b, "| figure | unit | N | k8s VM | DockerVM | k8s/docker |\n|---|---|---|---|---|---|\n")
