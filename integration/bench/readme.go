@@ -33,10 +33,7 @@ func readmeTable(r *Report) string {
 	}
 	fmt.Fprintf(&b, "Committed %s of %s (%s, %d CPUs): %s\n\n", mode, r.Started.UTC().Format("2006-01-02"),
 		r.Finished.Sub(r.Started).Round(1e9), r.Machine.CPUs, r.Quiet.sentence())
-	fmt.Fprintf(&b, "| target | bound | measured | status |\n|---|---|---|---|\n")
-	for _, t := range r.Targets {
-		fmt.Fprintf(&b, "| %s | %s | %s | **%s** |\n", t.Name, t.Bound, t.Measured, t.Status)
-	}
+	writeTargets(&b, r.Targets)
 	return b.String()
 }
 

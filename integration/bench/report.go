@@ -410,10 +410,8 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, f.Unit, nOf(f.K8s, f.Docker), summaryCell(f.K8s, f.K8sText), summaryCell(f.Docker, f.DockerText), ratio)
 	}
 
-	fmt.Fprintf(&b, "\n## Targets\n\n| target | bound | measured | status |\n|---|---|---|---|\n")
-	for _, t := range r.Targets {
-		fmt.Fprintf(&b, "| %s | %s | %s | **%s** |\n", t.Name, t.Bound, t.Measured, t.Status)
-	}
+	fmt.Fprintf(&b, "\n## Targets\n\n")
+	writeTargets(&b, r.Targets)
 
 	r.phasesMarkdown(&b)
 
@@ -522,4 +520,12 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "\n## Errors\n\n%s\n", strings.Join(errs, "\n"))
 	}
 	return b.String()
+}
+
+// writeTargets writes the table of targets (report.md, the README).
+func writeTargets(b *strings.Builder, targets []Target) {
+	fmt.Fprintf(b, "| target | bound | measured | status |\n|---|---|---|---|\n")
+	for _, t := range targets {
+		fmt.Fprintf(b, "| %s | %s | %s | **%s** |\n", t.Name, t.Bound, t.Measured, t.Status)
+	}
 }
