@@ -226,6 +226,15 @@ var _ = Describe("the peer as a Pod", Ordered, func() {
 		}
 		out := fab.peerCLI(time.Minute, "lifecycle", "chaincode", "queryinstalled").Out
 		Expect(out).To(ContainSubstring(packageID))
+
+		By("waiting for the pre-pull of the new image onto the node")
+		var events []string
+		Eventually(func() []string {
+			events = k.prePullEvents()
+			return events
+		}, 3*time.Minute, time.Second).Should(ContainElement(HavePrefix("PrePulled DaemonSet/ccpull-")), "%v", events)
+		Eventually(k.prePullDaemonSets, time.Minute, time.Second).Should(BeEmpty())
+		recordCheck("pre-pull: %s; its DaemonSet deleted", events[0])
 	})
 
 	It("approves, commits, invokes and queries with the chaincode Pod admitted under restricted", func() {

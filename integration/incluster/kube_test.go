@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -234,4 +235,29 @@ func (k *kube) deleteNamespace(wait time.Duration) error {
 		time.Sleep(time.Second)
 	}
 	return fmt.Errorf("namespace %s still present after %s", k.ns, wait)
+}
+
+// prePullEvents are the messages of the PrePulled and PrePullIncomplete
+// Events in the namespace (the VM records them on its pre-pull DaemonSets).
+func (k *kube) prePullEvents() []string {
+	var out []string
+	for _, reason := range []string{"PrePulled", "PrePullIncomplete"} {
+		l, err := k.c.CoreV1().Events(k.ns).List(bg(), metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("reason", reason).String()})
+		Expect(err).NotTo(HaveOccurred())
+		for _, e := range l.Items {
+			out = append(out, reason+" "+e.InvolvedObject.Kind+"/"+e.InvolvedObject.Name+": "+e.Message)
+		}
+	}
+	return out
+}
+
+// prePullDaemonSets are the pre-pull DaemonSets in the namespace.
+func (k *kube) prePullDaemonSets() []string {
+	l, err := k.c.AppsV1().DaemonSets(k.ns).List(bg(), metav1.ListOptions{LabelSelector: labels.PrePullSelector})
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, d := range l.Items {
+		out = append(out, d.Name)
+	}
+	return out
 }

@@ -106,10 +106,11 @@ func (vm *VM) prePull(ccid, image string) {
 	}()
 }
 
-// runPrePull runs one pre-pull and logs and measures its outcome.
-func (vm *VM) runPrePull(ctx context.Context, ccid, image string) {
+// runPrePull runs one pre-pull and logs and measures its outcome; one that
+// parent's end (the VM's shutdown) stopped is only noted.
+func (vm *VM) runPrePull(parent context.Context, ccid, image string) {
 	cfg := vm.Config.PrePull
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	ctx, cancel := context.WithTimeout(parent, cfg.Timeout)
 	defer cancel()
 	start := vm.Clock.Now()
 	if err := vm.prePulls.slots.acquire(ctx, cfg.MaxConcurrent); err != nil {
@@ -121,6 +122,10 @@ func (vm *VM) runPrePull(ctx context.Context, ccid, image string) {
 
 	progress, err := vm.prePullOnce(ctx, ccid, image)
 	took := vm.Clock.Since(start)
+	if err != nil && parent.Err() != nil {
+		logger.Infof("Chaincode %s: pre-pull of image %s stopped by the VM's shutdown (DaemonSet deleted)", ccid, image)
+		return
+	}
 	vm.Metrics.ImagePrePull.With("chaincode", ccid, "success", strconv.FormatBool(err == nil)).Observe(took.Seconds())
 	if err != nil {
 		logger.Warningf("Chaincode %s: %s (its first launch on those nodes pulls the image)", ccid, err)

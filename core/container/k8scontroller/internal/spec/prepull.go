@@ -45,7 +45,7 @@ type PrePullParams struct {
 // which do not decide where a chaincode pod may run, are left out. The pods
 // pull with the chaincode's image pull secrets and service account, run
 // under the chaincode's restricted security context and request next to
-// nothing; nothing is mounted.
+// nothing, with no CPU limit; nothing is mounted.
 func NewPrePullDaemonSet(cfg *config.Config, p PrePullParams) *appsv1.DaemonSet {
 	tmpl := mergeSettings(cfg, p.Settings)
 	meta := metav1.ObjectMeta{
@@ -65,10 +65,13 @@ func NewPrePullDaemonSet(cfg *config.Config, p PrePullParams) *appsv1.DaemonSet 
 	podMeta := metav1.ObjectMeta{Labels: copyMap(meta.Labels), Annotations: copyMap(meta.Annotations)}
 	addUnreserved(podMeta.Labels, tmpl.Labels)
 	addUnreserved(podMeta.Annotations, tmpl.Annotations)
-	tiny := corev1.ResourceList{
+	// No CPU limit: a pod's limits bound its sandbox and the container's
+	// start as well, and a small quota stretches both to seconds.
+	requests := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("10m"),
 		corev1.ResourceMemory: resource.MustParse("16Mi"),
 	}
+	limits := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}
 	return &appsv1.DaemonSet{
 		ObjectMeta: meta,
 		Spec: appsv1.DaemonSetSpec{
@@ -97,7 +100,7 @@ func NewPrePullDaemonSet(cfg *config.Config, p PrePullParams) *appsv1.DaemonSet 
 						Image:           p.Image,
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						Command:         prePullCommand,
-						Resources:       corev1.ResourceRequirements{Requests: tiny, Limits: tiny},
+						Resources:       corev1.ResourceRequirements{Requests: requests, Limits: limits},
 						SecurityContext: &corev1.SecurityContext{
 							RunAsNonRoot:             ptr.To(true),
 							RunAsUser:                ptr.To(cfg.RunAsUser),
