@@ -218,9 +218,12 @@ func (m *quietMonitor) roots() map[int]bool {
 	}
 	files, _ := filepath.Glob(filepath.Join(m.clusterDir, "run", "*.pid"))
 	for _, f := range files {
+		// "<pid> <start time>"
 		if b, err := os.ReadFile(f); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				r[pid] = true
+			if fields := strings.Fields(string(b)); len(fields) > 0 {
+				if pid, err := strconv.Atoi(fields[0]); err == nil {
+					r[pid] = true
+				}
 			}
 		}
 	}

@@ -7,6 +7,8 @@ SPDX-License-Identifier: Apache-2.0
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,4 +57,17 @@ func TestQuietMonitorExcludesItsOwnProcess(t *testing.T) {
 	for _, top := range q.Top {
 		require.NotContains(t, top, "bench.test", "this process is the bench's")
 	}
+}
+
+// The cluster's daemons, named by the pid files of cluster.sh ("<pid> <start
+// time>"), and their children are the cluster's.
+func TestQuietMonitorRootsFromPidFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "run"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run", "etcd.pid"), []byte("4242 123456\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run", "bad.pid"), []byte("x\n"), 0o644))
+	m := &quietMonitor{self: 1000, clusterDir: dir}
+	roots := m.roots()
+	require.Equal(t, map[int]bool{1000: true, 4242: true}, roots)
+	require.True(t, m.own(4343, map[int]int{4343: 4242, 4242: 1}, roots, "etcd-child"), "a child of a daemon")
 }
