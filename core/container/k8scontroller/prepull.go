@@ -114,6 +114,9 @@ func (vm *VM) runPrePull(parent context.Context, ccid, image string) {
 	defer cancel()
 	start := vm.Clock.Now()
 	if err := vm.prePulls.slots.acquire(ctx, cfg.MaxConcurrent); err != nil {
+		if parent.Err() != nil {
+			return
+		}
 		logger.Warningf("Chaincode %s: image %s not pre-pulled: no pre-pull slot of %d (%sprePull.maxConcurrent) within %s",
 			ccid, image, cfg.MaxConcurrent, config.Prefix, cfg.Timeout)
 		return
@@ -167,6 +170,9 @@ func (vm *VM) prePullOnce(ctx context.Context, ccid, image string) (*prePullProg
 
 	progress, err := vm.awaitPrePull(ctx, created)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), context.Canceled) {
+			return progress, err // the VM's shutdown: no warning
+		}
 		vm.event(created, corev1.EventTypeWarning, reasonPrePullIncomplete, "Image %s present on %s: %s", image, progress.count(), progress.missing())
 		return progress, errors.WithMessagef(err, "image %s pre-pulled on %s by daemonset %s/%s; %s",
 			image, progress.count(), ns, created.Name, progress.missing())
