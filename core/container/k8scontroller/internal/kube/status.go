@@ -43,15 +43,14 @@ func IsPullFailure(reason string) bool {
 	return reason == "ErrImagePull" || reason == "ImagePullBackOff"
 }
 
-// imageNotPulledYet are waiting reasons of a container whose image the
-// kubelet has not pulled (yet): the kubelet pulls an image before it creates
-// the container, and these reasons come before or with the pull.
+// imageNotPulledYet are waiting reasons, besides the pull failures of
+// IsPullFailure, of a container whose image the kubelet has not pulled (yet):
+// the kubelet pulls an image before it creates the container, and these
+// reasons come before or with the pull.
 var imageNotPulledYet = map[string]bool{
 	"":                  true,
 	"ContainerCreating": true,
 	"PodInitializing":   true,
-	"ErrImagePull":      true,
-	"ImagePullBackOff":  true,
 	"ErrImageNeverPull": true,
 	"InvalidImageName":  true,
 	"ImageInspectError": true,
@@ -69,7 +68,8 @@ func ImagePresent(pod *corev1.Pod, name string) bool {
 	case cs.ImageID != "", cs.State.Running != nil, cs.State.Terminated != nil, cs.LastTerminationState.Terminated != nil:
 		return true
 	case cs.State.Waiting != nil:
-		return !imageNotPulledYet[cs.State.Waiting.Reason]
+		reason := cs.State.Waiting.Reason
+		return !imageNotPulledYet[reason] && !IsPullFailure(reason)
 	}
 	return false
 }
