@@ -152,7 +152,6 @@ func TestBuildSlotWaitTimesOut(t *testing.T) {
 // Shutdown ends its requests.
 func startForBuilds(t *testing.T, vm *testVM) {
 	t.Helper()
-	vm.RunID = "current"
 	vm.Events = record.NewFakeRecorder(100)
 	require.NoError(t, vm.Start(t.Context()))
 	t.Cleanup(vm.Shutdown)

@@ -48,7 +48,6 @@ func TestCreateWhoseAnswerWasLostUsesTheStoredObject(t *testing.T) {
 	for _, resource := range []string{"pods", "secrets"} {
 		t.Run(resource, func(t *testing.T) {
 			vm := newTestVM(t, testConfig())
-			vm.RunID = "current"
 			calls := failCreates(vm, resource, 1, true, errors.New("unexpected error when reading response body. Please retry. Original error: unexpected EOF"))
 			inst := vm.newInstance(testCCID, "GOLANG", testImage)
 			require.NoError(t, inst.Start(testTLS))
@@ -102,7 +101,6 @@ func TestCreateGivesUp(t *testing.T) {
 // A name taken at the first attempt is someone else's object: no adoption.
 func TestCreateDoesNotAdoptAnObjectOfAnotherRun(t *testing.T) {
 	vm := newTestVM(t, testConfig())
-	vm.RunID = "current"
 	_, err := createOwn(t.Context(), vm.VM, "pod", testNamespace, "taken",
 		func(ctx context.Context) (*corev1.Pod, error) {
 			return nil, apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "taken")

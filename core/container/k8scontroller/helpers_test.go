@@ -199,6 +199,9 @@ func newTestVM(t *testing.T, cfg *config.Config, objs ...runtime.Object) *testVM
 		BuilderImage: "localhost:5000/fabric-peer-k8s/ccenv:3.1",
 		Clock:        clock.RealClock{},
 		LaunchID:     launchCounter(),
+		// A run of its own, as NewVM gives every VM: the sweep of earlier
+		// runs deletes what carries no run label.
+		RunID: "current",
 	}
 	vm.cache = newObjectCache(client, cfg, vm.PeerID)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -28,7 +28,6 @@ import (
 func startedVM(t *testing.T) (*testVM, *clocktesting.FakeClock, chan string) {
 	t.Helper()
 	vm := newTestVM(t, testConfig())
-	vm.RunID = "current"
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	vm.Clock = clock
 	sweeps := make(chan string, 10)
@@ -116,7 +115,6 @@ func TestWaitReturnsWhenTheVMShutsDown(t *testing.T) {
 
 func TestShutdownEndsRelaunchLoopInBackoff(t *testing.T) {
 	vm := newTestVM(t, testConfig())
-	vm.RunID = "current"
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	vm.Clock = clock
 	reporter := &relaunchmock.Reporter{}

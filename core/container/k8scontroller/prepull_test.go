@@ -269,7 +269,6 @@ func TestSweepEarlierRunsDeletesPrePulls(t *testing.T) {
 		&appsv1.DaemonSet{ObjectMeta: objMeta("other-prepull", "peer0.org2.example.com", "previous")},
 		&corev1.Pod{ObjectMeta: oldPod},
 	)
-	vm.RunID = "current"
 	n, err := vm.sweepEarlierRuns(t.Context(), nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)

@@ -77,7 +77,6 @@ func TestSweepEarlierRunsDeletesOnlyThisPeersOldObjects(t *testing.T) {
 		&batchv1.Job{ObjectMeta: objMeta("other-peer-job", other, "previous")},
 	}
 	vm := newTestVM(t, testConfig(), objs...)
-	vm.RunID = "current"
 
 	n, err := vm.sweepEarlierRuns(context.Background(), nil)
 	require.NoError(t, err)
@@ -91,7 +90,6 @@ func TestSweepEarlierRunsDeletesOnlyThisPeersOldObjects(t *testing.T) {
 
 func TestSweepEarlierRunsReportsAPIErrors(t *testing.T) {
 	vm := newTestVM(t, testConfig(), &corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")})
-	vm.RunID = "current"
 	vm.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "old-pod", nil)
 	})
@@ -125,7 +123,6 @@ func TestSweepDeletesCarryUIDPreconditions(t *testing.T) {
 
 func TestSweepSparesAnObjectRecreatedUnderItsName(t *testing.T) {
 	vm := newTestVM(t, testConfig(), &corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")})
-	vm.RunID = "current"
 	// The API server holds a new pod of that name that the cache has not
 	// seen yet: the sweep's delete, which names the cached UID, fails its
 	// precondition and leaves it alone.
@@ -149,7 +146,6 @@ func TestSweepSparesAnObjectRecreatedUnderItsName(t *testing.T) {
 // with the launches of live-pod and current-unadopted current.
 func thisRunVM(t *testing.T, now time.Time, extra ...runtime.Object) *testVM {
 	vm := newTestVM(t, testConfig(), append(thisRunFixture(now), extra...)...)
-	vm.RunID = "current"
 	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
 	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
 	return vm
@@ -231,7 +227,6 @@ func TestSweepReadsTheCache(t *testing.T) {
 // only the record of current launches protects them.)
 func TestSweepRacingLaunches(t *testing.T) {
 	vm := newTestVM(t, testConfig())
-	vm.RunID = "current"
 	var mu sync.Mutex
 	var wrong []string
 	vm.client.PrependReactor("delete", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -331,7 +326,6 @@ func TestFirstSweepDeletesEarlierRunsThenOpensLaunches(t *testing.T) {
 		objs = append(objs, &corev1.Secret{ObjectMeta: objMeta(fmt.Sprintf("old-pod-%02d", i), testPeerID, "previous")})
 	}
 	vm := newTestVM(t, testConfig(), objs...)
-	vm.RunID = "current"
 	vm.client.PrependReactor("delete", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.(k8stesting.DeleteAction).GetName() == "old-pod-07" {
 			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "old-pod-07", nil)
@@ -357,7 +351,6 @@ func TestFirstSweepOpensLaunchesOnceThePodsAreDeleted(t *testing.T) {
 		&corev1.Pod{ObjectMeta: objMeta("old-pod", testPeerID, "previous")},
 		&corev1.Secret{ObjectMeta: objMeta("old-pod", testPeerID, "previous")},
 		&batchv1.Job{ObjectMeta: objMeta("old-job", testPeerID, "previous")})
-	vm.RunID = "current"
 	swept := make(chan struct{})
 	var openAtPodDelete, openAtOthers []bool
 	open := func() bool {
