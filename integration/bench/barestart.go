@@ -22,11 +22,16 @@ import (
 // podFloor creates a bare pod (host network, the chaincode runtime image,
 // already on the node after a first unmeasured pod) n times and measures
 // create call → the watch reporting phase Running. Each pod is deleted before
-// the next one is created.
-func podFloor(ctx context.Context, cs kubernetes.Interface, ns, image string, n int) ([]float64, error) {
+// the next one is created. With volumes, each pod mounts what a chaincode pod
+// mounts, a Secret (created before the measured create) and an emptyDir.
+func podFloor(ctx context.Context, cs kubernetes.Interface, ns, image string, n int, volumes bool) ([]float64, error) {
+	prefix := "bench-floor-"
+	if volumes {
+		prefix = "bench-floor-volumes-"
+	}
 	var out []float64
 	for i := 0; i <= n; i++ {
-		d, err := onePod(ctx, cs, ns, fmt.Sprintf("bench-floor-%d", i), image)
+		d, err := onePod(ctx, cs, ns, fmt.Sprintf("%s%d", prefix, i), image, volumes)
 		if err != nil {
 			return out, err
 		}
@@ -37,7 +42,7 @@ func podFloor(ctx context.Context, cs kubernetes.Interface, ns, image string, n 
 	return out, nil
 }
 
-func onePod(ctx context.Context, cs kubernetes.Interface, ns, name, image string) (time.Duration, error) {
+func onePod(ctx context.Context, cs kubernetes.Interface, ns, name, image string, volumes bool) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	pods := cs.CoreV1().Pods(ns)
@@ -56,6 +61,27 @@ func onePod(ctx context.Context, cs kubernetes.Interface, ns, name, image string
 				Command:         []string{"sleep", "3600"},
 			}},
 		},
+	}
+	if volumes {
+		secrets := cs.CoreV1().Secrets(ns)
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: pod.Labels},
+			Data:       map[string][]byte{"client.crt": []byte("-")},
+		}
+		if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+			return 0, err
+		}
+		defer func() {
+			_ = secrets.Delete(context.Background(), name, metav1.DeleteOptions{})
+		}()
+		pod.Spec.Volumes = []corev1.Volume{
+			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}}},
+		}
+		pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{
+			{Name: "tmp", MountPath: "/tmp"},
+			{Name: "tls", MountPath: "/etc/hyperledger/fabric", ReadOnly: true},
+		}
 	}
 	start := time.Now()
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})

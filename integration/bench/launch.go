@@ -59,7 +59,12 @@ func (v *vmRun) floor() error {
 	var err error
 	switch v.vm {
 	case "k8s":
-		s, err = podFloor(v.ctx, v.kube.Client, v.ns, v.h.PeerConfig.BaseOSImage, v.c.N)
+		s, err = podFloor(v.ctx, v.kube.Client, v.ns, v.h.PeerConfig.BaseOSImage, v.c.N, false)
+		if err == nil {
+			var sv []float64
+			sv, err = podFloor(v.ctx, v.kube.Client, v.ns, v.h.PeerConfig.BaseOSImage, v.c.N, true)
+			v.r.Samples[sFloorVolumes] = sv
+		}
 	case "docker":
 		s, err = dockerFloor(v.dock, v.h.PeerConfig.BaseOSImage, v.c.N)
 	}

@@ -20,6 +20,7 @@ import (
 func launchPanels() []struct{ key, title string } {
 	return []struct{ key, title string }{
 		{sFloor, "floor: bare pod / docker run"},
+		{sFloorVolumes, "floor: bare pod with\na Secret and an emptyDir"},
 		{sFirstLaunchPeer, "first launch:\ncommit → registered"},
 		{sRelaunchQuiet, "SIGKILL → registered,\nno traffic"},
 		{sRelaunchRequest, "SIGKILL → answered,\nqueried"},

@@ -23,6 +23,7 @@ import (
 // Sample names (seconds unless the name says otherwise).
 const (
 	sFloor            = "floor"
+	sFloorVolumes     = "floor_volumes"
 	sFirstLaunchPeer  = "first_launch_peer"
 	sFirstLaunchQuery = "first_launch_query"
 	sFirstLaunchPull  = "first_launch_image_pull"
