@@ -269,7 +269,7 @@ func TestSweepEarlierRunsDeletesPrePulls(t *testing.T) {
 		&appsv1.DaemonSet{ObjectMeta: objMeta("other-prepull", "peer0.org2.example.com", "previous")},
 		&corev1.Pod{ObjectMeta: oldPod},
 	)
-	n, err := vm.sweepEarlierRuns(t.Context(), nil)
+	n, err := vm.sweepEarlierRuns(t.Context(), true, nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	l, err := vm.client.AppsV1().DaemonSets(testNamespace).List(t.Context(), metav1.ListOptions{})
@@ -281,4 +281,28 @@ func TestSweepEarlierRunsDeletesPrePulls(t *testing.T) {
 	require.ElementsMatch(t, []string{"current-prepull", "other-prepull"}, left)
 	pods, _, _ := names(t, vm)
 	require.Equal(t, []string{"old-prepull-node-a"}, pods, "left to the garbage collector")
+}
+
+// Only the first sweep waits for the DaemonSet cache, and not at the expense
+// of the sweep of this run: with a cache that never fills (the daemonsets
+// rule missing), the first pass still sweeps this run's leftovers after the
+// wait and a later pass does not wait at all.
+func TestSweepWaitsForDaemonSetsOnTheFirstPassOnly(t *testing.T) {
+	cfg := prePullConfig(time.Minute)
+	cfg.StopTimeout = 300 * time.Millisecond
+	vm := newTestVM(t, cfg, thisRunFixture(time.Now())...)
+	vm.launches.begin(&launch{ccid: "a", name: "live-pod"})          //nolint:errcheck // a fixture
+	vm.launches.begin(&launch{ccid: "b", name: "current-unadopted"}) //nolint:errcheck // a fixture
+	vm.cache.daemonSetsHealth.synced = func() bool { return false }
+
+	vm.sweep(t.Context(), make(chan struct{}))
+	pods, secrets, _ := names(t, vm)
+	require.Equal(t, []string{"ccbuild-running", "live-pod", "terminating-pod", "young-pod"}, pods)
+	require.Equal(t, []string{"current-unadopted", "just-created", "live-pod", "with-terminating-pod"}, secrets)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, err := vm.sweepEarlierRuns(ctx, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, ctx.Err(), "a later pass does not wait for the DaemonSet cache")
 }

@@ -61,9 +61,10 @@ const sweepParallelism = 8
 // called once their deletes are done, so that launches need not wait for the
 // rest (Secrets go with their Pods anyway). Pre-pull pods go with their
 // DaemonSets, whose controller would replace them; DaemonSets are swept when
-// their informer's cache is filled within ctx (pre-pull enabled and
-// permitted). It returns how many objects it deleted and the first failure.
-func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, error) {
+// their informer's cache is filled (pre-pull enabled and permitted), which
+// with awaitDaemonSets it waits for within ctx. It returns how many objects
+// it deleted and the first failure.
+func (vm *VM) sweepEarlierRuns(ctx context.Context, awaitDaemonSets bool, podsDeleted func()) (int, error) {
 	done := func() {
 		if podsDeleted != nil {
 			podsDeleted()
@@ -106,7 +107,7 @@ func (vm *VM) sweepEarlierRuns(ctx context.Context, podsDeleted func()) (int, er
 	for _, j := range jobs {
 		deletes = append(deletes, func() error { return kube.DeleteJob(ctx, client, buildNS, j.Name, j.UID) })
 	}
-	if c := vm.cache; c.daemonSetLister != nil && cache.WaitForCacheSync(ctx.Done(), c.daemonSetsHealth.synced) {
+	if c := vm.cache; c.daemonSetLister != nil && (c.daemonSetsHealth.synced() || awaitDaemonSets && cache.WaitForCacheSync(ctx.Done(), c.daemonSetsHealth.synced)) {
 		sets, err := c.daemonSetLister.DaemonSets(ns).List(sel)
 		if err != nil {
 			return deleted, errors.Wrapf(err, "cannot list daemonsets of earlier runs in namespace %s", ns)
@@ -202,21 +203,27 @@ func ownerLive(s metav1.Object, live map[types.UID]bool) bool {
 	return false
 }
 
-// sweep runs both sweeps once, bounded by the stop timeout, and closes
-// earlierSwept (when not nil) once the Pods of earlier runs are deleted.
+// sweep runs both sweeps once, each bounded by the stop timeout, and closes
+// earlierSwept (when not nil: the first pass) once the Pods of earlier runs
+// are deleted. Only the first pass waits for the DaemonSet cache: earlier
+// runs' pre-pulls outlive a restart, later passes find none the first did
+// not.
 func (vm *VM) sweep(ctx context.Context, earlierSwept chan<- struct{}) {
-	ctx, cancel := context.WithTimeout(ctx, vm.Config.StopTimeout)
-	defer cancel()
-	n, err := vm.sweepEarlierRuns(ctx, func() {
-		if earlierSwept != nil {
+	first := earlierSwept != nil
+	earlierCtx, cancel := context.WithTimeout(ctx, vm.Config.StopTimeout)
+	n, err := vm.sweepEarlierRuns(earlierCtx, first, func() {
+		if first {
 			close(earlierSwept)
 		}
 	})
+	cancel()
 	if err != nil {
 		logger.Warningf("Sweep of namespace %s: %s", vm.Config.Namespace, err)
 	} else if n > 0 {
 		logger.Infof("Sweep of namespace %s: deleted %d objects left by earlier runs of peer %s", vm.Config.Namespace, n, vm.PeerID)
 	}
+	ctx, cancel = context.WithTimeout(ctx, vm.Config.StopTimeout)
+	defer cancel()
 	if n, err := vm.sweepThisRun(ctx, vm.Clock.Now()); err != nil {
 		logger.Warningf("Sweep of namespace %s: %s", vm.Config.Namespace, err)
 	} else if n > 0 {

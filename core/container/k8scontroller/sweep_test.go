@@ -78,7 +78,7 @@ func TestSweepEarlierRunsDeletesOnlyThisPeersOldObjects(t *testing.T) {
 	}
 	vm := newTestVM(t, testConfig(), objs...)
 
-	n, err := vm.sweepEarlierRuns(context.Background(), nil)
+	n, err := vm.sweepEarlierRuns(context.Background(), true, nil)
 	require.NoError(t, err)
 	require.Equal(t, 4, n)
 
@@ -93,7 +93,7 @@ func TestSweepEarlierRunsReportsAPIErrors(t *testing.T) {
 	vm.client.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "old-pod", nil)
 	})
-	_, err := vm.sweepEarlierRuns(context.Background(), nil)
+	_, err := vm.sweepEarlierRuns(context.Background(), true, nil)
 	require.ErrorContains(t, err, "earlier run: cannot delete pod fabric/old-pod")
 }
 
@@ -104,7 +104,7 @@ func TestSweepDeletesCarryUIDPreconditions(t *testing.T) {
 		&corev1.Secret{ObjectMeta: objMeta("old-secret", testPeerID, "previous")},
 		&batchv1.Job{ObjectMeta: objMeta("old-job", testPeerID, "previous")})
 
-	_, err := vm.sweepEarlierRuns(context.Background(), nil)
+	_, err := vm.sweepEarlierRuns(context.Background(), true, nil)
 	require.NoError(t, err)
 	_, err = vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)
@@ -135,7 +135,7 @@ func TestSweepSparesAnObjectRecreatedUnderItsName(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	n, err := vm.sweepEarlierRuns(context.Background(), nil)
+	n, err := vm.sweepEarlierRuns(context.Background(), true, nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	pods, _, _ := names(t, vm)
@@ -213,7 +213,7 @@ func TestSweepReadsTheCache(t *testing.T) {
 
 	_, err := vm.sweepThisRun(context.Background(), now)
 	require.NoError(t, err)
-	_, err = vm.sweepEarlierRuns(context.Background(), nil)
+	_, err = vm.sweepEarlierRuns(context.Background(), true, nil)
 	require.NoError(t, err)
 	for _, a := range vm.client.Actions() {
 		require.Equal(t, "delete", a.GetVerb(), "the sweep reads from the informers, it sends no %s %s", a.GetVerb(), a.GetResource().Resource)
