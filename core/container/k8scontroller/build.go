@@ -500,8 +500,12 @@ func (vm *VM) waitJobFinished(ctx context.Context, job *batchv1.Job) (*batchv1.J
 	var finished *batchv1.Job
 	err := vm.followBuildPod(ctx, job, nil, func(ev kube.TrackedEvent) (bool, error) {
 		j, _ := ev.Object.(*batchv1.Job)
-		if ev.Type == watch.Deleted && j == nil {
-			// The cache does not show the Job (yet): ask the API server.
+		if j != nil && job.UID != "" && j.UID != job.UID {
+			return false, nil // another Job of that name
+		}
+		if ev.Type == watch.Deleted {
+			// The cache does not show the Job (yet), or says it was
+			// deleted: a build fails on the API server's word only.
 			live, gone, err := vm.cache.jobs.ConfirmGone(ctx, job.Name, string(job.UID))
 			if err != nil {
 				return false, errors.Wrapf(err, "cannot get job %s/%s", job.Namespace, job.Name)
@@ -510,12 +514,6 @@ func (vm *VM) waitJobFinished(ctx context.Context, job *batchv1.Job) (*batchv1.J
 				return false, errors.New("job was deleted")
 			}
 			j = live.(*batchv1.Job)
-		}
-		if j == nil || (job.UID != "" && j.UID != job.UID) {
-			return false, nil
-		}
-		if ev.Type == watch.Deleted {
-			return false, errors.New("job was deleted")
 		}
 		if _, done := kube.JobFinished(j); done {
 			finished = j

@@ -9,9 +9,11 @@ package k8scontroller
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 )
 
@@ -39,6 +42,7 @@ type fakeJobController struct {
 	vm       *testVM
 	streamed chan []byte
 	errs     chan error // failures of the fake, reported when the test ends
+	jobs     atomic.Int64
 }
 
 func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod, job *batchv1.Job)) *fakeJobController {
@@ -58,7 +62,9 @@ func newFakeJobController(t *testing.T, vm *testVM, finish func(pod *corev1.Pod,
 		if _, err := vm.client.Tracker().Get(batchv1.SchemeGroupVersion.WithResource("jobs"), job.Namespace, job.Name); err == nil {
 			return false, nil, nil // the create will fail with AlreadyExists
 		}
-		job.UID = "job-uid"
+		// A UID of its own for every Job, as the API server gives: a Job
+		// created again under the name of a deleted one is another Job.
+		job.UID = types.UID(fmt.Sprintf("job-uid-%d", c.jobs.Add(1)))
 		// the fake clientset holds its lock while reactors run
 		go c.createPod(job.DeepCopy())
 		return false, nil, nil
