@@ -68,11 +68,12 @@ func onePod(ctx context.Context, cs kubernetes.Interface, ns, name, image string
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: pod.Labels},
 			Data:       map[string][]byte{"client.crt": []byte("-")},
 		}
-		if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		created, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
+		if err != nil {
 			return 0, err
 		}
 		defer func() {
-			_ = secrets.Delete(context.Background(), name, metav1.DeleteOptions{})
+			_ = secrets.Delete(context.Background(), name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(created.UID))})
 		}()
 		pod.Spec.Volumes = []corev1.Volume{
 			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -89,7 +90,7 @@ func onePod(ctx context.Context, cs kubernetes.Interface, ns, name, image string
 		return 0, err
 	}
 	defer func() {
-		_ = pods.Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		_ = pods.Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: metav1.NewUIDPreconditions(string(created.UID))})
 	}()
 	running := func(p *corev1.Pod) (bool, error) {
 		switch p.Status.Phase {
